@@ -1,0 +1,164 @@
+//! The avatar file (safetensors, XHand's state_dict names plus the template), its
+//! validation and the in-memory [`Avatar`].
+//!
+//! Everything is checked before use — tensor presence, dtypes, shapes against each other,
+//! finiteness, face indices, the joint tree — and every problem is an [`AvatarError`] that
+//! names the file and the tensor.
+
+mod file;
+mod load;
+pub mod write;
+
+use std::path::{Path, PathBuf};
+
+pub use file::{FloatKind, MAX_AVATAR_BYTES, TensorFile, shape_pattern};
+pub use load::AvatarSummary;
+
+use candle_core::{Device, Tensor};
+
+use crate::hand::Handedness;
+use crate::nn::{EmbeddingNets, NeuralRenderer};
+use crate::skeleton::Skeleton;
+use crate::{POSE_DIM, SH_DIM};
+
+/// Value of the `format` metadata key our writer sets.
+pub const FORMAT_TAG: &str = "xhand-avatar";
+
+/// A problem with an avatar file.
+#[derive(Debug, thiserror::Error)]
+pub enum AvatarError {
+    #[error("{}: {problem}", path.display())]
+    File { path: PathBuf, problem: String },
+    #[error("{}: required tensor `{tensor}` is missing", path.display())]
+    Missing { path: PathBuf, tensor: String },
+    #[error("{}: tensor `{tensor}` {problem}", path.display())]
+    Tensor {
+        path: PathBuf,
+        tensor: String,
+        problem: String,
+    },
+    #[error("{}: metadata `{key}` {problem}", path.display())]
+    Metadata {
+        path: PathBuf,
+        key: String,
+        problem: String,
+    },
+    #[error("{}: could not set up the networks on the compute device: {source}", path.display())]
+    Candle {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+}
+
+/// Channel order of an avatar's colours (XHand trained on OpenCV BGR images).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColorOrder {
+    #[default]
+    Rgb,
+    Bgr,
+}
+
+impl ColorOrder {
+    /// Converts a colour in this order to RGB (and back: the swap is its own inverse).
+    pub fn to_rgb(self, c: [f32; 3]) -> [f32; 3] {
+        match self {
+            Self::Rgb => c,
+            Self::Bgr => [c[2], c[1], c[0]],
+        }
+    }
+
+    /// Lower-case name as stored in metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rgb => "rgb",
+            Self::Bgr => "bgr",
+        }
+    }
+}
+
+/// The mesh and skeleton an avatar is built on.
+#[derive(Clone, Debug)]
+pub struct Template {
+    /// Subdivided rest vertices `[V, 3]`.
+    pub verts: Vec<[f32; 3]>,
+    /// Triangles `[F, 3]`, indices `< V`.
+    pub faces: Vec<[u32; 3]>,
+    /// Rest skeleton (joints, parents, `pose_mean`).
+    pub skeleton: Skeleton,
+}
+
+/// A loaded, validated avatar ready to evaluate.
+#[derive(Clone, Debug)]
+pub struct Avatar {
+    /// Where it came from (`None` for built-in or generated avatars).
+    pub path: Option<PathBuf>,
+    /// Free-text name from metadata (file stem when absent).
+    pub name: String,
+    /// Free-text description from metadata (`description`).
+    pub description: Option<String>,
+    /// The hand the avatar was built for.
+    pub hand: Handedness,
+    /// Colour order of albedo, SH and renderer output.
+    pub color_order: ColorOrder,
+    pub template: Template,
+    pub nets: EmbeddingNets,
+    /// Per-vertex renderer code `[V, width]` (XHand's `render_code`), if present.
+    pub render_code: Option<Tensor>,
+    /// Host copy of `render_code`, row-major.
+    pub render_code_host: Vec<f32>,
+    /// The neural renderer (`renderer.model.linear*`), if present.
+    pub renderer: Option<NeuralRenderer>,
+    /// One SH row per training view `[C, 27]`.
+    pub sh_coeffs: Vec<[f32; SH_DIM]>,
+    /// Summary for `xhand info` and the viewer.
+    pub summary: AvatarSummary,
+}
+
+impl Avatar {
+    /// Loads and validates an avatar file, building its networks on `device`.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, AvatarError> {
+        let file = TensorFile::open(path)?;
+        load::from_tensor_file(&file, device, Some(path.to_path_buf()))
+    }
+
+    /// Loads an avatar from an in-memory safetensors buffer (the embedded default avatar);
+    /// `label` names it in errors.
+    pub fn from_bytes(label: &str, bytes: Vec<u8>, device: &Device) -> Result<Self, AvatarError> {
+        let file = TensorFile::from_bytes(Path::new(label), bytes)?;
+        load::from_tensor_file(&file, device, None)
+    }
+
+    /// Number of template vertices.
+    pub fn num_vertices(&self) -> usize {
+        self.template.verts.len()
+    }
+
+    /// Number of template faces.
+    pub fn num_faces(&self) -> usize {
+        self.template.faces.len()
+    }
+
+    /// Total width of the interpolated codes fed to the renderer
+    /// (`code_delta + code_albedo + render_code`).
+    pub fn code_width(&self) -> usize {
+        self.nets.delta.shape().dims.last().copied().unwrap_or(0)
+            + self.nets.color.shape().dims.last().copied().unwrap_or(0)
+            + self.render_code_width()
+    }
+
+    /// Width of `render_code` (0 when absent).
+    pub fn render_code_width(&self) -> usize {
+        self.render_code.as_ref().map_or(0, |t| t.dims()[1])
+    }
+
+    /// SH row `view`, clamped to the available rows.
+    pub fn sh_row(&self, view: usize) -> [f32; SH_DIM] {
+        self.sh_coeffs[view.min(self.sh_coeffs.len() - 1)]
+    }
+
+    /// The zero pose (the avatar's `pose_mean` hand).
+    pub fn rest_pose(&self) -> [f32; POSE_DIM] {
+        [0.0; POSE_DIM]
+    }
+}

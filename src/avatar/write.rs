@@ -1,0 +1,113 @@
+//! Writing safetensors files: avatars (generated, baked or converted) and `xhand eval`
+//! outputs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use half::f16;
+use safetensors::{Dtype, tensor::TensorView};
+
+/// Element storage for floats when writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloatStorage {
+    F32,
+    F16,
+}
+
+/// Collects named tensors and metadata, then writes one safetensors file.
+#[derive(Default)]
+pub struct TensorWriter {
+    tensors: BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>,
+    metadata: HashMap<String, String>,
+}
+
+impl TensorWriter {
+    /// An empty writer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a float tensor stored as `storage`.
+    pub fn floats(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        data: &[f32],
+        storage: FloatStorage,
+    ) -> &mut Self {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len(), "{name}");
+        let (dtype, bytes) = match storage {
+            FloatStorage::F32 => (
+                Dtype::F32,
+                data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            FloatStorage::F16 => (
+                Dtype::F16,
+                data.iter()
+                    .flat_map(|x| f16::from_f32(*x).to_le_bytes())
+                    .collect(),
+            ),
+        };
+        self.tensors
+            .insert(name.to_string(), (dtype, shape.to_vec(), bytes));
+        self
+    }
+
+    /// Adds an f32 tensor.
+    pub fn f32(&mut self, name: &str, shape: &[usize], data: &[f32]) -> &mut Self {
+        self.floats(name, shape, data, FloatStorage::F32)
+    }
+
+    /// Adds an i32 tensor.
+    pub fn i32(&mut self, name: &str, shape: &[usize], data: &[i32]) -> &mut Self {
+        let bytes = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.tensors
+            .insert(name.to_string(), (Dtype::I32, shape.to_vec(), bytes));
+        self
+    }
+
+    /// Adds an i64 tensor.
+    pub fn i64(&mut self, name: &str, shape: &[usize], data: &[i64]) -> &mut Self {
+        let bytes = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.tensors
+            .insert(name.to_string(), (Dtype::I64, shape.to_vec(), bytes));
+        self
+    }
+
+    /// Removes a tensor (no-op when absent).
+    pub fn remove(&mut self, name: &str) -> &mut Self {
+        self.tensors.remove(name);
+        self
+    }
+
+    /// Names of the tensors added so far.
+    pub fn names(&self) -> Vec<String> {
+        self.tensors.keys().cloned().collect()
+    }
+
+    /// Sets a `__metadata__` entry.
+    pub fn meta(&mut self, key: &str, value: &str) -> &mut Self {
+        self.metadata.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Serialises to bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, safetensors::SafeTensorError> {
+        let views: Vec<(String, TensorView<'_>)> = self
+            .tensors
+            .iter()
+            .map(|(name, (dtype, shape, bytes))| {
+                TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.clone(), v))
+            })
+            .collect::<Result<_, _>>()?;
+        let meta = (!self.metadata.is_empty()).then(|| self.metadata.clone());
+        safetensors::serialize(views, meta)
+    }
+
+    /// Writes the file (through a temporary file in the same folder, then renamed, so a
+    /// failed write never leaves half a file behind).
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let bytes = self.to_bytes()?;
+        crate::image_io::write_atomically(path, &bytes)
+    }
+}

@@ -1,0 +1,46 @@
+//! `xhand bench`.
+
+use clap::Args;
+
+use super::common::{AvatarArgs, PoseArgs};
+use crate::bench::BENCH_SIZE;
+use crate::synthetic::SyntheticSpec;
+
+/// Time each stage of a frame: embedding nets, kinematics, skinning, normals, raster,
+/// renderer MLP (min and median), with GFLOP/s of the networks.
+#[derive(Debug, Args)]
+pub struct BenchCmd {
+    #[command(flatten)]
+    pub avatar: AvatarArgs,
+    /// Benchmark a random avatar of the paper's sizes (49,281 vertices, 8x512 / 5x128 /
+    /// 5x128 nets, 8x256 renderer) instead.
+    #[arg(long, conflicts_with = "avatar")]
+    pub paper_size: bool,
+    #[command(flatten)]
+    pub pose: PoseArgs,
+    /// Timed runs (after one warm-up).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl BenchCmd {
+    pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
+        let device = crate::device::select_device(force_cpu);
+        let avatar = if self.paper_size {
+            SyntheticSpec::paper_size().avatar(&device)?
+        } else {
+            self.avatar.load(&device)?
+        };
+        let frame = self.pose.selected()?;
+        let report = crate::bench::run(&avatar, &frame, self.runs, BENCH_SIZE.0, BENCH_SIZE.1)?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("{report}");
+        }
+        Ok(())
+    }
+}

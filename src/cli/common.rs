@@ -1,0 +1,133 @@
+//! Arguments shared by several subcommands: avatar, pose and camera.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use candle_core::Device;
+use clap::Args;
+use nalgebra::{Rotation3, Unit, Vector3};
+
+use crate::avatar::Avatar;
+use crate::camera::{Camera, DEFAULT_HEIGHT, DEFAULT_WIDTH, InterHandCamera, ViewDirection};
+use crate::pose::{PoseFrame, PoseSequence, load_pose_file};
+
+/// Which avatar to use.
+#[derive(Debug, Args, Clone)]
+pub struct AvatarArgs {
+    /// Avatar file (.safetensors). Defaults to the embedded default avatar.
+    #[arg(long, value_name = "AVATAR")]
+    pub avatar: Option<PathBuf>,
+}
+
+impl AvatarArgs {
+    /// Loads the chosen avatar on `device`.
+    pub fn load(&self, device: &Device) -> anyhow::Result<Avatar> {
+        load_avatar(self.avatar.as_ref(), device)
+    }
+}
+
+/// Loads `path`, or the embedded default avatar when `None`.
+pub fn load_avatar(path: Option<&PathBuf>, device: &Device) -> anyhow::Result<Avatar> {
+    match path {
+        Some(p) => Ok(Avatar::load(p, device)?),
+        None => match crate::default_avatar::bytes() {
+            Some(b) => Ok(Avatar::from_bytes(
+                crate::default_avatar::LABEL,
+                b.to_vec(),
+                device,
+            )?),
+            None => {
+                bail!("this build has no embedded default avatar; pass --avatar FILE.safetensors")
+            }
+        },
+    }
+}
+
+/// Which pose(s) to use.
+#[derive(Debug, Args, Clone)]
+pub struct PoseArgs {
+    /// Pose file (JSON). Without it, the avatar's rest pose (pose_mean) is used.
+    #[arg(long, value_name = "POSE.json")]
+    pub pose: Option<PathBuf>,
+    /// Frame of a sequence (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub frame: usize,
+}
+
+impl PoseArgs {
+    /// The whole sequence (a single rest frame without `--pose`).
+    pub fn sequence(&self) -> anyhow::Result<PoseSequence> {
+        match &self.pose {
+            Some(p) => Ok(load_pose_file(p)?),
+            None => Ok(PoseSequence::single(PoseFrame::default())),
+        }
+    }
+
+    /// The selected frame.
+    pub fn selected(&self) -> anyhow::Result<PoseFrame> {
+        let seq = self.sequence()?;
+        Ok(seq.frame(self.frame)?.clone())
+    }
+}
+
+/// Where the camera is.
+#[derive(Debug, Args, Clone)]
+pub struct CameraArgs {
+    /// Image width in pixels.
+    #[arg(long, default_value_t = DEFAULT_WIDTH)]
+    pub width: u32,
+    /// Image height in pixels.
+    #[arg(long, default_value_t = DEFAULT_HEIGHT)]
+    pub height: u32,
+    /// Direction to frame the hand from.
+    #[arg(long, value_enum, default_value_t = ViewDirection::Front)]
+    pub view: ViewDirection,
+    /// Orbit the framing camera around the hand's up axis, degrees.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub yaw: f64,
+    /// Orbit the framing camera up/down, degrees.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub pitch: f64,
+    /// An InterHand2.6M-style camera JSON (`campos` mm, `camrot`, `focal`, `princpt`)
+    /// instead of framing; intrinsics are for a --width x --height image.
+    #[arg(long, value_name = "CAMERA.json")]
+    pub camera: Option<PathBuf>,
+}
+
+impl CameraArgs {
+    /// Builds the camera, framing the box `[lo, hi]` unless a camera file is given.
+    pub fn camera(&self, lo: [f32; 3], hi: [f32; 3]) -> anyhow::Result<Camera> {
+        if self.width == 0 || self.height == 0 || self.width > 16384 || self.height > 16384 {
+            bail!(
+                "image size {}x{} is out of range (1..16384)",
+                self.width,
+                self.height
+            );
+        }
+        if let Some(path) = &self.camera {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let cam: InterHandCamera = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: not an InterHand camera (campos, camrot, focal, princpt)",
+                    path.display()
+                )
+            })?;
+            return Ok(Camera::from_interhand(&cam, self.width, self.height));
+        }
+        let (dir, up) = self.view.eye_and_up();
+        let right = Unit::new_normalize(up.cross(&dir));
+        let pitch = Rotation3::from_axis_angle(&right, -self.pitch.to_radians());
+        let yaw = Rotation3::from_axis_angle(&Unit::new_normalize(up), self.yaw.to_radians());
+        let dir: Vector3<f64> = yaw * pitch * dir;
+        let up = yaw * pitch * up;
+        Ok(Camera::framing_dir(
+            lo,
+            hi,
+            dir,
+            up,
+            self.width,
+            self.height,
+        ))
+    }
+}

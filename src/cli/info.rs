@@ -1,0 +1,30 @@
+//! `xhand info AVATAR`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Validate an avatar and print its summary.
+#[derive(Debug, Args)]
+pub struct InfoCmd {
+    /// Avatar file (.safetensors); the embedded default avatar when omitted.
+    pub avatar: Option<PathBuf>,
+}
+
+impl InfoCmd {
+    pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
+        let device = crate::device::select_device(force_cpu);
+        let avatar = super::common::load_avatar(self.avatar.as_ref(), &device)?;
+        println!(
+            "{}: valid XHand avatar",
+            self.avatar
+                .as_ref()
+                .map_or(crate::default_avatar::LABEL.to_string(), |p| p
+                    .display()
+                    .to_string())
+        );
+        println!("{}", avatar.summary);
+        println!("networks run on: {}", crate::device::describe(&device));
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! The `xhand` command line: one file per subcommand, each with `run(&self)`.
+
+mod bench;
+mod common;
+mod eval;
+mod export_mesh;
+mod info;
+mod make_test_avatar;
+mod render;
+
+use clap::{Parser, Subcommand};
+
+pub use common::{AvatarArgs, CameraArgs, PoseArgs};
+
+/// Viewer and toolkit for XHand neural hand avatars.
+#[derive(Debug, Parser)]
+#[command(name = "xhand", version, about, long_about = None)]
+pub struct Cli {
+    /// Run the networks on the CPU even when a GPU build is available.
+    #[arg(long, global = true)]
+    pub cpu: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate an avatar file and summarise it.
+    Info(info::InfoCmd),
+    /// Evaluate the networks and skinning for one pose and write the results (safetensors).
+    Eval(eval::EvalCmd),
+    /// Render frames to PNG with the CPU reference renderer.
+    Render(render::RenderCmd),
+    /// Write the posed mesh with per-vertex colours (OBJ or PLY).
+    ExportMesh(export_mesh::ExportMeshCmd),
+    /// Time every stage of a frame.
+    Bench(bench::BenchCmd),
+    /// Write a synthetic avatar with random networks, for testing.
+    MakeTestAvatar(make_test_avatar::MakeTestAvatarCmd),
+}
+
+impl Command {
+    /// Runs the subcommand.
+    pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
+        match self {
+            Command::Info(c) => c.run(force_cpu),
+            Command::Eval(c) => c.run(force_cpu),
+            Command::Render(c) => c.run(force_cpu),
+            Command::ExportMesh(c) => c.run(force_cpu),
+            Command::Bench(c) => c.run(force_cpu),
+            Command::MakeTestAvatar(c) => c.run(force_cpu),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! `xhand render`: frames to PNG with the CPU reference renderer.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::common::{AvatarArgs, CameraArgs, PoseArgs};
+use crate::cpu_render;
+use crate::mesh::bounding_box;
+use crate::render_settings::{RenderSettings, ShadingMode};
+
+/// Render one frame (or all of a sequence) to PNG.
+#[derive(Debug, Args)]
+pub struct RenderCmd {
+    #[command(flatten)]
+    pub avatar: AvatarArgs,
+    #[command(flatten)]
+    pub pose: PoseArgs,
+    /// Render every frame of the sequence; `--out` is then a folder of numbered PNGs.
+    #[arg(long, conflicts_with = "frame")]
+    pub all: bool,
+    /// Shading mode.
+    #[arg(long, value_enum, default_value_t = ShadingMode::Neural)]
+    pub mode: ShadingMode,
+    /// Joint whose skinning weight `--mode weights` shows (0-15).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..16))]
+    pub joint: u32,
+    /// SH row of the avatar to use when a frame has no `sh`.
+    #[arg(long, default_value_t = 0)]
+    pub sh_view: usize,
+    /// Background colour as `r,g,b` in 0..1.
+    #[arg(long, default_value = "0,0,0", value_parser = parse_rgb)]
+    pub background: [f32; 3],
+    #[command(flatten)]
+    pub camera: CameraArgs,
+    /// Output PNG (or folder with `--all`).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn parse_rgb(s: &str) -> Result<[f32; 3], String> {
+    let parts: Vec<f32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f32>().map_err(|e| format!("`{p}`: {e}")))
+        .collect::<Result<_, _>>()?;
+    match parts.as_slice() {
+        [r, g, b] if parts.iter().all(|c| (0.0..=1.0).contains(c)) => Ok([*r, *g, *b]),
+        _ => Err("expected three numbers in 0..1, like 0.2,0.2,0.25".into()),
+    }
+}
+
+impl RenderCmd {
+    pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
+        let device = crate::device::select_device(force_cpu);
+        let avatar = self.avatar.load(&device)?;
+        let seq = self.pose.sequence()?;
+        let settings = RenderSettings {
+            mode: self.mode,
+            background: self.background,
+            weight_joint: self.joint as usize,
+            ..RenderSettings::default()
+        };
+        let first = if self.all { 0 } else { self.pose.frame };
+        let frame0 = avatar.evaluate(seq.frame(first)?, self.sh_view)?;
+        let (lo, hi) = bounding_box(&frame0.geometry.vertices);
+        let camera = self.camera.camera(lo, hi)?;
+        if !self.all {
+            let out = cpu_render::render(&avatar, &frame0, &camera, &settings)?;
+            out.image.save_png(&self.out)?;
+            println!("wrote {}", self.out.display());
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("cannot create folder {}", self.out.display()))?;
+        let bar = ProgressBar::new(seq.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} frames, {per_sec}, eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let digits = seq.len().to_string().len().max(4);
+        for (i, frame) in seq.frames.iter().enumerate() {
+            let posed = if i == 0 {
+                frame0.clone()
+            } else {
+                avatar.evaluate(frame, self.sh_view)?
+            };
+            let out = cpu_render::render(&avatar, &posed, &camera, &settings)?;
+            out.image
+                .save_png(&self.out.join(format!("{i:0digits$}.png")))?;
+            bar.inc(1);
+        }
+        bar.finish();
+        println!("wrote {} frames to {}", seq.len(), self.out.display());
+        Ok(())
+    }
+}

@@ -1,0 +1,281 @@
+//! The CPU reference renderer: rasterise the posed mesh, then shade every covered pixel
+//! as XHand does (interpolated attributes, SH lighting, the 271-wide renderer input, the
+//! neural renderer). The oracle for the GPU pipeline and the renderer without a GPU.
+//!
+//! Differences from XHand, all at silhouette pixels only: no nvdiffrast antialiasing of the
+//! SH image and the coverage mask (a pixel is hand exactly when a triangle covers its
+//! centre).
+
+use candle_core::Tensor;
+
+use crate::avatar::Avatar;
+use crate::camera::Camera;
+use crate::frame::PosedFrame;
+use crate::image_io::Rgba8;
+use crate::mesh::raster::{VisibilityBuffer, rasterize};
+use crate::nn::posenc::{PE_DIM, encode_into};
+use crate::render_settings::{RenderSettings, ShadingMode, heat_color};
+use crate::shading::{normalize_eps, sh_color};
+use crate::{NUM_JOINTS, POSE_DIM};
+
+/// Eps of XHand's `F.normalize` on interpolated normals.
+pub const PIXEL_NORMAL_EPS: f32 = 1e-12;
+/// Pixels per renderer-MLP batch (bounds memory on large images).
+const RENDERER_BATCH: usize = 32_768;
+
+/// A problem rendering a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("avatar `{0}` has no neural renderer; use the sh, albedo or normals mode")]
+    NoRenderer(String),
+    #[error("the neural renderer failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// A rendered frame.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    /// Display colours (RGB).
+    pub image: Rgba8,
+    /// Hand pixels.
+    pub mask: Vec<bool>,
+    pub visibility: VisibilityBuffer,
+}
+
+/// Per-pixel interpolated attributes of covered pixels.
+struct PixelAttributes {
+    pixels: Vec<usize>,
+    /// XHand's `pred_normals` (normalised, not sign-corrected), `[N, 3]`.
+    normals: Vec<[f32; 3]>,
+    albedo: Vec<[f32; 3]>,
+    positions: Vec<[f32; 3]>,
+}
+
+/// Renders `frame` of `avatar` through `camera`.
+pub fn render(
+    avatar: &Avatar,
+    frame: &PosedFrame,
+    camera: &Camera,
+    settings: &RenderSettings,
+) -> Result<Rendered, RenderError> {
+    if settings.mode == ShadingMode::Neural && avatar.renderer.is_none() {
+        return Err(RenderError::NoRenderer(avatar.name.clone()));
+    }
+    let faces = &avatar.template.faces;
+    let geo = &frame.geometry;
+    let vis = rasterize(&geo.vertices, faces, camera);
+    let attrs = interpolate(&vis, faces, frame);
+    let sign = geo.drive.normal_sign();
+    let order = avatar.color_order;
+
+    let colors: Vec<[f32; 3]> = match settings.mode {
+        ShadingMode::Mask => vec![[1.0; 3]; attrs.pixels.len()],
+        ShadingMode::Normals => attrs
+            .normals
+            .iter()
+            .map(|n| n.map(|c| (c * sign + 1.0) * 0.5))
+            .collect(),
+        ShadingMode::Albedo => attrs.albedo.iter().map(|&a| order.to_rgb(a)).collect(),
+        ShadingMode::Sh => sh_pixels(&attrs, frame, sign)
+            .into_iter()
+            .map(|c| order.to_rgb(c))
+            .collect(),
+        ShadingMode::Neural => neural_pixels(avatar, frame, camera, &vis, &attrs)?
+            .into_iter()
+            .map(|c| order.to_rgb(c))
+            .collect(),
+        ShadingMode::Weights => {
+            let j = settings.weight_joint.min(NUM_JOINTS - 1);
+            let w: Vec<f32> = frame
+                .embeddings
+                .lbs_weights
+                .chunks_exact(NUM_JOINTS)
+                .map(|r| r[j])
+                .collect();
+            scalar_pixels(&vis, faces, &attrs.pixels, &w, 1.0)
+        }
+        ShadingMode::Displacement => {
+            let d: Vec<f32> = frame
+                .embeddings
+                .delta
+                .chunks_exact(3)
+                .map(|d| (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt())
+                .collect();
+            scalar_pixels(&vis, faces, &attrs.pixels, &d, settings.displacement_range)
+        }
+    };
+
+    let (w, h) = (camera.width as usize, camera.height as usize);
+    let mut rgb = vec![settings.background; w * h];
+    let mut mask = vec![false; w * h];
+    for (&p, c) in attrs.pixels.iter().zip(&colors) {
+        rgb[p] = *c;
+        mask[p] = true;
+    }
+    Ok(Rendered {
+        image: Rgba8::from_rgb_f32(camera.width, camera.height, &rgb),
+        mask,
+        visibility: vis,
+    })
+}
+
+fn interpolate(vis: &VisibilityBuffer, faces: &[[u32; 3]], frame: &PosedFrame) -> PixelAttributes {
+    let geo = &frame.geometry;
+    let flat = |v: &[[f32; 3]]| -> Vec<f32> { v.iter().flatten().copied().collect() };
+    let normals_flat = flat(&geo.normals);
+    let pos_flat = flat(&geo.vertices);
+    let mut out = PixelAttributes {
+        pixels: Vec::new(),
+        normals: Vec::new(),
+        albedo: Vec::new(),
+        positions: Vec::new(),
+    };
+    let mut tmp = [0.0f32; 3];
+    for i in 0..vis.triangle.len() {
+        if !vis.covered(i) {
+            continue;
+        }
+        out.pixels.push(i);
+        vis.interpolate(i, faces, &normals_flat, 3, &mut tmp);
+        out.normals.push(normalize_eps(tmp, PIXEL_NORMAL_EPS));
+        vis.interpolate(i, faces, &frame.embeddings.albedo, 3, &mut tmp);
+        out.albedo.push(tmp);
+        vis.interpolate(i, faces, &pos_flat, 3, &mut tmp);
+        out.positions.push(tmp);
+    }
+    out
+}
+
+/// `clip(compute_color(albedo, normal · sign, sh), 0, 1)` per covered pixel.
+fn sh_pixels(attrs: &PixelAttributes, frame: &PosedFrame, sign: f32) -> Vec<[f32; 3]> {
+    attrs
+        .normals
+        .iter()
+        .zip(&attrs.albedo)
+        .map(|(n, a)| sh_color(*a, n.map(|c| c * sign), &frame.sh).map(|c| c.clamp(0.0, 1.0)))
+        .collect()
+}
+
+fn scalar_pixels(
+    vis: &VisibilityBuffer,
+    faces: &[[u32; 3]],
+    pixels: &[usize],
+    values: &[f32],
+    range: f32,
+) -> Vec<[f32; 3]> {
+    let mut tmp = [0.0f32; 1];
+    pixels
+        .iter()
+        .map(|&i| {
+            vis.interpolate(i, faces, values, 1, &mut tmp);
+            heat_color(tmp[0] / range.max(1e-9))
+        })
+        .collect()
+}
+
+/// Builds XHand's 271-wide renderer input for every covered pixel and runs the MLP.
+fn neural_pixels(
+    avatar: &Avatar,
+    frame: &PosedFrame,
+    camera: &Camera,
+    vis: &VisibilityBuffer,
+    attrs: &PixelAttributes,
+) -> Result<Vec<[f32; 3]>, RenderError> {
+    let renderer = avatar
+        .renderer
+        .as_ref()
+        .ok_or_else(|| RenderError::NoRenderer(avatar.name.clone()))?;
+    let sh = sh_pixels(attrs, frame, frame.geometry.drive.normal_sign());
+    let codes = CodeTable::new(avatar, frame);
+    let width = renderer.input_dim();
+    let faces = &avatar.template.faces;
+    let mut colors = Vec::with_capacity(attrs.pixels.len());
+    for start in (0..attrs.pixels.len()).step_by(RENDERER_BATCH) {
+        let end = (start + RENDERER_BATCH).min(attrs.pixels.len());
+        let mut x = vec![0.0f32; (end - start) * width];
+        for (row, k) in (start..end).enumerate() {
+            let p = attrs.pixels[k];
+            let (col, r) = (
+                (p % vis.width as usize) as u32,
+                (p / vis.width as usize) as u32,
+            );
+            let out = &mut x[row * width..(row + 1) * width];
+            renderer_features(
+                attrs.positions[k],
+                sh[k],
+                attrs.normals[k],
+                attrs.albedo[k],
+                |dst| codes.interpolate(vis, faces, p, dst),
+                camera.ray_feature(col, r),
+                &frame.geometry.avatar_pose,
+                out,
+            );
+        }
+        let xt = Tensor::from_vec(x, (end - start, width), avatar.nets.device())?;
+        let y = renderer.forward(&xt)?.flatten_all()?.to_vec1::<f32>()?;
+        colors.extend(y.chunks_exact(3).map(|c| [c[0], c[1], c[2]]));
+    }
+    Ok(colors)
+}
+
+/// Fills one renderer input row: `[PE(x) 87, SH 3, normal 3, albedo 3, codes, PE(ray) 87,
+/// pose 48]` (XHand.py L211-222).
+#[allow(clippy::too_many_arguments)]
+pub fn renderer_features(
+    position: [f32; 3],
+    sh: [f32; 3],
+    normal: [f32; 3],
+    albedo: [f32; 3],
+    codes: impl FnOnce(&mut [f32]),
+    ray: [f32; 3],
+    pose: &[f32; POSE_DIM],
+    out: &mut [f32],
+) {
+    let n = out.len();
+    let codes_len = n - (2 * PE_DIM + 9 + POSE_DIM);
+    encode_into(position, &mut out[..PE_DIM]);
+    let mut o = PE_DIM;
+    for v in [sh, normal, albedo] {
+        out[o..o + 3].copy_from_slice(&v);
+        o += 3;
+    }
+    codes(&mut out[o..o + codes_len]);
+    o += codes_len;
+    encode_into(ray, &mut out[o..o + PE_DIM]);
+    o += PE_DIM;
+    out[o..o + POSE_DIM].copy_from_slice(pose);
+}
+
+/// The per-vertex codes `[code_delta, code_albedo, render_code]` in one row-major table.
+pub struct CodeTable {
+    pub width: usize,
+    pub data: Vec<f32>,
+}
+
+impl CodeTable {
+    /// Concatenates the codes of `frame` with the avatar's `render_code`.
+    pub fn new(avatar: &Avatar, frame: &PosedFrame) -> Self {
+        let e = &frame.embeddings;
+        let rc = avatar.render_code_width();
+        let width = e.code_delta_dim + e.code_albedo_dim + rc;
+        let mut data = Vec::with_capacity(e.num_vertices * width);
+        for v in 0..e.num_vertices {
+            data.extend_from_slice(&e.code_delta[v * e.code_delta_dim..(v + 1) * e.code_delta_dim]);
+            data.extend_from_slice(
+                &e.code_albedo[v * e.code_albedo_dim..(v + 1) * e.code_albedo_dim],
+            );
+            data.extend_from_slice(&avatar.render_code_host[v * rc..(v + 1) * rc]);
+        }
+        Self { width, data }
+    }
+
+    fn interpolate(
+        &self,
+        vis: &VisibilityBuffer,
+        faces: &[[u32; 3]],
+        pixel: usize,
+        out: &mut [f32],
+    ) {
+        vis.interpolate(pixel, faces, &self.data, self.width, out);
+    }
+}

@@ -1,0 +1,14 @@
+//! The networks of an XHand avatar, in candle: the three pose-conditioned per-vertex
+//! embedding MLPs ([`ConditionNet`], bundled as [`EmbeddingNets`]), XHand's `MLP_res` neural
+//! renderer ([`NeuralRenderer`]) and the positional encoding that feeds it ([`posenc`]).
+
+mod condition_net;
+mod linear;
+pub mod posenc;
+mod renderer;
+mod softplus;
+
+pub use condition_net::{ConditionNet, EmbeddingNets, Embeddings, NetShape};
+pub use linear::Linear;
+pub use renderer::{NeuralRenderer, RENDERER_SKIP_LAYER, renderer_input_width};
+pub use softplus::{SOFTPLUS_BETA, SOFTPLUS_THRESHOLD, softplus100};

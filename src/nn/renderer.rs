@@ -1,0 +1,72 @@
+//! XHand's neural renderer `MLP_res(271, 3, num_h=256, depth=8, res_layer=[4])`
+//! (models/mlp.py L25-58): ReLU MLP with one skip that concatenates the input after the
+//! third hidden layer, and a sigmoid output.
+
+use candle_core::{Result, Tensor};
+
+use super::Linear;
+use super::posenc::PE_DIM;
+use crate::POSE_DIM;
+
+/// The layer (1-based, `linear4`) whose input is `cat([hidden, renderer_input])`.
+pub const RENDERER_SKIP_LAYER: usize = 4;
+
+/// Width of the per-pixel renderer input for the given total code width
+/// (`code_delta + code_albedo + render_code`, 40 in XHand):
+/// PE(position) 87 + SH colour 3 + normal 3 + albedo 3 + codes + PE(ray) 87 + pose 48.
+pub const fn renderer_input_width(codes: usize) -> usize {
+    PE_DIM + 3 + 3 + 3 + codes + PE_DIM + POSE_DIM
+}
+
+/// The neural renderer: `linear1..linearL`, weights as XHand's state_dict stores them.
+#[derive(Clone, Debug)]
+pub struct NeuralRenderer {
+    layers: Vec<Linear>,
+}
+
+impl NeuralRenderer {
+    /// Builds from layers `linear1..linearL` (index 0 = `linear1`). Shapes must be valid
+    /// (the avatar loader checks them).
+    pub fn new(layers: Vec<Linear>) -> Self {
+        Self { layers }
+    }
+
+    /// The layers, `linear1` first.
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
+    /// Renderer input width (271 for XHand).
+    pub fn input_dim(&self) -> usize {
+        self.layers[0].in_dim()
+    }
+
+    /// Hidden width (256 for XHand).
+    pub fn hidden_dim(&self) -> usize {
+        self.layers[0].out_dim()
+    }
+
+    /// Multiply-adds per pixel.
+    pub fn macs_per_pixel(&self) -> usize {
+        self.layers.iter().map(Linear::macs).sum()
+    }
+
+    /// `x: [N, input]` → colours `[N, 3]` in (0, 1).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let last = self.layers.len() - 1;
+        let mut h = x.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let layer_no = i + 1;
+            let input = if layer_no == RENDERER_SKIP_LAYER {
+                Tensor::cat(&[&h, x], 1)?
+            } else {
+                h
+            };
+            h = layer.forward(&input)?;
+            if i < last {
+                h = h.relu()?;
+            }
+        }
+        candle_nn::ops::sigmoid(&h)
+    }
+}

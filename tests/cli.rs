@@ -1,0 +1,288 @@
+//! The `xhand` command line end to end on a generated test avatar.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use xhand::avatar::TensorFile;
+use xhand::synthetic::SyntheticSpec;
+
+fn xhand(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_xhand"))
+        .args(args)
+        .output()
+        .expect("run xhand");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn setup(dir: &Path) -> (String, String) {
+    let avatar = dir.join("avatar.safetensors");
+    SyntheticSpec::test_avatar().build().save(&avatar).unwrap();
+    let pose = dir.join("seq.json");
+    let mut p = vec![0.0f32; 48];
+    p[14] = 0.8;
+    let frame = |s: f32| {
+        format!(
+            "{{\"pose\":{:?}, \"trans\":[0.01,0,0]}}",
+            p.iter().map(|x| x * s).collect::<Vec<_>>()
+        )
+    };
+    std::fs::write(
+        &pose,
+        format!(
+            "{{\"fps\": 10, \"frames\": [{}, {}, {}]}}",
+            frame(0.0),
+            frame(0.5),
+            frame(1.0)
+        ),
+    )
+    .unwrap();
+    (avatar.display().to_string(), pose.display().to_string())
+}
+
+#[test]
+fn info_validates_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, _) = setup(dir.path());
+    let (ok, text) = xhand(&["info", &avatar]);
+    assert!(ok, "{text}");
+    for needle in [
+        "valid XHand avatar",
+        "vertices",
+        "delta_net",
+        "renderer:",
+        "SH views:",
+        "parameters:",
+        "dtype:       F32",
+        "hand:        right",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+    }
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not an avatar").unwrap();
+    let (ok, text) = xhand(&["info", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(text.contains("bad.safetensors"), "{text}");
+}
+
+#[test]
+fn eval_writes_all_outputs_matching_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, pose) = setup(dir.path());
+    let out = dir.path().join("eval.safetensors");
+    let (ok, text) = xhand(&[
+        "eval",
+        "--avatar",
+        &avatar,
+        "--pose",
+        &pose,
+        "--frame",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let f = TensorFile::open(&out).unwrap();
+    let a = xhand::avatar::Avatar::load(Path::new(&avatar), &candle_core::Device::Cpu).unwrap();
+    let frame = xhand::pose::load_pose_file(Path::new(&pose))
+        .unwrap()
+        .frames[2]
+        .clone();
+    let posed = a.evaluate(&frame, 0).unwrap();
+    let v = a.num_vertices();
+    for (name, width) in [
+        ("delta", 3),
+        ("code_delta", 10),
+        ("albedo", 3),
+        ("code_albedo", 10),
+        ("lbs_weights", 16),
+        ("vertices", 3),
+        ("normals", 3),
+        ("sh_color", 3),
+    ] {
+        let t = f
+            .floats(name, &[Some(v), Some(width)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(t.data.iter().all(|x| x.is_finite()));
+        if name == "vertices" {
+            common::assert_close(
+                "eval vertices",
+                &t.data,
+                &common::flat3(&posed.geometry.vertices),
+                0.0,
+            );
+        }
+    }
+}
+
+#[test]
+fn render_single_all_frames_and_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, pose) = setup(dir.path());
+    let png = dir.path().join("f.png");
+    let (ok, text) = xhand(&[
+        "render",
+        "--avatar",
+        &avatar,
+        "--pose",
+        &pose,
+        "--frame",
+        "1",
+        "--mode",
+        "sh",
+        "--width",
+        "64",
+        "--height",
+        "96",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let img = xhand::image_io::Rgba8::load(&png).unwrap();
+    assert_eq!((img.width, img.height), (64, 96));
+    let frames = dir.path().join("frames");
+    let (ok, text) = xhand(&[
+        "render",
+        "--avatar",
+        &avatar,
+        "--pose",
+        &pose,
+        "--all",
+        "--width",
+        "48",
+        "--height",
+        "64",
+        "--out",
+        frames.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let mut names: Vec<String> = std::fs::read_dir(&frames)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["0000.png", "0001.png", "0002.png"]);
+    let a = xhand::image_io::Rgba8::load(&frames.join("0000.png")).unwrap();
+    let c = xhand::image_io::Rgba8::load(&frames.join("0002.png")).unwrap();
+    assert_ne!(a, c, "a bending finger must change the image");
+    let (ok, text) = xhand(&[
+        "render",
+        "--avatar",
+        &avatar,
+        "--frame",
+        "9",
+        "--pose",
+        &pose,
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("frame 9 does not exist"), "{text}");
+}
+
+#[test]
+fn export_mesh_writes_obj_and_ply() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, pose) = setup(dir.path());
+    let a = xhand::avatar::Avatar::load(Path::new(&avatar), &candle_core::Device::Cpu).unwrap();
+    let obj = dir.path().join("m.obj");
+    let (ok, text) = xhand(&[
+        "export-mesh",
+        "--avatar",
+        &avatar,
+        "--pose",
+        &pose,
+        "--out",
+        obj.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let s = std::fs::read_to_string(&obj).unwrap();
+    assert_eq!(
+        s.lines().filter(|l| l.starts_with("v ")).count(),
+        a.num_vertices()
+    );
+    assert_eq!(
+        s.lines().filter(|l| l.starts_with("f ")).count(),
+        a.num_faces()
+    );
+    let first_v: Vec<f32> = s
+        .lines()
+        .find(|l| l.starts_with("v "))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(first_v.len(), 6, "position and colour");
+    let ply = dir.path().join("m.ply");
+    let (ok, text) = xhand(&[
+        "export-mesh",
+        "--avatar",
+        &avatar,
+        "--sh",
+        "--out",
+        ply.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let b = std::fs::read(&ply).unwrap();
+    let header_end = b.windows(11).position(|w| w == b"end_header\n").unwrap() + 11;
+    assert_eq!(
+        b.len() - header_end,
+        a.num_vertices() * 15 + a.num_faces() * 13
+    );
+    let (ok, text) = xhand(&[
+        "export-mesh",
+        "--avatar",
+        &avatar,
+        "--out",
+        dir.path().join("m.stl").to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains(".obj or .ply"), "{text}");
+}
+
+#[test]
+fn bench_reports_every_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, _) = setup(dir.path());
+    let (ok, text) = xhand(&["bench", "--avatar", &avatar, "--runs", "1", "--json"]);
+    assert!(ok, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let stages: Vec<&str> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    for s in [
+        "delta_net",
+        "color_net",
+        "lbs_net",
+        "kinematics",
+        "skinning",
+        "normals",
+        "raster",
+    ] {
+        assert!(stages.contains(&s), "missing stage {s}: {stages:?}");
+    }
+    assert!(v["gemm_gflops"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn help_is_available_everywhere() {
+    for sub in [
+        "info",
+        "eval",
+        "render",
+        "export-mesh",
+        "bench",
+        "make-test-avatar",
+    ] {
+        let (ok, text) = xhand(&[sub, "--help"]);
+        assert!(ok && text.contains("Usage"), "{sub}: {text}");
+    }
+}

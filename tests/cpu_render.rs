@@ -1,0 +1,189 @@
+//! The CPU reference renderer on the generated test avatar.
+
+mod common;
+
+use common::{flat3, test_avatar};
+use xhand::camera::{Camera, ViewDirection};
+use xhand::cpu_render::render;
+use xhand::hand::{Handedness, mirror_pose};
+use xhand::mesh::bounding_box;
+use xhand::pose::PoseFrame;
+use xhand::render_settings::{RenderSettings, ShadingMode};
+
+fn bent_pose() -> PoseFrame {
+    let mut f = PoseFrame::default();
+    f.pose[3 * 4 + 2] = 0.9; // middle1 flexes
+    f.pose[3 * 13] = 0.4;
+    f
+}
+
+fn settings(mode: ShadingMode) -> RenderSettings {
+    RenderSettings {
+        mode,
+        background: [0.1, 0.2, 0.3],
+        ..RenderSettings::default()
+    }
+}
+
+#[test]
+fn mask_matches_the_projected_mesh() {
+    let avatar = test_avatar();
+    let posed = avatar.evaluate(&bent_pose(), 0).unwrap();
+    let (lo, hi) = bounding_box(&posed.geometry.vertices);
+    let cam = Camera::framing(lo, hi, ViewDirection::Front, 160, 240);
+    let out = render(&avatar, &posed, &cam, &settings(ShadingMode::Mask)).unwrap();
+    let covered = out.mask.iter().filter(|&&m| m).count();
+    assert!(
+        covered > 160 * 240 / 20,
+        "hand covers only {covered} pixels"
+    );
+    // The mask's bounding box equals the projected vertices' box (within a pixel).
+    let proj: Vec<[f64; 3]> = posed
+        .geometry
+        .vertices
+        .iter()
+        .map(|&v| cam.project(v).unwrap())
+        .collect();
+    let (mut u0, mut u1, mut v0, mut v1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for p in &proj {
+        u0 = u0.min(p[0]);
+        u1 = u1.max(p[0]);
+        v0 = v0.min(p[1]);
+        v1 = v1.max(p[1]);
+    }
+    let (mut c0, mut c1, mut r0, mut r1) = (usize::MAX, 0, usize::MAX, 0);
+    for (i, &m) in out.mask.iter().enumerate() {
+        if m {
+            let (c, r) = (i % 160, i / 160);
+            c0 = c0.min(c);
+            c1 = c1.max(c);
+            r0 = r0.min(r);
+            r1 = r1.max(r);
+        }
+    }
+    assert!(
+        (c0 as f64 - u0).abs() < 1.5 && (c1 as f64 + 1.0 - u1).abs() < 1.5,
+        "cols {c0}..{c1} vs {u0}..{u1}"
+    );
+    assert!(
+        (r0 as f64 - v0).abs() < 1.5 && (r1 as f64 + 1.0 - v1).abs() < 1.5,
+        "rows {r0}..{r1} vs {v0}..{v1}"
+    );
+    // Background pixels carry the background colour.
+    let bg = out.mask.iter().position(|&m| !m).unwrap();
+    assert_eq!(out.image.pixels[bg], [26, 51, 77, 255]);
+}
+
+#[test]
+fn identical_input_gives_identical_output() {
+    let avatar = test_avatar();
+    let posed = avatar.evaluate(&bent_pose(), 0).unwrap();
+    let (lo, hi) = bounding_box(&posed.geometry.vertices);
+    let cam = Camera::framing(lo, hi, ViewDirection::Back, 120, 180);
+    let a = render(&avatar, &posed, &cam, &settings(ShadingMode::Neural)).unwrap();
+    let posed2 = avatar.evaluate(&bent_pose(), 0).unwrap();
+    let b = render(&avatar, &posed2, &cam, &settings(ShadingMode::Neural)).unwrap();
+    assert_eq!(a.image, b.image);
+}
+
+#[test]
+fn modes_differ_as_they_should() {
+    let avatar = test_avatar();
+    let posed = avatar.evaluate(&bent_pose(), 0).unwrap();
+    let (lo, hi) = bounding_box(&posed.geometry.vertices);
+    let cam = Camera::framing(lo, hi, ViewDirection::Front, 120, 180);
+    let img = |m| render(&avatar, &posed, &cam, &settings(m)).unwrap();
+    let mask = img(ShadingMode::Mask);
+    let albedo = img(ShadingMode::Albedo);
+    let sh = img(ShadingMode::Sh);
+    let normals = img(ShadingMode::Normals);
+    let neural = img(ShadingMode::Neural);
+    // Same coverage in every mode.
+    for o in [&albedo, &sh, &normals, &neural] {
+        assert_eq!(o.mask, mask.mask);
+    }
+    let hand: Vec<usize> = (0..mask.mask.len()).filter(|&i| mask.mask[i]).collect();
+    assert!(
+        hand.iter()
+            .all(|&i| mask.image.pixels[i] == [255, 255, 255, 255])
+    );
+    let differs = |a: &xhand::image_io::Rgba8, b: &xhand::image_io::Rgba8| {
+        hand.iter().filter(|&&i| a.pixels[i] != b.pixels[i]).count() as f64 / hand.len() as f64
+    };
+    assert!(
+        differs(&albedo.image, &sh.image) > 0.5,
+        "SH lighting must change most pixels"
+    );
+    assert!(differs(&albedo.image, &neural.image) > 0.5);
+    assert!(differs(&sh.image, &normals.image) > 0.5);
+    // Viewed from the palm side (−y), normals point towards the camera: green channel low.
+    let mean_g: f64 = hand
+        .iter()
+        .map(|&i| normals.image.pixels[i][1] as f64)
+        .sum::<f64>()
+        / hand.len() as f64;
+    assert!(
+        mean_g < 110.0,
+        "palm normals should face −y, mean green {mean_g}"
+    );
+}
+
+#[test]
+fn sh_lighting_follows_the_light() {
+    let avatar = test_avatar();
+    let mut frame = bent_pose();
+    let mut light_at = |dir: [f32; 3]| {
+        frame.sh = Some(xhand::shading::directional_sh(dir, 0.5, 0.6));
+        let posed = avatar.evaluate(&frame, 0).unwrap();
+        let (lo, hi) = bounding_box(&posed.geometry.vertices);
+        let cam = Camera::framing(lo, hi, ViewDirection::Front, 80, 120);
+        let o = render(&avatar, &posed, &cam, &settings(ShadingMode::Sh)).unwrap();
+        let hand: Vec<usize> = (0..o.mask.len()).filter(|&i| o.mask[i]).collect();
+        hand.iter()
+            .map(|&i| o.image.pixels[i][0] as f64)
+            .sum::<f64>()
+            / hand.len() as f64
+    };
+    let towards_palm = light_at([0.0, -1.0, 0.0]);
+    let behind = light_at([0.0, 1.0, 0.0]);
+    assert!(
+        towards_palm > behind + 20.0,
+        "lit {towards_palm} vs behind {behind}"
+    );
+}
+
+#[test]
+fn left_hand_is_the_mirror_of_the_right() {
+    let avatar = test_avatar();
+    let mut right = bent_pose();
+    right.pose[3 * 1 + 1] = 0.3; // some spread, so the mirror is not trivial
+    let mut left = right.clone();
+    left.pose = mirror_pose(&right.pose);
+    left.hand = Some(Handedness::Left);
+    let r = avatar.evaluate(&right, 0).unwrap();
+    let l = avatar.evaluate(&left, 0).unwrap();
+    assert!(l.geometry.drive.mirrored && !r.geometry.drive.mirrored);
+    let mirrored: Vec<[f32; 3]> = r
+        .geometry
+        .vertices
+        .iter()
+        .map(|v| [-v[0], v[1], v[2]])
+        .collect();
+    common::assert_close(
+        "left = mirrored right",
+        &flat3(&l.geometry.vertices),
+        &flat3(&mirrored),
+        1e-6,
+    );
+    // Outward normals mirror too (after XHand's sign flip for the unchanged winding).
+    let ln: Vec<[f32; 3]> = l.geometry.normals.iter().map(|n| n.map(|c| -c)).collect();
+    let rn: Vec<[f32; 3]> = r
+        .geometry
+        .normals
+        .iter()
+        .map(|n| [-n[0], n[1], n[2]])
+        .collect();
+    common::assert_close("left normals", &flat3(&ln), &flat3(&rn), 1e-5);
+    // The networks see the same (right-hand) pose, so the details are identical.
+    assert_eq!(l.embeddings.delta, r.embeddings.delta);
+}
