@@ -29,4 +29,8 @@ echo "== everything, on lavapipe under Xvfb =="
 lvp=$(ls /usr/share/vulkan/icd.d/lvp_icd*.json | head -n 1)
 export VK_ICD_FILENAMES="$lvp" VK_DRIVER_FILES="$lvp"
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  XDG_RUNTIME_DIR=$(mktemp -d)
+  export XDG_RUNTIME_DIR
+fi
 xvfb-run -a -s "-screen 0 1280x800x24" cargo test --locked

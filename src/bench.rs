@@ -36,6 +36,9 @@ pub struct BenchReport {
     pub height: u32,
     pub covered_pixels: usize,
     pub stages: Vec<StageTiming>,
+    /// GPU pipeline stages (`--gpu`) and the adapter they ran on.
+    pub gpu_stages: Vec<StageTiming>,
+    pub gpu_adapter: Option<String>,
     /// f32 matmul throughput of candle on this device (1024 x 1024 x 1024), GFLOP/s.
     pub gemm_gflops: f64,
 }
@@ -56,7 +59,8 @@ fn time<T>(
     Ok((t.elapsed().as_secs_f64() * 1e3, out))
 }
 
-fn summarise(stage: &str, mut ms: Vec<f64>, flops: Option<f64>) -> StageTiming {
+/// Min and median of timings (ms) with optional GFLOP/s at the median.
+pub fn summarise(stage: &str, mut ms: Vec<f64>, flops: Option<f64>) -> StageTiming {
     ms.sort_by(|a, b| a.total_cmp(b));
     let median = ms[ms.len() / 2];
     StageTiming {
@@ -181,6 +185,8 @@ pub fn run(
         height,
         covered_pixels: covered,
         stages,
+        gpu_stages: Vec::new(),
+        gpu_adapter: None,
         gemm_gflops: gemm_gflops(&device)?,
     })
 }
@@ -222,6 +228,19 @@ impl std::fmt::Display for BenchReport {
                 "{:<36} {:>10.2} {:>10.2} {:>10}",
                 s.stage, s.min_ms, s.median_ms, g
             )?;
+        }
+        if let Some(a) = &self.gpu_adapter {
+            writeln!(
+                f,
+                "GPU pipeline on {a} (each stage submitted and waited for):"
+            )?;
+            for s in &self.gpu_stages {
+                writeln!(
+                    f,
+                    "{:<46} {:>10.2} {:>10.2}",
+                    s.stage, s.min_ms, s.median_ms
+                )?;
+            }
         }
         write!(
             f,

@@ -20,6 +20,9 @@ pub struct PosedGeometry {
     /// The pose in the avatar's own hand convention (what the networks and skeleton see).
     pub avatar_pose: [f32; POSE_DIM],
     pub transforms: JointTransforms,
+    /// Uniform scale and translation applied after skinning.
+    pub scale: f32,
+    pub trans: [f32; 3],
     /// World positions after skinning, mirroring, scale and translation (`vertices_new`).
     pub vertices: Vec<[f32; 3]>,
     /// XHand's `get_normals` of `vertices`: outward for an unmirrored hand, inward when
@@ -66,6 +69,8 @@ impl Avatar {
             drive,
             avatar_pose,
             transforms,
+            scale: frame.scale,
+            trans: frame.trans,
             vertices,
             normals,
         }

@@ -15,6 +15,8 @@ pub mod cpu_render;
 pub mod default_avatar;
 pub mod device;
 pub mod frame;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod hand;
 pub mod image_io;
 pub mod mesh;

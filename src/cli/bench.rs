@@ -21,6 +21,9 @@ pub struct BenchCmd {
     /// Timed runs (after one warm-up).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Also time the GPU pipeline (skinning, raster, SH and both neural shading paths).
+    #[arg(long)]
+    pub gpu: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -35,7 +38,26 @@ impl BenchCmd {
             self.avatar.load(&device)?
         };
         let frame = self.pose.selected()?;
-        let report = crate::bench::run(&avatar, &frame, self.runs, BENCH_SIZE.0, BENCH_SIZE.1)?;
+        #[allow(unused_mut)]
+        let mut report = crate::bench::run(&avatar, &frame, self.runs, BENCH_SIZE.0, BENCH_SIZE.1)?;
+        if self.gpu {
+            #[cfg(feature = "gpu")]
+            {
+                let ctx = crate::gpu::GpuContext::headless()?;
+                let posed = avatar.evaluate(&frame, 0)?;
+                report.gpu_stages = crate::gpu::bench::run(
+                    &ctx,
+                    &avatar,
+                    &posed,
+                    self.runs,
+                    BENCH_SIZE.0,
+                    BENCH_SIZE.1,
+                )?;
+                report.gpu_adapter = Some(ctx.describe());
+            }
+            #[cfg(not(feature = "gpu"))]
+            anyhow::bail!("this build has no GPU pipeline (built without the `gpu` feature)");
+        }
         if self.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

@@ -35,6 +35,9 @@ pub struct RenderCmd {
     pub background: [f32; 3],
     #[command(flatten)]
     pub camera: CameraArgs,
+    /// Render through the GPU pipeline (wgpu, no window) instead of the CPU reference.
+    #[arg(long)]
+    pub gpu: bool,
     /// Output PNG (or folder with `--all`).
     #[arg(long)]
     pub out: PathBuf,
@@ -66,9 +69,11 @@ impl RenderCmd {
         let frame0 = avatar.evaluate(seq.frame(first)?, self.sh_view)?;
         let (lo, hi) = bounding_box(&frame0.geometry.vertices);
         let camera = self.camera.camera(lo, hi)?;
+        let mut renderer = FrameRenderer::new(self.gpu, &avatar)?;
         if !self.all {
-            let out = cpu_render::render(&avatar, &frame0, &camera, &settings)?;
-            out.image.save_png(&self.out)?;
+            renderer
+                .render(&avatar, &frame0, &camera, &settings)?
+                .save_png(&self.out)?;
             println!("wrote {}", self.out.display());
             return Ok(());
         }
@@ -94,5 +99,53 @@ impl RenderCmd {
         bar.finish();
         println!("wrote {} frames to {}", seq.len(), self.out.display());
         Ok(())
+    }
+}
+
+/// The CPU reference renderer or the GPU pipeline.
+enum FrameRenderer {
+    Cpu,
+    #[cfg(feature = "gpu")]
+    Gpu(Box<(crate::gpu::GpuContext, crate::gpu::HandRenderer)>),
+}
+
+impl FrameRenderer {
+    fn new(gpu: bool, avatar: &crate::avatar::Avatar) -> anyhow::Result<Self> {
+        if !gpu {
+            return Ok(Self::Cpu);
+        }
+        #[cfg(feature = "gpu")]
+        {
+            let ctx = crate::gpu::GpuContext::headless()?;
+            let renderer = crate::gpu::HandRenderer::new(&ctx.device, avatar)?;
+            Ok(Self::Gpu(Box::new((ctx, renderer))))
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            let _ = avatar;
+            anyhow::bail!("this build has no GPU pipeline (built without the `gpu` feature)")
+        }
+    }
+
+    fn render(
+        &mut self,
+        avatar: &crate::avatar::Avatar,
+        frame: &crate::frame::PosedFrame,
+        camera: &crate::camera::Camera,
+        settings: &RenderSettings,
+    ) -> anyhow::Result<crate::image_io::Rgba8> {
+        match self {
+            Self::Cpu => Ok(cpu_render::render(avatar, frame, camera, settings)?.image),
+            #[cfg(feature = "gpu")]
+            Self::Gpu(g) => {
+                let (ctx, renderer) = &mut **g;
+                if settings.mode == ShadingMode::Neural && avatar.renderer.is_none() {
+                    return Err(cpu_render::RenderError::NoRenderer(avatar.name.clone()).into());
+                }
+                Ok(crate::gpu::render_frame(
+                    ctx, renderer, avatar, frame, camera, settings,
+                )?)
+            }
+        }
     }
 }

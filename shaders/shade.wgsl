@@ -1,0 +1,417 @@
+// Per-pixel shading from the visibility buffer: interpolate the triangle's position,
+// normal, albedo and codes, light with XHand's SH, and for the neural mode run the
+// avatar's `MLP_res` renderer on the 271-wide input. Mirrors `cpu_render.rs`.
+//
+// The Rust side prepends the constants below (IN_DIM, HIDDEN, CODES, ...) and the
+// generated layer calls of the avatar's renderer (`run_mlp_*`), so loops have
+// compile-time bounds and every width comes from the avatar's tensor shapes.
+
+struct ViewParams {
+    clip_from_world: mat4x4<f32>,
+    // Camera-to-world rotation (Rᵀ) in the upper 3x3, for XHand's ray feature.
+    ray_rotation: mat4x4<f32>,
+    // fx, fy, cx, cy in pixels.
+    intrinsics: vec4<f32>,
+    background: vec4<f32>,
+    // width, height, shading mode, joint for the weights mode.
+    size_mode: vec4<u32>,
+    // wireframe (0/1), colours stored BGR (0/1), unused, unused.
+    flags: vec4<u32>,
+    // normal sign (−1 for a mirrored hand), displacement range (m), unused, unused.
+    misc: vec4<f32>,
+    sh: array<vec4<f32>, 7>,
+    pose: array<vec4<f32>, 12>,
+};
+
+@group(0) @binding(0) var<uniform> view: ViewParams;
+@group(0) @binding(1) var vis_triangle: texture_2d<u32>;
+@group(0) @binding(2) var vis_bary: texture_2d<f32>;
+@group(0) @binding(3) var shaded_out: texture_storage_2d<rgba8unorm, write>;
+@group(0) @binding(4) var<storage, read> posed: array<f32>;
+@group(0) @binding(5) var<storage, read> normals: array<f32>;
+@group(0) @binding(6) var<storage, read> faces: array<u32>;
+// Per vertex: albedo (3), codes (CODES), displacement magnitude (1).
+@group(0) @binding(7) var<storage, read> attrs: array<f32>;
+@group(0) @binding(8) var<storage, read> lbs_weights: array<f32>;
+// Renderer layers: each weight [out][in] row-major, then its bias.
+@group(0) @binding(9) var<storage, read> mlp: array<f32>;
+
+const MODE_NEURAL: u32 = 0u;
+const MODE_SH: u32 = 1u;
+const MODE_ALBEDO: u32 = 2u;
+const MODE_NORMALS: u32 = 3u;
+const MODE_MASK: u32 = 4u;
+const MODE_WEIGHTS: u32 = 5u;
+const MODE_DISPLACEMENT: u32 = 6u;
+
+const PI: f32 = 3.14159265358979;
+const SH_C0: f32 = 0.8862269254527579;
+const SH_C1: f32 = 1.772453850905516;
+const SH_C2: f32 = 2.4270323906946243;
+const SH_C2_Z: f32 = 0.7006239020497412;
+const SH_C2_XY: f32 = 1.2135161953473121;
+const SH_AMBIENT: f32 = 0.8;
+
+// The 21 positional-encoding directions of XHand's PostionalEncoding.py.
+const PE_DIRS = array<vec3<f32>, 21>(
+    vec3<f32>(0.8506508, 0.0, 0.5257311), vec3<f32>(0.809017, 0.5, 0.309017),
+    vec3<f32>(0.5257311, 0.8506508, 0.0), vec3<f32>(1.0, 0.0, 0.0),
+    vec3<f32>(0.809017, 0.5, -0.309017), vec3<f32>(0.8506508, 0.0, -0.5257311),
+    vec3<f32>(0.309017, 0.809017, -0.5), vec3<f32>(0.0, 0.5257311, -0.8506508),
+    vec3<f32>(0.5, 0.309017, -0.809017), vec3<f32>(0.0, 1.0, 0.0),
+    vec3<f32>(-0.5257311, 0.8506508, 0.0), vec3<f32>(-0.309017, 0.809017, -0.5),
+    vec3<f32>(0.0, 0.5257311, 0.8506508), vec3<f32>(-0.309017, 0.809017, 0.5),
+    vec3<f32>(0.309017, 0.809017, 0.5), vec3<f32>(0.5, 0.309017, 0.809017),
+    vec3<f32>(0.5, -0.309017, 0.809017), vec3<f32>(0.0, 0.0, 1.0),
+    vec3<f32>(-0.5, 0.309017, 0.809017), vec3<f32>(-0.809017, 0.5, 0.309017),
+    vec3<f32>(-0.809017, 0.5, -0.309017)
+);
+
+struct Pixel {
+    covered: bool,
+    position: vec3<f32>,
+    // XHand's pred_normals: normalised, not sign-corrected.
+    normal: vec3<f32>,
+    albedo: vec3<f32>,
+    face: vec3<u32>,
+    bary: vec3<f32>,
+};
+
+fn load3(buf_index: u32, which: u32) -> vec3<f32> {
+    if which == 0u {
+        return vec3<f32>(posed[3u * buf_index], posed[3u * buf_index + 1u], posed[3u * buf_index + 2u]);
+    }
+    return vec3<f32>(normals[3u * buf_index], normals[3u * buf_index + 1u], normals[3u * buf_index + 2u]);
+}
+
+fn attr(v: u32, k: u32) -> f32 {
+    return attrs[v * ATTR_STRIDE + k];
+}
+
+fn interp_attr(p: Pixel, k: u32) -> f32 {
+    return p.bary.x * attr(p.face.x, k) + p.bary.y * attr(p.face.y, k) + p.bary.z * attr(p.face.z, k);
+}
+
+fn load_pixel(px: vec2<u32>) -> Pixel {
+    var p: Pixel;
+    let tri = textureLoad(vis_triangle, vec2<i32>(px), 0).x;
+    p.covered = tri != 0u;
+    if !p.covered {
+        return p;
+    }
+    let f = tri - 1u;
+    p.face = vec3<u32>(faces[3u * f], faces[3u * f + 1u], faces[3u * f + 2u]);
+    let b = textureLoad(vis_bary, vec2<i32>(px), 0).xy;
+    p.bary = vec3<f32>(b.x, b.y, 1.0 - b.x - b.y);
+    p.position = p.bary.x * load3(p.face.x, 0u) + p.bary.y * load3(p.face.y, 0u) + p.bary.z * load3(p.face.z, 0u);
+    let n = p.bary.x * load3(p.face.x, 1u) + p.bary.y * load3(p.face.y, 1u) + p.bary.z * load3(p.face.z, 1u);
+    p.normal = n / max(length(n), 1e-12);
+    p.albedo = vec3<f32>(interp_attr(p, 0u), interp_attr(p, 1u), interp_attr(p, 2u));
+    return p;
+}
+
+fn sh_coeff(k: u32) -> f32 {
+    return view.sh[k / 4u][k % 4u];
+}
+
+// XHand's compute_color: channel-major coefficients, +0.8 on coefficient 0.
+fn sh_shade(albedo: vec3<f32>, n: vec3<f32>) -> vec3<f32> {
+    var basis: array<f32, 9>;
+    basis[0] = SH_C0;
+    basis[1] = -SH_C1 * n.y;
+    basis[2] = SH_C1 * n.z;
+    basis[3] = -SH_C1 * n.x;
+    basis[4] = SH_C2 * n.x * n.y;
+    basis[5] = -SH_C2 * n.y * n.z;
+    basis[6] = SH_C2_Z * (3.0 * n.z * n.z - 1.0);
+    basis[7] = -SH_C2 * n.x * n.z;
+    basis[8] = SH_C2_XY * (n.x * n.x - n.y * n.y);
+    var out = vec3<f32>(0.0);
+    for (var ch = 0u; ch < 3u; ch++) {
+        var s = 0.0;
+        for (var k = 0u; k < 9u; k++) {
+            var g = sh_coeff(ch * 9u + k);
+            if k == 0u {
+                g += SH_AMBIENT;
+            }
+            s += basis[k] * g;
+        }
+        out[ch] = s * albedo[ch];
+    }
+    return out;
+}
+
+fn heat(t_in: f32) -> vec3<f32> {
+    let stops = array<vec3<f32>, 5>(
+        vec3<f32>(0.05, 0.05, 0.6), vec3<f32>(0.0, 0.7, 0.9), vec3<f32>(0.1, 0.8, 0.2),
+        vec3<f32>(0.95, 0.85, 0.1), vec3<f32>(0.85, 0.1, 0.05)
+    );
+    let t = clamp(t_in, 0.0, 1.0);
+    let x = t * 4.0;
+    let i = min(u32(x), 3u);
+    let f = x - f32(i);
+    return stops[i] * (1.0 - f) + stops[i + 1u] * f;
+}
+
+fn to_display(c: vec3<f32>) -> vec3<f32> {
+    if view.flags.y == 1u {
+        return c.bgr;
+    }
+    return c;
+}
+
+fn screen_of(v: u32) -> vec2<f32> {
+    let c = view.clip_from_world * vec4<f32>(load3(v, 0u), 1.0);
+    let ndc = c.xy / c.w;
+    return vec2<f32>((ndc.x + 1.0) * 0.5 * f32(view.size_mode.x), (1.0 - ndc.y) * 0.5 * f32(view.size_mode.y));
+}
+
+fn segment_distance(p: vec2<f32>, a: vec2<f32>, b: vec2<f32>) -> f32 {
+    let ab = b - a;
+    let t = clamp(dot(p - a, ab) / max(dot(ab, ab), 1e-12), 0.0, 1.0);
+    return length(p - (a + t * ab));
+}
+
+// Darkens pixels within ~0.7 px of a triangle edge when the wireframe overlay is on.
+fn with_wireframe(c: vec3<f32>, p: Pixel, px: vec2<u32>) -> vec3<f32> {
+    if view.flags.x == 0u {
+        return c;
+    }
+    let q = vec2<f32>(px) + 0.5;
+    let a = screen_of(p.face.x);
+    let b = screen_of(p.face.y);
+    let d = screen_of(p.face.z);
+    let dist = min(segment_distance(q, a, b), min(segment_distance(q, b, d), segment_distance(q, d, a)));
+    let line = 1.0 - smoothstep(0.3, 1.0, dist);
+    return mix(c, vec3<f32>(0.05, 0.05, 0.08), 0.75 * line);
+}
+
+// Colour of a covered pixel in every mode except neural (display order).
+fn simple_color(p: Pixel) -> vec3<f32> {
+    let sign = view.misc.x;
+    let mode = view.size_mode.z;
+    if mode == MODE_MASK {
+        return vec3<f32>(1.0);
+    }
+    if mode == MODE_NORMALS {
+        return (p.normal * sign + 1.0) * 0.5;
+    }
+    if mode == MODE_ALBEDO {
+        return to_display(p.albedo);
+    }
+    if mode == MODE_WEIGHTS {
+        let j = view.size_mode.w;
+        let w = p.bary.x * lbs_weights[p.face.x * 16u + j] + p.bary.y * lbs_weights[p.face.y * 16u + j]
+            + p.bary.z * lbs_weights[p.face.z * 16u + j];
+        return heat(w);
+    }
+    if mode == MODE_DISPLACEMENT {
+        return heat(interp_attr(p, ATTR_STRIDE - 1u) / max(view.misc.y, 1e-9));
+    }
+    return to_display(clamp(sh_shade(p.albedo, p.normal * sign), vec3<f32>(0.0), vec3<f32>(1.0)));
+}
+
+fn pixel_in_image(px: vec2<u32>) -> bool {
+    return px.x < view.size_mode.x && px.y < view.size_mode.y;
+}
+
+@compute @workgroup_size(8, 8)
+fn shade_simple(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let px = gid.xy;
+    if !pixel_in_image(px) {
+        return;
+    }
+    let p = load_pixel(px);
+    if !p.covered {
+        textureStore(shaded_out, vec2<i32>(px), vec4<f32>(view.background.rgb, 0.0));
+        return;
+    }
+    textureStore(shaded_out, vec2<i32>(px), vec4<f32>(with_wireframe(simple_color(p), p, px), 1.0));
+}
+
+// ---- neural renderer ----------------------------------------------------------------
+
+// XHand's positional encoding of `p` written at `x[at..at + 87]`.
+fn encode(x: ptr<private, array<f32, MLP_WIDTH>>, at: u32, p: vec3<f32>) {
+    let s = p * 0.1;
+    (*x)[at] = s.x;
+    (*x)[at + 1u] = s.y;
+    (*x)[at + 2u] = s.z;
+    for (var j = 0u; j < 21u; j++) {
+        let proj = dot(s, PE_DIRS[j]);
+        for (var f = 0u; f < 2u; f++) {
+            let xb = proj * f32(1u << f);
+            let k = 2u * j + f;
+            (*x)[at + 3u + k] = sin(xb);
+            (*x)[at + 45u + k] = sin(xb + 0.5 * PI);
+        }
+    }
+}
+
+// The renderer input row (`cpu_render::renderer_features`).
+fn build_input(x: ptr<private, array<f32, MLP_WIDTH>>, p: Pixel, px: vec2<u32>) {
+    encode(x, 0u, p.position);
+    let sh = clamp(sh_shade(p.albedo, p.normal * view.misc.x), vec3<f32>(0.0), vec3<f32>(1.0));
+    var o = 87u;
+    for (var k = 0u; k < 3u; k++) {
+        (*x)[o + k] = sh[k];
+        (*x)[o + 3u + k] = p.normal[k];
+        (*x)[o + 6u + k] = p.albedo[k];
+    }
+    o += 9u;
+    for (var k = 0u; k < CODES; k++) {
+        (*x)[o + k] = interp_attr(p, 3u + k);
+    }
+    o += CODES;
+    let a = (f32(px.x) + 0.5 - view.intrinsics.z) / view.intrinsics.x;
+    let b = (f32(px.y) + 0.5 - view.intrinsics.w) / view.intrinsics.y;
+    let ray = normalize((view.ray_rotation * vec4<f32>(a, -b, -1.0, 0.0)).xyz);
+    encode(x, o, ray);
+    o += 87u;
+    for (var k = 0u; k < 48u; k++) {
+        (*x)[o + k] = view.pose[k / 4u][k % 4u];
+    }
+}
+
+var<private> x: array<f32, MLP_WIDTH>;
+var<private> h0: array<f32, MLP_WIDTH>;
+var<private> h1: array<f32, MLP_WIDTH>;
+
+const TILE_OUT: u32 = 16u;
+const TILE_IN: u32 = 64u;
+var<workgroup> weight_tile: array<f32, 1024>;
+
+// Stages W[o0 .. o0+16][i0 .. i0+64] of a layer (row length `row_len`) in workgroup
+// memory; all 64 threads of the workgroup share the loads (compute path).
+fn load_tile(lid: u32, w_off: u32, row_len: u32, o0: u32, i0: u32, nout: u32) {
+    for (var k = lid; k < TILE_OUT * TILE_IN; k += 64u) {
+        let o = k / TILE_IN;
+        let i = k % TILE_IN;
+        var w = 0.0;
+        if o0 + o < nout && i0 + i < row_len {
+            w = mlp[w_off + (o0 + o) * row_len + i0 + i];
+        }
+        weight_tile[k] = w;
+    }
+}
+
+// acc[o] += Σ_i tile[o][i] · input[i0 + i], where the layer input is `[src_a[..na], src_b]`.
+fn mac_tile(acc: ptr<function, array<f32, 16>>, i0: u32, na: u32, row_len: u32, src_a: ptr<private, array<f32, MLP_WIDTH>>, src_b: ptr<private, array<f32, MLP_WIDTH>>) {
+    for (var o = 0u; o < TILE_OUT; o++) {
+        var s = 0.0;
+        for (var i = 0u; i < TILE_IN; i++) {
+            let c = i0 + i;
+            var v = 0.0;
+            if c < na {
+                v = (*src_a)[c];
+            } else if c < row_len {
+                v = (*src_b)[c - na];
+            }
+            s += weight_tile[o * TILE_IN + i] * v;
+        }
+        (*acc)[o] += s;
+    }
+}
+
+// The same sum reading weights straight from the storage buffer (fragment path).
+fn accumulate_direct(acc: ptr<function, array<f32, 16>>, w_off: u32, row_len: u32, col0: u32, ncols: u32, o0: u32, nout: u32, src: ptr<private, array<f32, MLP_WIDTH>>) {
+    for (var o = 0u; o < TILE_OUT; o++) {
+        if o0 + o >= nout {
+            break;
+        }
+        let row = w_off + (o0 + o) * row_len + col0;
+        var s = 0.0;
+        for (var i = 0u; i < ncols; i++) {
+            s += mlp[row + i] * (*src)[i];
+        }
+        (*acc)[o] += s;
+    }
+}
+
+fn start_tile(acc: ptr<function, array<f32, 16>>, b_off: u32, o0: u32, nout: u32) {
+    for (var o = 0u; o < TILE_OUT; o++) {
+        var b = 0.0;
+        if o0 + o < nout {
+            b = mlp[b_off + o0 + o];
+        }
+        (*acc)[o] = b;
+    }
+}
+
+fn finish_tile(acc: ptr<function, array<f32, 16>>, dst: ptr<private, array<f32, MLP_WIDTH>>, o0: u32, nout: u32, relu: bool) {
+    for (var o = 0u; o < TILE_OUT; o++) {
+        if o0 + o < nout {
+            var v = (*acc)[o];
+            if relu {
+                v = max(v, 0.0);
+            }
+            (*dst)[o0 + o] = v;
+        }
+    }
+}
+
+// One dense layer `dst = act(W · [src_a, src_b] + b)`; `nb = 0` for no second source.
+fn dense_direct(w_off: u32, na: u32, nb: u32, nout: u32, src_a: ptr<private, array<f32, MLP_WIDTH>>, src_b: ptr<private, array<f32, MLP_WIDTH>>, dst: ptr<private, array<f32, MLP_WIDTH>>, relu: bool) {
+    let row_len = na + nb;
+    let b_off = w_off + nout * row_len;
+    for (var o0 = 0u; o0 < nout; o0 += TILE_OUT) {
+        var acc: array<f32, 16>;
+        start_tile(&acc, b_off, o0, nout);
+        accumulate_direct(&acc, w_off, row_len, 0u, na, o0, nout, src_a);
+        if nb > 0u {
+            accumulate_direct(&acc, w_off, row_len, na, nb, o0, nout, src_b);
+        }
+        finish_tile(&acc, dst, o0, nout, relu);
+    }
+}
+
+fn sigmoid3(x: ptr<private, array<f32, MLP_WIDTH>>) -> vec3<f32> {
+    return 1.0 / (1.0 + exp(-vec3<f32>((*x)[0], (*x)[1], (*x)[2])));
+}
+
+// Neural mode, compute path: 64 threads share each weight tile. Every thread runs the
+// layers (barriers need uniform control flow); uncovered pixels feed zeros and discard.
+@compute @workgroup_size(8, 8)
+fn shade_neural(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x + lid3.y * 8u;
+    let px = gid.xy;
+    let inside = pixel_in_image(px);
+    var p: Pixel;
+    if inside {
+        p = load_pixel(px);
+    }
+    if p.covered {
+        build_input(&x, p, px);
+    }
+    run_mlp_tiled(lid, &x, &h0, &h1);
+    if !inside {
+        return;
+    }
+    if !p.covered {
+        textureStore(shaded_out, vec2<i32>(px), vec4<f32>(view.background.rgb, 0.0));
+        return;
+    }
+    let rgb = to_display(sigmoid3(&MLP_RESULT));
+    textureStore(shaded_out, vec2<i32>(px), vec4<f32>(with_wireframe(rgb, p, px), 1.0));
+}
+
+@vertex
+fn vs_fullscreen(@builtin(vertex_index) vi: u32) -> @builtin(position) vec4<f32> {
+    let x = f32((vi << 1u) & 2u) * 2.0 - 1.0;
+    let y = f32(vi & 2u) * 2.0 - 1.0;
+    return vec4<f32>(x, y, 0.0, 1.0);
+}
+
+// Neural mode, fragment path: one pixel per invocation, weights read from the buffer.
+@fragment
+fn fs_neural(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
+    let px = vec2<u32>(pos.xy);
+    let p = load_pixel(px);
+    if !p.covered {
+        return vec4<f32>(view.background.rgb, 0.0);
+    }
+    build_input(&x, p, px);
+    run_mlp_direct(&x, &h0, &h1);
+    let rgb = to_display(sigmoid3(&MLP_RESULT));
+    return vec4<f32>(with_wireframe(rgb, p, px), 1.0);
+}

@@ -1,0 +1,129 @@
+//! Timings of the GPU pipeline's stages, each submitted on its own and waited for (host
+//! clock around a synchronised submission: includes submission overhead, never just a
+//! launch).
+
+use std::time::Instant;
+
+use super::{GpuContext, GpuError, HandRenderer, NeuralPath, ViewInput};
+use crate::avatar::Avatar;
+use crate::bench::{StageTiming, summarise};
+use crate::camera::{Camera, ViewDirection};
+use crate::frame::PosedFrame;
+use crate::mesh::bounding_box;
+use crate::render_settings::{RenderSettings, ShadingMode};
+
+fn timed(
+    ctx: &GpuContext,
+    f: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<(), GpuError>,
+) -> Result<f64, GpuError> {
+    let t = Instant::now();
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    f(&mut enc)?;
+    ctx.queue.submit([enc.finish()]);
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+    Ok(t.elapsed().as_secs_f64() * 1e3)
+}
+
+/// Per-stage GPU timings for one posed frame at `width` x `height`.
+pub fn run(
+    ctx: &GpuContext,
+    avatar: &Avatar,
+    frame: &PosedFrame,
+    runs: usize,
+    width: u32,
+    height: u32,
+) -> Result<Vec<StageTiming>, GpuError> {
+    let mut r = HandRenderer::new(&ctx.device, avatar)?;
+    let (lo, hi) = bounding_box(&frame.geometry.vertices);
+    let camera = Camera::framing(lo, hi, ViewDirection::Front, width, height);
+    let geo = &frame.geometry;
+    let joints = geo.transforms.skinning_f32();
+    let mode = if avatar.renderer.is_some() {
+        ShadingMode::Neural
+    } else {
+        ShadingMode::Sh
+    };
+    let view = ViewInput::new(
+        avatar,
+        frame,
+        &camera,
+        &RenderSettings {
+            mode,
+            ..Default::default()
+        },
+    );
+    let sh_view = ViewInput::new(
+        avatar,
+        frame,
+        &camera,
+        &RenderSettings {
+            mode: ShadingMode::Sh,
+            ..Default::default()
+        },
+    );
+    let mut upload = Vec::new();
+    let mut skinning = Vec::new();
+    let mut raster = Vec::new();
+    let mut shade_sh = Vec::new();
+    let mut shade_neural: [Vec<f64>; 2] = Default::default();
+    for run in 0..=runs.max(1) {
+        let t_up = timed(ctx, |_| {
+            r.upload_embeddings(&ctx.queue, avatar, &frame.embeddings);
+            Ok(())
+        })?;
+        let t_skin = timed(ctx, |enc| {
+            r.encode_skinning(
+                &ctx.queue,
+                enc,
+                &joints,
+                geo.drive.x_sign(),
+                geo.scale,
+                geo.trans,
+            );
+            Ok(())
+        })?;
+        let t_raster = timed(ctx, |enc| {
+            r.encode_raster(&ctx.device, &ctx.queue, enc, &view);
+            Ok(())
+        })?;
+        let t_sh = timed(ctx, |enc| r.encode_shading(enc, &sh_view))?;
+        let mut t_neural = [0.0; 2];
+        if avatar.renderer.is_some() {
+            for (k, path) in [NeuralPath::Compute, NeuralPath::Fragment]
+                .into_iter()
+                .enumerate()
+            {
+                r.neural_path = path;
+                t_neural[k] = timed(ctx, |enc| r.encode_shading(enc, &view))?;
+            }
+        }
+        if run == 0 {
+            continue;
+        }
+        upload.push(t_up);
+        skinning.push(t_skin);
+        raster.push(t_raster);
+        shade_sh.push(t_sh);
+        for k in 0..2 {
+            shade_neural[k].push(t_neural[k]);
+        }
+    }
+    let mut out = vec![
+        summarise("gpu: upload embeddings", upload, None),
+        summarise("gpu: skinning + normals", skinning, None),
+        summarise("gpu: visibility raster", raster, None),
+        summarise("gpu: shading (SH)", shade_sh, None),
+    ];
+    if avatar.renderer.is_some() {
+        let [compute, fragment] = shade_neural;
+        out.push(summarise(
+            "gpu: shading (neural, compute, shared tiles)",
+            compute,
+            None,
+        ));
+        out.push(summarise("gpu: shading (neural, fragment)", fragment, None));
+    }
+    Ok(out)
+}

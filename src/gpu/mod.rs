@@ -1,0 +1,107 @@
+//! The GPU pipeline in plain wgpu: skinning and normals in compute shaders, a visibility
+//! buffer raster, and per-pixel SH + neural shading — the same math as the CPU reference
+//! renderer (`cpu_render`). The Bevy viewer drives it with Bevy's device and encoder;
+//! `xhand render --gpu` and the tests drive it with a device of their own
+//! ([`GpuContext::headless`]).
+
+pub mod bench;
+mod params;
+mod readback;
+mod renderer;
+pub mod shaders;
+
+pub use params::{SkinParams, ViewParams};
+pub use readback::{read_buffer_f32, read_texture_rgba8};
+pub use renderer::{HandRenderer, NeuralPath, ViewInput};
+
+use crate::avatar::Avatar;
+use crate::camera::Camera;
+use crate::frame::PosedFrame;
+use crate::image_io::Rgba8;
+use crate::render_settings::RenderSettings;
+
+/// A problem with the GPU.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error(
+        "no GPU adapter is available ({0}); install a Vulkan driver (for example Mesa's lavapipe, Debian package mesa-vulkan-drivers) or use the CPU renderer"
+    )]
+    NoAdapter(String),
+    #[error("the GPU device could not be created: {0}")]
+    Device(String),
+    #[error("the avatar does not fit this GPU: {0}")]
+    Limits(String),
+    #[error("reading back from the GPU failed: {0}")]
+    Readback(String),
+}
+
+/// A wgpu device of our own, for rendering without a window.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+}
+
+impl GpuContext {
+    /// Opens the first adapter (honouring `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`) with its own
+    /// limits, no surface needed.
+    pub fn headless() -> Result<Self, GpuError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+        let instance = wgpu::Instance::new(desc);
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+        }))
+        .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("xhand"),
+            required_features: wgpu::Features::empty(),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+        Ok(Self {
+            device,
+            queue,
+            info,
+        })
+    }
+
+    /// `name (backend)` of the adapter.
+    pub fn describe(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+}
+
+/// Renders one posed frame of `avatar` into an image through the GPU pipeline.
+pub fn render_frame(
+    ctx: &GpuContext,
+    renderer: &mut HandRenderer,
+    avatar: &Avatar,
+    frame: &PosedFrame,
+    camera: &Camera,
+    settings: &RenderSettings,
+) -> Result<Rgba8, GpuError> {
+    renderer.upload_embeddings(&ctx.queue, avatar, &frame.embeddings);
+    let mut encoder = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("xhand frame"),
+        });
+    let geo = &frame.geometry;
+    renderer.encode_skinning(
+        &ctx.queue,
+        &mut encoder,
+        &geo.transforms.skinning_f32(),
+        geo.drive.x_sign(),
+        geo.scale,
+        geo.trans,
+    );
+    let view = ViewInput::new(avatar, frame, camera, settings);
+    renderer.encode_view(&ctx.device, &ctx.queue, &mut encoder, &view, None)?;
+    ctx.queue.submit([encoder.finish()]);
+    read_texture_rgba8(&ctx.device, &ctx.queue, renderer.shaded_texture()?)
+}

@@ -1,0 +1,831 @@
+//! [`HandRenderer`]: the avatar's GPU buffers and pipelines, and the passes of one frame.
+
+use wgpu::util::DeviceExt;
+
+use super::GpuError;
+use super::params::{CountParams, RasterParams, SkinParams, ViewParams};
+use super::shaders::{self, COMPOSITE_WGSL, NORMALS_WGSL, RASTER_WGSL, SKIN_WGSL};
+use crate::avatar::Avatar;
+use crate::camera::Camera;
+use crate::frame::PosedFrame;
+use crate::mesh::VertexFaces;
+use crate::nn::Embeddings;
+use crate::render_settings::{RenderSettings, ShadingMode};
+use crate::{NUM_JOINTS, POSE_DIM, SH_DIM};
+
+/// How the neural renderer runs per pixel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NeuralPath {
+    /// Compute shader; each 8x8 workgroup stages weight tiles in shared memory.
+    Compute,
+    /// Fragment shader, one pixel per invocation, weights read from the storage buffer.
+    #[default]
+    Fragment,
+}
+
+impl NeuralPath {
+    /// Whether this path gives correct results on the adapter. Mesa's llvmpipe (lavapipe)
+    /// loses the per-invocation activation arrays across the compute path's workgroup
+    /// barriers, so the compute path is not used on CPU adapters.
+    pub fn is_reliable_on(self, info: &wgpu::AdapterInfo) -> bool {
+        self == Self::Fragment || info.device_type != wgpu::DeviceType::Cpu
+    }
+}
+
+/// Everything the per-view passes need besides the buffers.
+#[derive(Clone, Debug)]
+pub struct ViewInput {
+    pub camera: Camera,
+    pub settings: RenderSettings,
+    pub wireframe: bool,
+    pub sh: [f32; SH_DIM],
+    /// The pose in the avatar's convention (renderer input).
+    pub pose: [f32; POSE_DIM],
+    /// −1 for a mirrored hand.
+    pub normal_sign: f32,
+    /// Colours are stored BGR in the avatar.
+    pub bgr: bool,
+}
+
+impl ViewInput {
+    /// The view of a posed frame.
+    pub fn new(
+        avatar: &Avatar,
+        frame: &PosedFrame,
+        camera: &Camera,
+        settings: &RenderSettings,
+    ) -> Self {
+        Self {
+            camera: camera.clone(),
+            settings: *settings,
+            wireframe: false,
+            sh: frame.sh,
+            pose: frame.geometry.avatar_pose,
+            normal_sign: frame.geometry.drive.normal_sign(),
+            bgr: avatar.color_order == crate::avatar::ColorOrder::Bgr,
+        }
+    }
+
+    fn params(&self) -> ViewParams {
+        let cam = &self.camera;
+        let to_f32 = |m: nalgebra::Matrix4<f64>| -> [f32; 16] {
+            std::array::from_fn(|i| m.as_slice()[i] as f32)
+        };
+        let mut ray = nalgebra::Matrix4::<f64>::identity();
+        ray.fixed_view_mut::<3, 3>(0, 0)
+            .copy_from(&cam.rotation.transpose());
+        let mut sh = [[0.0f32; 4]; 7];
+        for (k, v) in self.sh.iter().enumerate() {
+            sh[k / 4][k % 4] = *v;
+        }
+        let mut pose = [[0.0f32; 4]; 12];
+        for (k, v) in self.pose.iter().enumerate() {
+            pose[k / 4][k % 4] = *v;
+        }
+        let bg = self.settings.background;
+        ViewParams {
+            clip_from_world: to_f32(cam.clip_from_world()),
+            ray_rotation: to_f32(ray),
+            intrinsics: [cam.fx as f32, cam.fy as f32, cam.cx as f32, cam.cy as f32],
+            background: [bg[0], bg[1], bg[2], 1.0],
+            size_mode: [
+                cam.width,
+                cam.height,
+                self.settings.mode.id(),
+                self.settings.weight_joint.min(NUM_JOINTS - 1) as u32,
+            ],
+            flags: [self.wireframe as u32, self.bgr as u32, 0, 0],
+            misc: [self.normal_sign, self.settings.displacement_range, 0.0, 0.0],
+            sh,
+            pose,
+        }
+    }
+}
+
+/// Offscreen textures of one view size.
+struct ViewTargets {
+    width: u32,
+    height: u32,
+    triangle: wgpu::TextureView,
+    bary: wgpu::TextureView,
+    depth: wgpu::TextureView,
+    shaded: wgpu::Texture,
+    shaded_view: wgpu::TextureView,
+    shade_simple_bg: wgpu::BindGroup,
+    shade_neural_bg: Option<wgpu::BindGroup>,
+    shade_fragment_bg: Option<wgpu::BindGroup>,
+}
+
+struct CompositePipeline {
+    format: wgpu::TextureFormat,
+    pipeline: wgpu::RenderPipeline,
+    params: wgpu::Buffer,
+}
+
+/// The GPU side of one avatar: static mesh data, per-frame buffers, pipelines and the
+/// passes that skin, rasterise and shade it.
+pub struct HandRenderer {
+    num_vertices: u32,
+    num_faces: u32,
+    verts: Vec<[f32; 3]>,
+    attr_stride: usize,
+    has_renderer: bool,
+    /// Which neural path `encode_view` uses.
+    pub neural_path: NeuralPath,
+
+    faces: wgpu::Buffer,
+    rest: wgpu::Buffer,
+    weights: wgpu::Buffer,
+    attrs: wgpu::Buffer,
+    mlp: wgpu::Buffer,
+    posed: wgpu::Buffer,
+    normals: wgpu::Buffer,
+    skin_params: wgpu::Buffer,
+    raster_params: wgpu::Buffer,
+    view_params: wgpu::Buffer,
+
+    skin_pipeline: wgpu::ComputePipeline,
+    normals_pipeline: wgpu::ComputePipeline,
+    raster_pipeline: wgpu::RenderPipeline,
+    shade_simple: wgpu::ComputePipeline,
+    shade_neural: Option<wgpu::ComputePipeline>,
+    shade_fragment: Option<wgpu::RenderPipeline>,
+    skin_bg: wgpu::BindGroup,
+    normals_bg: wgpu::BindGroup,
+    raster_bg: wgpu::BindGroup,
+    targets: Option<ViewTargets>,
+    composite: Option<CompositePipeline>,
+    composite_bg: Option<(wgpu::BindGroup, u32, u32)>,
+}
+
+const TRIANGLE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Uint;
+const BARY_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rg32Float;
+const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+const SHADED_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+fn storage(
+    device: &wgpu::Device,
+    label: &str,
+    size_floats: usize,
+    extra: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (size_floats.max(1) * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC
+            | extra,
+        mapped_at_creation: false,
+    })
+}
+
+fn init_storage<T: bytemuck::Pod>(device: &wgpu::Device, label: &str, data: &[T]) -> wgpu::Buffer {
+    let bytes: &[u8] = bytemuck::cast_slice(data);
+    let padded: Vec<u8> = if bytes.is_empty() {
+        vec![0; 4]
+    } else {
+        bytes.to_vec()
+    };
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: &padded,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
+fn uniform<T: bytemuck::Pod>(device: &wgpu::Device, label: &str, value: &T) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::bytes_of(value),
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
+fn module(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    })
+}
+
+fn compute(
+    device: &wgpu::Device,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: None,
+        module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+fn bind_group(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    entries: &[(u32, wgpu::BindingResource<'_>)],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
+        .iter()
+        .map(|(binding, resource)| wgpu::BindGroupEntry {
+            binding: *binding,
+            resource: resource.clone(),
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout,
+        entries: &entries,
+    })
+}
+
+fn groups(n: u32, size: u32) -> u32 {
+    n.div_ceil(size)
+}
+
+impl HandRenderer {
+    /// Uploads the avatar's static data and builds the pipelines for it.
+    pub fn new(device: &wgpu::Device, avatar: &Avatar) -> Result<Self, GpuError> {
+        let v = avatar.num_vertices();
+        let f = avatar.num_faces();
+        let limits = device.limits();
+        let largest = (v * 16 * 4).max(f * 3 * 4) as u64;
+        if largest > limits.max_storage_buffer_binding_size as u64 {
+            return Err(GpuError::Limits(format!(
+                "a {largest}-byte buffer exceeds the device's storage buffer limit of {} bytes",
+                limits.max_storage_buffer_binding_size
+            )));
+        }
+        let program =
+            shaders::shade_program(avatar).map_err(|e| GpuError::Device(e.to_string()))?;
+        let faces_flat: Vec<u32> = avatar.template.faces.iter().flatten().copied().collect();
+        let adjacency = VertexFaces::new(v, &avatar.template.faces);
+
+        let faces = init_storage(device, "faces", &faces_flat);
+        let adj_offsets = init_storage(device, "adjacency offsets", &adjacency.offsets);
+        let adj_faces = init_storage(device, "adjacency faces", &adjacency.faces);
+        let mlp = init_storage(device, "renderer weights", &program.mlp_weights);
+        let rest = storage(
+            device,
+            "rest + displacement",
+            v * 3,
+            wgpu::BufferUsages::empty(),
+        );
+        let weights = storage(
+            device,
+            "skinning weights",
+            v * NUM_JOINTS,
+            wgpu::BufferUsages::empty(),
+        );
+        let attrs = storage(
+            device,
+            "vertex attributes",
+            v * program.attr_stride,
+            wgpu::BufferUsages::empty(),
+        );
+        let posed = storage(device, "posed vertices", v * 3, wgpu::BufferUsages::empty());
+        let normals = storage(device, "normals", v * 3, wgpu::BufferUsages::empty());
+        let skin_params = uniform(device, "skin params", &SkinParams::zeroed_with(v as u32));
+        let normal_params = uniform(
+            device,
+            "normal params",
+            &CountParams {
+                count: v as u32,
+                _pad: [0; 3],
+            },
+        );
+        let raster_params = uniform(
+            device,
+            "raster params",
+            &RasterParams {
+                clip_from_world: [0.0; 16],
+            },
+        );
+        let view_params = uniform(
+            device,
+            "view params",
+            &bytemuck::Zeroable::zeroed() as &ViewParams,
+        );
+
+        let skin_module = module(device, "skin.wgsl", SKIN_WGSL);
+        let normals_module = module(device, "normals.wgsl", NORMALS_WGSL);
+        let raster_module = module(device, "raster.wgsl", RASTER_WGSL);
+        let shade_module = module(device, "shade.wgsl", &program.source);
+        let skin_pipeline = compute(device, &skin_module, "skin");
+        let normals_pipeline = compute(device, &normals_module, "vertex_normals");
+        let raster_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("visibility raster"),
+            layout: None,
+            vertex: wgpu::VertexState {
+                module: &raster_module,
+                entry_point: Some("vs"),
+                compilation_options: Default::default(),
+                buffers: &[],
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: Some(wgpu::DepthStencilState {
+                format: DEPTH_FORMAT,
+                depth_write_enabled: Some(true),
+                depth_compare: Some(wgpu::CompareFunction::Greater),
+                stencil: Default::default(),
+                bias: Default::default(),
+            }),
+            multisample: Default::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &raster_module,
+                entry_point: Some("fs"),
+                compilation_options: Default::default(),
+                targets: &[Some(TRIANGLE_FORMAT.into()), Some(BARY_FORMAT.into())],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let shade_simple = compute(device, &shade_module, "shade_simple");
+        let has_renderer = avatar.renderer.is_some();
+        let shade_neural = has_renderer.then(|| compute(device, &shade_module, "shade_neural"));
+        let shade_fragment = has_renderer.then(|| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("neural shading (fragment)"),
+                layout: None,
+                vertex: wgpu::VertexState {
+                    module: &shade_module,
+                    entry_point: Some("vs_fullscreen"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: Default::default(),
+                depth_stencil: None,
+                multisample: Default::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &shade_module,
+                    entry_point: Some("fs_neural"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(SHADED_FORMAT.into())],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        });
+
+        let skin_bg = bind_group(
+            device,
+            &skin_pipeline.get_bind_group_layout(0),
+            &[
+                (0, skin_params.as_entire_binding()),
+                (1, rest.as_entire_binding()),
+                (2, weights.as_entire_binding()),
+                (3, posed.as_entire_binding()),
+            ],
+        );
+        let normals_bg = bind_group(
+            device,
+            &normals_pipeline.get_bind_group_layout(0),
+            &[
+                (0, normal_params.as_entire_binding()),
+                (1, posed.as_entire_binding()),
+                (2, faces.as_entire_binding()),
+                (3, adj_offsets.as_entire_binding()),
+                (4, adj_faces.as_entire_binding()),
+                (5, normals.as_entire_binding()),
+            ],
+        );
+        let raster_bg = bind_group(
+            device,
+            &raster_pipeline.get_bind_group_layout(0),
+            &[
+                (0, raster_params.as_entire_binding()),
+                (1, posed.as_entire_binding()),
+                (2, faces.as_entire_binding()),
+            ],
+        );
+        Ok(Self {
+            num_vertices: v as u32,
+            num_faces: f as u32,
+            verts: avatar.template.verts.clone(),
+            attr_stride: program.attr_stride,
+            has_renderer,
+            neural_path: NeuralPath::default(),
+            faces,
+            rest,
+            weights,
+            attrs,
+            mlp,
+            posed,
+            normals,
+            skin_params,
+            raster_params,
+            view_params,
+            skin_pipeline,
+            normals_pipeline,
+            raster_pipeline,
+            shade_simple,
+            shade_neural,
+            shade_fragment,
+            skin_bg,
+            normals_bg,
+            raster_bg,
+            targets: None,
+            composite: None,
+            composite_bg: None,
+        })
+    }
+
+    /// Number of vertices.
+    pub fn num_vertices(&self) -> usize {
+        self.num_vertices as usize
+    }
+
+    /// The skinned world positions `[V * 3]` (after `encode_skinning` has run).
+    pub fn posed_buffer(&self) -> &wgpu::Buffer {
+        &self.posed
+    }
+
+    /// The vertex normals `[V * 3]` (after `encode_skinning` has run).
+    pub fn normals_buffer(&self) -> &wgpu::Buffer {
+        &self.normals
+    }
+
+    /// The last shaded image (RGBA8, background where alpha is 0).
+    pub fn shaded_texture(&self) -> Result<&wgpu::Texture, GpuError> {
+        self.targets
+            .as_ref()
+            .map(|t| &t.shaded)
+            .ok_or_else(|| GpuError::Readback("nothing has been rendered yet".into()))
+    }
+
+    /// Uploads one set of network outputs: `verts + D`, skinning weights, and the
+    /// per-vertex shading attributes (albedo, codes, ‖D‖). Call once per change.
+    pub fn upload_embeddings(&self, queue: &wgpu::Queue, avatar: &Avatar, e: &Embeddings) {
+        let v = self.num_vertices as usize;
+        let mut rest = Vec::with_capacity(v * 3);
+        for (i, p) in self.verts.iter().enumerate() {
+            for k in 0..3 {
+                rest.push(p[k] + e.delta[3 * i + k]);
+            }
+        }
+        queue.write_buffer(&self.rest, 0, bytemuck::cast_slice(&rest));
+        queue.write_buffer(&self.weights, 0, bytemuck::cast_slice(&e.lbs_weights));
+        let rc = avatar.render_code_width();
+        let mut attrs = Vec::with_capacity(v * self.attr_stride);
+        for i in 0..v {
+            attrs.extend_from_slice(&e.albedo[3 * i..3 * i + 3]);
+            attrs
+                .extend_from_slice(&e.code_delta[i * e.code_delta_dim..(i + 1) * e.code_delta_dim]);
+            attrs.extend_from_slice(
+                &e.code_albedo[i * e.code_albedo_dim..(i + 1) * e.code_albedo_dim],
+            );
+            attrs.extend_from_slice(&avatar.render_code_host[i * rc..(i + 1) * rc]);
+            let d = &e.delta[3 * i..3 * i + 3];
+            attrs.push((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt());
+        }
+        queue.write_buffer(&self.attrs, 0, bytemuck::cast_slice(&attrs));
+    }
+
+    /// Encodes skinning with the 16 joint transforms (column-major) and placement, then
+    /// the vertex normals.
+    pub fn encode_skinning(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        joints: &[[f32; 16]; NUM_JOINTS],
+        x_sign: f32,
+        scale: f32,
+        trans: [f32; 3],
+    ) {
+        let params = SkinParams {
+            num_vertices: self.num_vertices,
+            x_sign,
+            scale,
+            _pad: 0.0,
+            trans: [trans[0], trans[1], trans[2], 0.0],
+            joints: *joints,
+        };
+        queue.write_buffer(&self.skin_params, 0, bytemuck::bytes_of(&params));
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("skinning"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&self.skin_pipeline);
+        pass.set_bind_group(0, &self.skin_bg, &[]);
+        pass.dispatch_workgroups(groups(self.num_vertices, 64), 1, 1);
+        pass.set_pipeline(&self.normals_pipeline);
+        pass.set_bind_group(0, &self.normals_bg, &[]);
+        pass.dispatch_workgroups(groups(self.num_vertices, 64), 1, 1);
+    }
+
+    fn ensure_targets(&mut self, device: &wgpu::Device, width: u32, height: u32) {
+        if self
+            .targets
+            .as_ref()
+            .is_some_and(|t| t.width == width && t.height == height)
+        {
+            return;
+        }
+        let tex = |label: &str, format: wgpu::TextureFormat, usage: wgpu::TextureUsages| {
+            device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(label),
+                size: wgpu::Extent3d {
+                    width,
+                    height,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage,
+                view_formats: &[],
+            })
+        };
+        let attach = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING;
+        let triangle =
+            tex("visibility: triangle", TRIANGLE_FORMAT, attach).create_view(&Default::default());
+        let bary =
+            tex("visibility: barycentrics", BARY_FORMAT, attach).create_view(&Default::default());
+        let depth = tex(
+            "visibility: depth",
+            DEPTH_FORMAT,
+            wgpu::TextureUsages::RENDER_ATTACHMENT,
+        )
+        .create_view(&Default::default());
+        let shaded = tex(
+            "shaded",
+            SHADED_FORMAT,
+            attach | wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC,
+        );
+        let shaded_view = shaded.create_view(&Default::default());
+        let shade_entries = |with_out: bool| {
+            let mut e = vec![
+                (0, self.view_params.as_entire_binding()),
+                (1, wgpu::BindingResource::TextureView(&triangle)),
+                (2, wgpu::BindingResource::TextureView(&bary)),
+                (4, self.posed.as_entire_binding()),
+                (5, self.normals.as_entire_binding()),
+                (6, self.faces.as_entire_binding()),
+                (7, self.attrs.as_entire_binding()),
+                (8, self.weights.as_entire_binding()),
+            ];
+            if with_out {
+                e.push((3, wgpu::BindingResource::TextureView(&shaded_view)));
+            }
+            e
+        };
+        let mut simple = shade_entries(true);
+        simple.retain(|(b, _)| *b != 9);
+        let shade_simple_bg =
+            bind_group(device, &self.shade_simple.get_bind_group_layout(0), &simple);
+        let shade_neural_bg = self.shade_neural.as_ref().map(|p| {
+            let mut e = shade_entries(true);
+            e.push((9, self.mlp.as_entire_binding()));
+            e.retain(|(b, _)| *b != 8);
+            bind_group(device, &p.get_bind_group_layout(0), &e)
+        });
+        let shade_fragment_bg = self.shade_fragment.as_ref().map(|p| {
+            let mut e = shade_entries(false);
+            e.push((9, self.mlp.as_entire_binding()));
+            e.retain(|(b, _)| *b != 8);
+            bind_group(device, &p.get_bind_group_layout(0), &e)
+        });
+        self.targets = Some(ViewTargets {
+            width,
+            height,
+            triangle,
+            bary,
+            depth,
+            shaded,
+            shaded_view,
+            shade_simple_bg,
+            shade_neural_bg,
+            shade_fragment_bg,
+        });
+        self.composite_bg = None;
+    }
+
+    /// Encodes the per-view passes: visibility raster, shading, and — when `target` is
+    /// given — compositing over it (`(view, format)`; alpha-blended, so the target keeps
+    /// its background where there is no hand).
+    pub fn encode_view(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        view: &ViewInput,
+        target: Option<(&wgpu::TextureView, wgpu::TextureFormat)>,
+    ) -> Result<(), GpuError> {
+        if view.camera.width == 0 || view.camera.height == 0 {
+            return Ok(());
+        }
+        self.encode_raster(device, queue, encoder, view);
+        self.encode_shading(encoder, view)?;
+        if let Some((target_view, format)) = target {
+            self.encode_composite(device, encoder, target_view, format);
+        }
+        Ok(())
+    }
+
+    /// Encodes the visibility raster for `view` (writes the view uniforms).
+    pub fn encode_raster(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        view: &ViewInput,
+    ) {
+        let (w, h) = (view.camera.width.max(1), view.camera.height.max(1));
+        self.ensure_targets(device, w, h);
+        let params = view.params();
+        queue.write_buffer(&self.view_params, 0, bytemuck::bytes_of(&params));
+        queue.write_buffer(
+            &self.raster_params,
+            0,
+            bytemuck::bytes_of(&RasterParams {
+                clip_from_world: params.clip_from_world,
+            }),
+        );
+        let targets = self.targets.as_ref().expect("ensured above");
+        let clear = |view| {
+            Some(wgpu::RenderPassColorAttachment {
+                view,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                    store: wgpu::StoreOp::Store,
+                },
+            })
+        };
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("visibility raster"),
+            color_attachments: &[clear(&targets.triangle), clear(&targets.bary)],
+            depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                view: &targets.depth,
+                depth_ops: Some(wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(0.0),
+                    store: wgpu::StoreOp::Store,
+                }),
+                stencil_ops: None,
+            }),
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        pass.set_pipeline(&self.raster_pipeline);
+        pass.set_bind_group(0, &self.raster_bg, &[]);
+        pass.draw(0..self.num_faces * 3, 0..1);
+    }
+
+    /// Encodes per-pixel shading of the last raster into the shaded texture.
+    pub fn encode_shading(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        view: &ViewInput,
+    ) -> Result<(), GpuError> {
+        let targets = self
+            .targets
+            .as_ref()
+            .ok_or_else(|| GpuError::Device("shading was encoded before the raster".into()))?;
+        let neural = view.settings.mode == ShadingMode::Neural && self.has_renderer;
+        if neural && self.neural_path == NeuralPath::Fragment {
+            let (Some(p), Some(bg)) = (&self.shade_fragment, &targets.shade_fragment_bg) else {
+                return Err(GpuError::Device("fragment shading pipeline missing".into()));
+            };
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("neural shading (fragment)"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &targets.shaded_view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(p);
+            pass.set_bind_group(0, bg, &[]);
+            pass.draw(0..3, 0..1);
+            return Ok(());
+        }
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("shading"),
+            timestamp_writes: None,
+        });
+        match (neural, &self.shade_neural, &targets.shade_neural_bg) {
+            (true, Some(p), Some(bg)) => {
+                pass.set_pipeline(p);
+                pass.set_bind_group(0, bg, &[]);
+            }
+            _ => {
+                pass.set_pipeline(&self.shade_simple);
+                pass.set_bind_group(0, &targets.shade_simple_bg, &[]);
+            }
+        }
+        pass.dispatch_workgroups(groups(targets.width, 8), groups(targets.height, 8), 1);
+        Ok(())
+    }
+
+    /// Encodes drawing the shaded image over `target` (alpha-blended).
+    pub fn encode_composite(
+        &mut self,
+        device: &wgpu::Device,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::TextureView,
+        format: wgpu::TextureFormat,
+    ) {
+        if self.composite.as_ref().is_none_or(|c| c.format != format) {
+            let m = module(device, "composite.wgsl", COMPOSITE_WGSL);
+            let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("composite"),
+                layout: None,
+                vertex: wgpu::VertexState {
+                    module: &m,
+                    entry_point: Some("vs"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: Default::default(),
+                depth_stencil: None,
+                multisample: Default::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &m,
+                    entry_point: Some("fs"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format,
+                        blend: Some(wgpu::BlendState::ALPHA_BLENDING),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            });
+            let params = uniform(
+                device,
+                "composite params",
+                &CountParams {
+                    count: format.is_srgb() as u32,
+                    _pad: [0; 3],
+                },
+            );
+            self.composite = Some(CompositePipeline {
+                format,
+                pipeline,
+                params,
+            });
+            self.composite_bg = None;
+        }
+        let comp = self.composite.as_ref().expect("created above");
+        let targets = self.targets.as_ref().expect("view targets exist");
+        if self
+            .composite_bg
+            .as_ref()
+            .is_none_or(|(_, w, h)| (*w, *h) != (targets.width, targets.height))
+        {
+            let bg = bind_group(
+                device,
+                &comp.pipeline.get_bind_group_layout(0),
+                &[
+                    (0, comp.params.as_entire_binding()),
+                    (1, wgpu::BindingResource::TextureView(&targets.shaded_view)),
+                ],
+            );
+            self.composite_bg = Some((bg, targets.width, targets.height));
+        }
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("composite"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: target,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Load,
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        pass.set_pipeline(&comp.pipeline);
+        pass.set_bind_group(0, &self.composite_bg.as_ref().expect("set above").0, &[]);
+        pass.draw(0..3, 0..1);
+    }
+}
+
+impl SkinParams {
+    fn zeroed_with(num_vertices: u32) -> Self {
+        Self {
+            num_vertices,
+            ..bytemuck::Zeroable::zeroed()
+        }
+    }
+}
