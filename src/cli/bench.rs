@@ -34,7 +34,7 @@ impl BenchCmd {
         } else {
             self.avatar.load(&device)?
         };
-        let frame = self.pose.selected()?;
+        let frame = self.pose.selected(&avatar)?;
         let report = crate::bench::run(&avatar, &frame, self.runs, BENCH_SIZE.0, BENCH_SIZE.1)?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
