@@ -2,7 +2,7 @@
 //! `batch_global_rigid_transformation`): pose → per-joint rotations → rigid chain →
 //! skinning transforms `A_j`.
 
-use nalgebra::{Matrix3, Matrix4, Quaternion, UnitQuaternion, Vector3};
+use nalgebra::{Matrix3, Matrix4, Quaternion, Rotation3, UnitQuaternion, Vector3};
 
 use crate::{NUM_JOINTS, POSE_DIM};
 
@@ -22,11 +22,54 @@ pub fn rodrigues(aa: [f32; 3]) -> Matrix3<f64> {
         .into_inner()
 }
 
-/// Axis-angle of a rotation matrix, robust near 0 and near π (via nalgebra's quaternion).
+/// Axis-angle (principal value: angle in `[0, π]`) of a rotation matrix, robust near 0 and
+/// near π. The matrix becomes a unit quaternion by the branch-on-largest-component method
+/// (nalgebra's `from_rotation_matrix`), so the axis stays accurate where the skew part of `R`
+/// vanishes (angle π, where `Rotation3::scaled_axis` would return zero); the angle is
+/// `2·atan2(|v|, w)` with `w ≥ 0`, accurate at both ends. `r` must be orthonormal (see
+/// [`nearest_rotation`]).
 pub fn axis_angle(r: &Matrix3<f64>) -> [f64; 3] {
-    let rot = nalgebra::Rotation3::from_matrix_unchecked(*r);
-    let v = rot.scaled_axis();
-    [v.x, v.y, v.z]
+    let q = UnitQuaternion::from_rotation_matrix(&Rotation3::from_matrix_unchecked(*r));
+    let (mut w, mut v) = (q.w, q.imag());
+    if w < 0.0 {
+        w = -w;
+        v = -v;
+    }
+    let s = v.norm();
+    let angle = 2.0 * s.atan2(w);
+    // angle / s → 2 / w as s → 0 (w → 1 there).
+    let k = if s > 1e-12 { angle / s } else { 2.0 / w };
+    [v.x * k, v.y * k, v.z * k]
+}
+
+/// How far a 3x3 matrix is from a rotation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RotationDefect {
+    /// `max |MᵀM − I|` over the nine entries.
+    pub orthogonality: f64,
+    /// `det M`.
+    pub det: f64,
+}
+
+/// The rotation nearest to `m` in the Frobenius norm (the polar factor `U·Vᵀ` of its SVD),
+/// with how far `m` was from orthonormal. `None` when `det m ≤ 0` (a reflection or a
+/// degenerate matrix has no nearest proper rotation worth using).
+pub fn nearest_rotation(m: &Matrix3<f64>) -> (Option<Matrix3<f64>>, RotationDefect) {
+    let gram = m.transpose() * m - Matrix3::identity();
+    let defect = RotationDefect {
+        orthogonality: gram.abs().max(),
+        det: m.determinant(),
+    };
+    // `!(det > 0)` also catches NaN.
+    if !(defect.det > 0.0) {
+        return (None, defect);
+    }
+    let svd = m.svd(true, true);
+    let rot = match (svd.u, svd.v_t) {
+        (Some(u), Some(v_t)) => u * v_t,
+        _ => return (None, defect),
+    };
+    (Some(rot), defect)
 }
 
 /// The rest skeleton of an avatar: joint positions, parents and MANO's mean pose.
@@ -203,6 +246,64 @@ mod tests {
         assert!((r - expect.matrix()).abs().max() < 1e-7);
         let back = axis_angle(&r);
         assert!((back[1] - aa[1] as f64).abs() < 1e-6);
+    }
+
+    #[test]
+    fn axis_angle_round_trips_near_zero_and_pi() {
+        use std::f64::consts::PI;
+        let axes = [
+            Vector3::new(1.0, 0.0, 0.0),
+            Vector3::new(0.0, -1.0, 0.0),
+            Vector3::new(0.3, -0.5, 0.8).normalize(),
+            Vector3::new(-0.9, 0.1, 0.4).normalize(),
+        ];
+        for axis in axes {
+            for angle in [
+                0.0,
+                1e-9,
+                1e-6,
+                1e-3,
+                0.7,
+                2.0,
+                PI - 1e-3,
+                PI - 1e-6,
+                PI - 1e-9,
+            ] {
+                let aa = axis * angle;
+                let r = Rotation3::from_scaled_axis(aa).into_inner();
+                let back = axis_angle(&r);
+                let err = (Vector3::from(back) - aa).abs().max();
+                assert!(err < 1e-9, "axis {axis:?} angle {angle}: error {err:e}");
+            }
+            // Exactly π: either sign of the axis is the same rotation.
+            let r = Rotation3::from_scaled_axis(axis * PI).into_inner();
+            let back = Vector3::from(axis_angle(&r));
+            assert!((back.norm() - PI).abs() < 1e-12, "{back:?}");
+            assert!(back.normalize().dot(&axis).abs() > 1.0 - 1e-12, "{back:?}");
+        }
+    }
+
+    #[test]
+    fn nearest_rotation_repairs_and_refuses() {
+        let r = Rotation3::from_scaled_axis(Vector3::new(0.4, -1.1, 0.3)).into_inner();
+        let (fixed, d) = nearest_rotation(&r);
+        assert!(d.orthogonality < 1e-12 && (d.det - 1.0).abs() < 1e-12);
+        assert!((fixed.unwrap() - r).abs().max() < 1e-12);
+        let noisy = r + Matrix3::new(0.01, -0.02, 0.0, 0.0, 0.01, 0.005, -0.01, 0.0, 0.02);
+        let (fixed, d) = nearest_rotation(&noisy);
+        let fixed = fixed.unwrap();
+        assert!(d.orthogonality > 1e-3 && d.orthogonality < 0.1);
+        assert!(
+            (fixed.transpose() * fixed - Matrix3::identity())
+                .abs()
+                .max()
+                < 1e-12
+        );
+        assert!((fixed.determinant() - 1.0).abs() < 1e-12);
+        assert!((fixed - r).abs().max() < 0.03);
+        let mirror = Matrix3::from_diagonal(&Vector3::new(-1.0, 1.0, 1.0)) * r;
+        assert!(nearest_rotation(&mirror).0.is_none());
+        assert!(nearest_rotation(&Matrix3::zeros()).0.is_none());
     }
 
     #[test]

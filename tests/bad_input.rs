@@ -458,8 +458,8 @@ fn broken_pose_files_are_rejected() {
         format!("{{\"fps\": -1, \"frames\":[{{\"pose\":[{}]}}]}}", z(48)).as_bytes(),
         &["fps"],
     );
-    pose_rejects(d, "list.json", b"[1, 2, 3]", &["expected an object"]);
-    pose_rejects(d, "neither.json", b"{\"poses\": []}", &["neither"]);
+    pose_rejects(d, "list.json", b"[1, 2, 3]", &["not a pose file"]);
+    pose_rejects(d, "neither.json", b"{\"poses\": []}", &["not a pose file"]);
     pose_rejects(d, "binary.json", &[0xff, 0xfe, 0x00, 0x81], &["not UTF-8"]);
     let big = d.join("big.json");
     std::fs::File::create(&big)

@@ -286,3 +286,169 @@ fn help_is_available_everywhere() {
         assert!(ok && text.contains("Usage"), "{sub}: {text}");
     }
 }
+
+/// Pixels that are not background black.
+fn lit_pixels(path: &Path) -> usize {
+    let img = xhand::image_io::Rgba8::load(path).unwrap();
+    img.pixels
+        .iter()
+        .filter(|p| p[0] > 0 || p[1] > 0 || p[2] > 0)
+        .count()
+}
+
+fn pose_fixture(name: &str) -> String {
+    common::fixture(&format!("poses/{name}"))
+        .display()
+        .to_string()
+}
+
+#[test]
+fn render_hamer_and_interhand_fixtures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, _) = setup(dir.path());
+    let png = dir.path().join("m.png");
+    let out = png.to_str().unwrap();
+    let size = ["--width", "64", "--height", "64", "--mode", "mask"];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["render", "--avatar", &avatar, "--out", out];
+        args.extend_from_slice(&size);
+        args.extend_from_slice(extra);
+        xhand(&args)
+    };
+    // HaMeR, an image with both hands: the left one, shown mirrored on the right avatar.
+    let two = pose_fixture("hamer_image_two_hands.json");
+    let (ok, text) = run(&["--pose", &two, "--hand", "left"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("mirrored"), "{text}");
+    assert!(lit_pixels(&png) > 20, "the hand is visible");
+    let (ok, text) = run(&["--pose", &two]);
+    assert!(
+        !ok && text.contains("--hand right or --hand left"),
+        "{text}"
+    );
+    // HaMeR's own camera (pred_cam_t_full, focal from the image size).
+    let (ok, text) = run(&[
+        "--pose",
+        &pose_fixture("hamer_single.json"),
+        "--pose-camera",
+    ]);
+    assert!(ok, "{text}");
+    assert!(lit_pixels(&png) > 4, "the hand is in HaMeR's view");
+    let img = xhand::image_io::Rgba8::load(&png).unwrap();
+    assert_eq!(
+        (img.width, img.height),
+        (64, 48),
+        "the camera's 640x480 aspect"
+    );
+    // A sequence with per-frame records, forced format, last frame.
+    let (ok, text) = run(&[
+        "--pose",
+        &pose_fixture("hamer_frames.json"),
+        "--format",
+        "hamer",
+        "--hand",
+        "right",
+        "--frame",
+        "3",
+    ]);
+    assert!(ok, "{text}");
+    // InterHand: capture and hand chosen, frame 2 in numeric order (frame id 10).
+    let ih = pose_fixture("interhand.json");
+    let (ok, text) = run(&[
+        "--pose",
+        &ih,
+        "--capture",
+        "2",
+        "--hand",
+        "right",
+        "--frame",
+        "2",
+    ]);
+    assert!(ok, "{text}");
+    assert!(lit_pixels(&png) > 20);
+    let (ok, text) = run(&["--pose", &ih]);
+    assert!(
+        !ok && text.contains("interhand.json") && text.contains("2 (4 frames), 10 (3 frames)"),
+        "{text}"
+    );
+    let (ok, text) = run(&[
+        "--pose",
+        &ih,
+        "--capture",
+        "2",
+        "--hand",
+        "left",
+        "--frame",
+        "3",
+    ]);
+    assert!(!ok && text.contains("frame 3 does not exist"), "{text}");
+    // --pose-camera without a camera in the file.
+    let (ok, text) = run(&["--pose", &ih, "--capture", "10", "--pose-camera"]);
+    assert!(!ok && text.contains("no camera"), "{text}");
+}
+
+#[test]
+fn eval_and_export_accept_every_pose_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, _) = setup(dir.path());
+    let a = xhand::avatar::Avatar::load(Path::new(&avatar), &candle_core::Device::Cpu).unwrap();
+    let out = dir.path().join("e.safetensors");
+    let (ok, text) = xhand(&[
+        "eval",
+        "--avatar",
+        &avatar,
+        "--pose",
+        &pose_fixture("hamer_frames.json"),
+        "--hand",
+        "left",
+        "--frame",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    // Same as the library with the avatar's pose_mean.
+    let opts = xhand::pose::PoseLoadOptions {
+        hand: Some(xhand::hand::Handedness::Left),
+        ..xhand::pose::PoseLoadOptions::for_avatar(&a)
+    };
+    let loaded =
+        xhand::pose::load_poses(&common::fixture("poses/hamer_frames.json"), &opts).unwrap();
+    let posed = a.evaluate(&loaded.sequence.frames[1], 0).unwrap();
+    let f = TensorFile::open(&out).unwrap();
+    let t = f
+        .floats("vertices", &[Some(a.num_vertices()), Some(3)])
+        .unwrap();
+    common::assert_close(
+        "eval vertices",
+        &t.data,
+        &common::flat3(&posed.geometry.vertices),
+        0.0,
+    );
+    let obj = dir.path().join("m.obj");
+    let (ok, text) = xhand(&[
+        "export-mesh",
+        "--avatar",
+        &avatar,
+        "--pose",
+        &pose_fixture("interhand.json"),
+        "--capture",
+        "10",
+        "--out",
+        obj.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let (ok, text) = xhand(&[
+        "export-mesh",
+        "--avatar",
+        &avatar,
+        "--capture",
+        "10",
+        "--out",
+        obj.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && text.contains("--pose"),
+        "--capture needs --pose: {text}"
+    );
+}

@@ -37,7 +37,7 @@ impl BenchCmd {
         } else {
             self.avatar.load(&device)?
         };
-        let frame = self.pose.selected()?;
+        let frame = self.pose.selected(&avatar)?;
         #[allow(unused_mut)]
         let mut report = crate::bench::run(&avatar, &frame, self.runs, BENCH_SIZE.0, BENCH_SIZE.1)?;
         if self.gpu {

@@ -9,7 +9,8 @@ use nalgebra::{Rotation3, Unit, Vector3};
 
 use crate::avatar::Avatar;
 use crate::camera::{Camera, DEFAULT_HEIGHT, DEFAULT_WIDTH, InterHandCamera, ViewDirection};
-use crate::pose::{PoseFrame, PoseSequence, load_pose_file};
+use crate::hand::Handedness;
+use crate::pose::{LoadedPoses, PoseFormat, PoseFrame, PoseLoadOptions, PoseSequence, load_poses};
 
 /// Which avatar to use.
 #[derive(Debug, Args, Clone)]
@@ -46,26 +47,77 @@ pub fn load_avatar(path: Option<&PathBuf>, device: &Device) -> anyhow::Result<Av
 /// Which pose(s) to use.
 #[derive(Debug, Args, Clone)]
 pub struct PoseArgs {
-    /// Pose file (JSON). Without it, the avatar's rest pose (pose_mean) is used.
-    #[arg(long, value_name = "POSE.json")]
+    /// Pose file: xhand pose JSON, a HaMeR JSON dump or InterHand2.6M MANO annotations
+    /// (detected; see --format). Without it, the avatar's rest pose (pose_mean) is used.
+    #[arg(long, value_name = "FILE")]
     pub pose: Option<PathBuf>,
-    /// Frame of a sequence (0-based).
+    /// Frame of the sequence (0-based, in the file's frame order; InterHand frame ids are
+    /// ordered as numbers).
     #[arg(long, default_value_t = 0)]
     pub frame: usize,
+    /// Read the pose file as this format instead of detecting it.
+    #[arg(long, value_enum, requires = "pose")]
+    pub format: Option<PoseFormat>,
+    /// InterHand capture to read, when the file holds several.
+    #[arg(long, value_name = "ID", requires = "pose")]
+    pub capture: Option<String>,
+    /// Hand to read, when the file holds both. A hand other than the avatar's is shown
+    /// mirrored.
+    #[arg(long, value_enum, requires = "pose")]
+    pub hand: Option<Handedness>,
 }
 
 impl PoseArgs {
-    /// The whole sequence (a single rest frame without `--pose`).
-    pub fn sequence(&self) -> anyhow::Result<PoseSequence> {
-        match &self.pose {
-            Some(p) => Ok(load_pose_file(p)?),
-            None => Ok(PoseSequence::single(PoseFrame::default())),
+    /// Load options converting poses for `avatar`.
+    pub fn options(&self, avatar: &Avatar, fps: Option<f32>) -> PoseLoadOptions {
+        PoseLoadOptions {
+            format: self.format,
+            capture: self.capture.clone(),
+            hand: self.hand,
+            fps,
+            ..PoseLoadOptions::for_avatar(avatar)
         }
     }
 
+    /// The whole sequence for `avatar` (a single rest frame without `--pose`), printing the
+    /// loader's warnings to stderr.
+    pub fn load(&self, avatar: &Avatar, fps: Option<f32>) -> anyhow::Result<LoadedPoses> {
+        let Some(path) = &self.pose else {
+            return Ok(LoadedPoses {
+                sequence: PoseSequence::single(PoseFrame::default()),
+                format: PoseFormat::Xhand,
+                warnings: Vec::new(),
+                cameras: None,
+            });
+        };
+        let loaded = load_poses(path, &self.options(avatar, fps))?;
+        for w in &loaded.warnings {
+            eprintln!("warning: {}: {w}", path.display());
+        }
+        let mirrored = loaded
+            .sequence
+            .frames
+            .iter()
+            .filter_map(|f| f.hand)
+            .find(|&h| h != avatar.hand);
+        if let Some(h) = mirrored {
+            eprintln!(
+                "note: {} holds a {h} hand; the {} avatar shows it mirrored",
+                path.display(),
+                avatar.hand
+            );
+        }
+        Ok(loaded)
+    }
+
+    /// The sequence alone.
+    pub fn sequence(&self, avatar: &Avatar) -> anyhow::Result<PoseSequence> {
+        Ok(self.load(avatar, None)?.sequence)
+    }
+
     /// The selected frame.
-    pub fn selected(&self) -> anyhow::Result<PoseFrame> {
-        let seq = self.sequence()?;
+    pub fn selected(&self, avatar: &Avatar) -> anyhow::Result<PoseFrame> {
+        let seq = self.sequence(avatar)?;
         Ok(seq.frame(self.frame)?.clone())
     }
 }

@@ -28,7 +28,7 @@ impl EvalCmd {
     pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
         let device = crate::device::select_device(force_cpu);
         let avatar = self.avatar.load(&device)?;
-        let frame = self.pose.selected()?;
+        let frame = self.pose.selected(&avatar)?;
         let posed = avatar.evaluate(&frame, self.sh_view)?;
         let e = &posed.embeddings;
         let v = e.num_vertices;

@@ -33,7 +33,7 @@ impl ExportMeshCmd {
         let format = MeshFormat::from_path(&self.out)?;
         let device = crate::device::select_device(force_cpu);
         let avatar = self.avatar.load(&device)?;
-        let frame = self.pose.selected()?;
+        let frame = self.pose.selected(&avatar)?;
         let posed = avatar.evaluate(&frame, self.sh_view)?;
         let order = avatar.color_order;
         let colors: Vec<[f32; 3]> = if self.sh {

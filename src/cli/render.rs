@@ -7,8 +7,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::common::{AvatarArgs, CameraArgs, PoseArgs};
+use crate::camera::Camera;
 use crate::cpu_render;
 use crate::mesh::bounding_box;
+use crate::pose::LoadedPoses;
 use crate::render_settings::{RenderSettings, ShadingMode};
 
 /// Render one frame (or all of a sequence) to PNG.
@@ -35,9 +37,17 @@ pub struct RenderCmd {
     pub background: [f32; 3],
     #[command(flatten)]
     pub camera: CameraArgs,
+    /// Use the camera stored with the poses (HaMeR's camera) instead of framing the hand;
+    /// the image keeps that camera's aspect ratio with its longer side the larger of
+    /// --width and --height.
+    #[arg(long, conflicts_with = "camera")]
+    pub pose_camera: bool,
     /// Render through the GPU pipeline (wgpu, no window) instead of the CPU reference.
     #[arg(long)]
     pub gpu: bool,
+    /// Frame rate for sequences whose file gives none (reported with --all).
+    #[arg(long)]
+    pub fps: Option<f32>,
     /// Output PNG (or folder with `--all`).
     #[arg(long)]
     pub out: PathBuf,
@@ -58,7 +68,8 @@ impl RenderCmd {
     pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
         let device = crate::device::select_device(force_cpu);
         let avatar = self.avatar.load(&device)?;
-        let seq = self.pose.sequence()?;
+        let loaded = self.pose.load(&avatar, self.fps)?;
+        let seq = &loaded.sequence;
         let settings = RenderSettings {
             mode: self.mode,
             background: self.background,
@@ -68,11 +79,21 @@ impl RenderCmd {
         let first = if self.all { 0 } else { self.pose.frame };
         let frame0 = avatar.evaluate(seq.frame(first)?, self.sh_view)?;
         let (lo, hi) = bounding_box(&frame0.geometry.vertices);
-        let camera = self.camera.camera(lo, hi)?;
+        let framing = if self.pose_camera {
+            None
+        } else {
+            Some(self.camera.camera(lo, hi)?)
+        };
+        let camera_for = |i: usize| -> anyhow::Result<Camera> {
+            match &framing {
+                Some(c) => Ok(c.clone()),
+                None => self.pose_camera_for(&loaded, i),
+            }
+        };
         let mut renderer = FrameRenderer::new(self.gpu, &avatar)?;
         if !self.all {
             renderer
-                .render(&avatar, &frame0, &camera, &settings)?
+                .render(&avatar, &frame0, &camera_for(first)?, &settings)?
                 .save_png(&self.out)?;
             println!("wrote {}", self.out.display());
             return Ok(());
@@ -91,17 +112,40 @@ impl RenderCmd {
             } else {
                 avatar.evaluate(frame, self.sh_view)?
             };
-            let out = cpu_render::render(&avatar, &posed, &camera, &settings)?;
-            out.image
+            renderer
+                .render(&avatar, &posed, &camera_for(i)?, &settings)?
                 .save_png(&self.out.join(format!("{i:0digits$}.png")))?;
             bar.inc(1);
         }
         bar.finish();
-        println!("wrote {} frames to {}", seq.len(), self.out.display());
+        println!(
+            "wrote {} frames to {} ({} fps)",
+            seq.len(),
+            self.out.display(),
+            seq.fps
+        );
         Ok(())
     }
-}
 
+    /// The pose file's camera for frame `i`, resized for the requested image size.
+    fn pose_camera_for(&self, loaded: &LoadedPoses, i: usize) -> anyhow::Result<Camera> {
+        let cam = loaded
+            .cameras
+            .as_ref()
+            .and_then(|c| c.get(i).cloned().flatten())
+            .with_context(|| {
+                format!(
+                    "frame {i} has no camera in the pose file; HaMeR dumps have one when they \
+                     hold `pred_cam_t_full` and the image size (`img_size`), or `pred_cam_t`"
+                )
+            })?;
+        let long = self.camera.width.max(self.camera.height).clamp(1, 16384) as f64;
+        let k = long / cam.width.max(cam.height).max(1) as f64;
+        let w = ((cam.width as f64 * k).round() as u32).max(1);
+        let h = ((cam.height as f64 * k).round() as u32).max(1);
+        Ok(cam.resized(w, h))
+    }
+}
 /// The CPU reference renderer or the GPU pipeline.
 enum FrameRenderer {
     Cpu,

@@ -9,6 +9,9 @@ use super::{DEFAULT_FPS, MAX_ABS_VALUE, PoseError, PoseFrame, PoseSequence};
 use crate::hand::Handedness;
 use crate::{POSE_DIM, SH_DIM};
 
+/// The keys of one frame.
+pub(crate) const FRAME_KEYS: [&str; 5] = ["pose", "trans", "scale", "hand", "sh"];
+
 /// Largest pose file read whole into memory.
 pub const MAX_POSE_FILE_BYTES: u64 = 512 << 20;
 
@@ -125,13 +128,8 @@ fn kind(v: &Value) -> &'static str {
 /// Parses the project's pose JSON from `text`; `path` names the file in errors. Syntax
 /// errors carry line and column; content errors the path inside the document.
 pub fn parse_pose_json(path: &Path, text: &str) -> Result<PoseSequence, PoseError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| PoseError {
-        path: path.to_path_buf(),
-        line_col: Some((e.line(), e.column())),
-        at: None,
-        problem: format!("malformed JSON: {e}")
-            .replace(&format!(" at line {} column {}", e.line(), e.column()), ""),
-    })?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| super::value::syntax_error(path, &e))?;
     from_value(path, &value)
 }
 

@@ -3,14 +3,29 @@
 //! [`PoseFrame`] is what one rendered frame needs: XHand's 48-d axis-angle pose (relative to
 //! the avatar's `pose_mean`), translation, scale, which hand it is, and optionally SH
 //! lighting. [`PoseSequence`] is a list of frames with a frame rate.
+//!
+//! Files: the project's own JSON ([`PoseFormat::Xhand`]), HaMeR dumps
+//! ([`PoseFormat::Hamer`]) and InterHand2.6M MANO annotations ([`PoseFormat::InterHand`]),
+//! detected automatically. [`inspect_poses`] says what a file holds (captures, hands,
+//! frames); [`load_poses`] reads one capture and hand of it. `docs/poses.md` describes every
+//! layout and conversion.
 
+mod hamer;
+mod interhand;
 mod json;
+mod value;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub use hamer::{
+    HAMER_CROP_FOCAL, HAMER_CROP_SIZE, ROTATION_REPAIR_TOL, ROTATION_SILENT_TOL, pose_to_matrices,
+};
+pub use interhand::MAX_INTERHAND_FILE_BYTES;
 pub use json::{MAX_POSE_FILE_BYTES, parse_pose_json};
 
-use crate::hand::Handedness;
+use crate::camera::Camera;
+use crate::hand::{Handedness, mirror_pose};
 use crate::{POSE_DIM, SH_DIM};
 
 /// Largest magnitude accepted for any pose value (radians, metres or SH units).
@@ -131,12 +146,289 @@ impl PoseError {
     }
 }
 
-/// Reads a pose file (the project's JSON format).
-pub fn load_pose_file(path: &Path) -> Result<PoseSequence, PoseError> {
+/// The kinds of pose file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum PoseFormat {
+    /// The project's own pose JSON (`{"pose": [48]}` or `{"fps", "frames"}`).
+    #[value(name = "xhand")]
+    Xhand,
+    /// A JSON dump of HaMeR's outputs (rotation matrices or axis-angle, flat-hand relative).
+    #[value(name = "hamer")]
+    Hamer,
+    /// InterHand2.6M MANO annotations (`{capture: {frame: {right, left}}}`).
+    #[value(name = "interhand")]
+    InterHand,
+}
+
+impl PoseFormat {
+    /// Short lower-case name, as `--format` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Xhand => "xhand",
+            Self::Hamer => "hamer",
+            Self::InterHand => "interhand",
+        }
+    }
+}
+
+impl std::fmt::Display for PoseFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What to read from a pose file, and for which avatar.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PoseLoadOptions {
+    /// Force a format instead of detecting it.
+    pub format: Option<PoseFormat>,
+    /// InterHand capture id; required when the file holds several.
+    pub capture: Option<String>,
+    /// Which hand to read; required when the file holds both.
+    pub hand: Option<Handedness>,
+    /// Frame rate, overriding the file's (default [`DEFAULT_FPS`]).
+    pub fps: Option<f32>,
+    /// The target avatar's `pose_mean` (MANO's `hands_mean`, zeros for the root). Formats
+    /// whose rotations are relative to the flat hand (HaMeR) subtract it, so frames come out
+    /// relative to the mean like every [`PoseFrame`]; `None` subtracts nothing (with a
+    /// warning). Formats that are mean-relative already (xhand, InterHand) ignore it.
+    pub pose_mean: Option<[f32; POSE_DIM]>,
+    /// The hand whose MANO model `pose_mean` comes from (the avatar's hand). A frame of the
+    /// other hand subtracts the mirrored mean.
+    pub pose_mean_hand: Handedness,
+}
+
+impl PoseLoadOptions {
+    /// Options that convert poses for `avatar` (its `pose_mean` and hand), detecting the
+    /// format and choosing nothing else.
+    pub fn for_avatar(avatar: &crate::avatar::Avatar) -> Self {
+        Self {
+            pose_mean: Some(*avatar.template.skeleton.pose_mean()),
+            pose_mean_hand: avatar.hand,
+            ..Self::default()
+        }
+    }
+}
+
+/// What a pose file holds, for a picker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoseFileSummary {
+    pub format: PoseFormat,
+    /// Capture ids in numeric order (InterHand only; empty otherwise).
+    pub captures: Vec<String>,
+    /// Frames in each capture, parallel to `captures`.
+    pub capture_frames: Vec<usize>,
+    /// Hands that occur (right first). Empty for xhand files whose frames name no hand.
+    pub hands: Vec<Handedness>,
+    /// Frames in the file (all captures together for InterHand; before choosing a hand).
+    pub frames: usize,
+}
+
+/// A loaded pose sequence and what came with it.
+#[derive(Clone, Debug)]
+pub struct LoadedPoses {
+    pub sequence: PoseSequence,
+    pub format: PoseFormat,
+    /// Things the user should know (frames left out, matrices repaired, defaults used).
+    pub warnings: Vec<String>,
+    /// Per-frame cameras the file defines (HaMeR's camera), parallel to the frames; `None`
+    /// when no frame has one.
+    pub cameras: Option<Vec<Option<Camera>>>,
+}
+
+/// A flat-hand-relative pose of `hand` made relative to the avatar's mean: `flat − mean`,
+/// with the mean mirrored when it belongs to the other hand (MANO_LEFT is the mirror of
+/// MANO_RIGHT). Subtraction in axis-angle space is the exact inverse of the skeleton's
+/// `pose + pose_mean`.
+pub fn mean_relative(
+    flat: &[f32; POSE_DIM],
+    hand: Handedness,
+    pose_mean: &[f32; POSE_DIM],
+    mean_hand: Handedness,
+) -> [f32; POSE_DIM] {
+    let mean = if hand == mean_hand {
+        *pose_mean
+    } else {
+        mirror_pose(pose_mean)
+    };
+    std::array::from_fn(|i| flat[i] - mean[i])
+}
+
+/// Bytes read to detect an InterHand file before deciding how to read the rest.
+const SNIFF_BYTES: u64 = 64 << 10;
+
+/// A document read as text (xhand or HaMeR) or recognised as InterHand by its start.
+enum Opened {
+    InterHandStream,
+    Text(serde_json::Value, String),
+}
+
+fn open(path: &Path, forced: Option<PoseFormat>) -> Result<Opened, PoseError> {
+    if forced == Some(PoseFormat::InterHand) {
+        return Ok(Opened::InterHandStream);
+    }
+    if forced.is_none() {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| PoseError::file(path, format!("cannot read it: {e}")))?;
+        if meta.is_file() {
+            let mut prefix = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| f.take(SNIFF_BYTES).read_to_end(&mut prefix))
+                .map_err(|e| PoseError::file(path, format!("cannot read it: {e}")))?;
+            if interhand::sniff(&prefix) {
+                return Ok(Opened::InterHandStream);
+            }
+        }
+    }
     let text = read_text(path, MAX_POSE_FILE_BYTES)?;
-    let mut seq = parse_pose_json(path, &text)?;
-    seq.source = Some(path.to_path_buf());
-    Ok(seq)
+    let v = value::parse_pruned(path, &text)?;
+    Ok(Opened::Text(v, text))
+}
+
+/// The format of an already parsed document (InterHand files that did not sniff as such,
+/// e.g. with an empty first capture, are recognised here).
+fn detect(v: &serde_json::Value) -> PoseFormat {
+    use serde_json::Value;
+    let Some(o) = v.as_object() else {
+        return PoseFormat::Hamer;
+    };
+    let first_frame_keys = o
+        .get("frames")
+        .and_then(Value::as_array)
+        .and_then(|f| f.first())
+        .and_then(Value::as_object);
+    // Only the xhand format's own keys: xhand, whatever else might match.
+    let own = |m: &serde_json::Map<String, Value>, extra: &[&str]| {
+        m.keys()
+            .all(|k| json::FRAME_KEYS.contains(&k.as_str()) || extra.contains(&k.as_str()))
+    };
+    if (o.contains_key("pose") || o.contains_key("frames"))
+        && ((own(o, &["fps", "frames"]) && first_frame_keys.is_none_or(|f| own(f, &[])))
+            || (!hamer::has_hamer_keys(o) && !first_frame_keys.is_some_and(hamer::has_hamer_keys)))
+    {
+        return PoseFormat::Xhand;
+    }
+    // {capture: {frame: {right|left: ...}}}: every capture an object (or null) of frames,
+    // and the first frame found keyed by hand.
+    let captures_ok = !o.is_empty() && o.values().all(|c| c.is_object() || c.is_null());
+    let first_frame = o
+        .values()
+        .filter_map(Value::as_object)
+        .find_map(|c| c.values().next());
+    let frame_ok = first_frame.is_some_and(|f| {
+        f.as_object().is_some_and(|f| {
+            !f.is_empty()
+                && f.keys().all(|k| k == "right" || k == "left")
+                && f.values()
+                    .all(|h| h.is_null() || h.as_object().is_some_and(|h| h.contains_key("pose")))
+        })
+    });
+    if captures_ok && frame_ok {
+        return PoseFormat::InterHand;
+    }
+    PoseFormat::Hamer
+}
+
+/// Says what a pose file holds: format, captures, hands and frame count. Reads the whole
+/// file (streamed for InterHand) and validates what it needs to count.
+pub fn inspect_poses(path: &Path) -> Result<PoseFileSummary, PoseError> {
+    match open(path, None)? {
+        Opened::InterHandStream => interhand::inspect_file(path),
+        Opened::Text(v, text) => match detect(&v) {
+            PoseFormat::Xhand => {
+                let seq = json::from_value(path, &v)?;
+                let mut hands: Vec<Handedness> = Vec::new();
+                for h in [Handedness::Right, Handedness::Left] {
+                    if seq.frames.iter().any(|f| f.hand == Some(h)) {
+                        hands.push(h);
+                    }
+                }
+                Ok(PoseFileSummary {
+                    format: PoseFormat::Xhand,
+                    captures: Vec::new(),
+                    capture_frames: Vec::new(),
+                    hands,
+                    frames: seq.len(),
+                })
+            }
+            PoseFormat::Hamer => Ok(parse_hamer(path, &v, true)?.summary()),
+            PoseFormat::InterHand => interhand::inspect_bytes(path, text.as_bytes()),
+        },
+    }
+}
+
+/// Reads a pose file in any supported format as one sequence. When the file holds several
+/// captures or both hands and `opts` does not choose, the error lists the choices.
+pub fn load_poses(path: &Path, opts: &PoseLoadOptions) -> Result<LoadedPoses, PoseError> {
+    if let Some(fps) = opts.fps
+        && !(fps.is_finite() && fps > 0.0 && fps <= 10_000.0)
+    {
+        return Err(PoseError::file(
+            path,
+            format!("frame rate {fps} is not in 0..10000 fps"),
+        ));
+    }
+    let (format, v, text) = match open(path, opts.format)? {
+        Opened::InterHandStream => return interhand::load_file(path, opts),
+        Opened::Text(v, text) => (opts.format.unwrap_or_else(|| detect(&v)), v, text),
+    };
+    match format {
+        PoseFormat::Xhand => {
+            let mut sequence = json::from_value(path, &v)?;
+            let mut warnings = Vec::new();
+            if opts.capture.is_some() {
+                warnings.push("an xhand pose file has no captures; --capture was ignored".into());
+            }
+            if opts.hand.is_some() {
+                warnings
+                    .push("an xhand pose file has one pose per frame; --hand was ignored".into());
+            }
+            if let Some(fps) = opts.fps {
+                sequence.fps = fps;
+            }
+            Ok(LoadedPoses {
+                sequence,
+                format,
+                warnings,
+                cameras: None,
+            })
+        }
+        PoseFormat::Hamer => parse_hamer(path, &v, opts.format.is_none())?.select(path, opts),
+        PoseFormat::InterHand => interhand::load_bytes(path, text.as_bytes(), opts),
+    }
+}
+
+/// Parses a HaMeR document; when the format was guessed and nothing in the document looks
+/// like a hand, says that the file is of no known kind instead of what HaMeR lacks.
+fn parse_hamer(
+    path: &Path,
+    v: &serde_json::Value,
+    guessed: bool,
+) -> Result<hamer::HamerDoc, PoseError> {
+    hamer::HamerDoc::parse(path, v).map_err(|e| {
+        let empty_list = v.as_array().is_some_and(|a| a.is_empty());
+        if guessed && !empty_list && !hamer::mentions_hands(v, 0) {
+            PoseError::file(
+                path,
+                format!(
+                    "not a pose file this program knows: expected the xhand pose format (an \
+                     object with `pose` or `frames`), a HaMeR dump (hand objects with \
+                     `pred_mano_params`, or `global_orient` and `hand_pose`) or InterHand2.6M \
+                     MANO annotations ({{capture: {{frame: {{right, left}}}}}}); found {}",
+                    hamer::describe(v)
+                ),
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// Reads a pose file of any format with default options (the first capture's only hand;
+/// HaMeR poses without mean subtraction). Prefer [`load_poses`], which also reports
+/// warnings and cameras.
+pub fn load_pose_file(path: &Path) -> Result<PoseSequence, PoseError> {
+    Ok(load_poses(path, &PoseLoadOptions::default())?.sequence)
 }
 
 /// Reads a UTF-8 text file of at most `max_bytes`, with errors naming the file.
