@@ -7,6 +7,8 @@
 //! ([`pose`]) and the per-frame evaluation that ties them together ([`frame`]). The wgpu
 //! pipeline ([`gpu`], feature `gpu`) and the Bevy viewer ([`app`], feature `viewer`) sit on top.
 
+#[cfg(feature = "viewer")]
+pub mod app;
 pub mod avatar;
 pub mod bench;
 pub mod camera;

@@ -7,9 +7,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Some(cmd) => cmd.run(cli.cpu),
-        None => Err(anyhow::anyhow!(
-            "the viewer is not built into this version yet; run `xhand --help` for the commands"
-        )),
+        None => xhand::cli::ViewCmd::default().with_defaults().run(cli.cpu),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -7,10 +7,12 @@ mod export_mesh;
 mod info;
 mod make_test_avatar;
 mod render;
+mod view;
 
 use clap::{Parser, Subcommand};
 
 pub use common::{AvatarArgs, CameraArgs, PoseArgs};
+pub use view::ViewCmd;
 
 /// Viewer and toolkit for XHand neural hand avatars.
 #[derive(Debug, Parser)]
@@ -36,6 +38,8 @@ pub enum Command {
     ExportMesh(export_mesh::ExportMeshCmd),
     /// Time every stage of a frame.
     Bench(bench::BenchCmd),
+    /// Open the viewer window (the default without a subcommand).
+    View(view::ViewCmd),
     /// Write a synthetic avatar with random networks, for testing.
     MakeTestAvatar(make_test_avatar::MakeTestAvatarCmd),
 }
@@ -50,6 +54,7 @@ impl Command {
             Command::ExportMesh(c) => c.run(force_cpu),
             Command::Bench(c) => c.run(force_cpu),
             Command::MakeTestAvatar(c) => c.run(force_cpu),
+            Command::View(c) => c.run(force_cpu),
         }
     }
 }

@@ -555,7 +555,10 @@ impl HandRenderer {
         let shaded = tex(
             "shaded",
             SHADED_FORMAT,
-            attach | wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC,
+            attach
+                | wgpu::TextureUsages::STORAGE_BINDING
+                | wgpu::TextureUsages::COPY_SRC
+                | wgpu::TextureUsages::COPY_DST,
         );
         let shaded_view = shaded.create_view(&Default::default());
         let shade_entries = |with_out: bool| {
@@ -730,6 +733,39 @@ impl HandRenderer {
         }
         pass.dispatch_workgroups(groups(targets.width, 8), groups(targets.height, 8), 1);
         Ok(())
+    }
+
+    /// Replaces the shaded image with `rgba` (8-bit, alpha 0 where there is no hand), e.g.
+    /// one rendered by the CPU reference renderer; then [`Self::encode_composite`] draws it.
+    pub fn upload_shaded(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        width: u32,
+        height: u32,
+        rgba: &[u8],
+    ) {
+        self.ensure_targets(device, width.max(1), height.max(1));
+        let Some(t) = self.targets.as_ref() else {
+            return;
+        };
+        if rgba.len() != (width * height * 4) as usize {
+            return;
+        }
+        queue.write_texture(
+            t.shaded.as_image_copy(),
+            rgba,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(width * 4),
+                rows_per_image: Some(height),
+            },
+            wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+        );
     }
 
     /// Encodes drawing the shaded image over `target` (alpha-blended).

@@ -13,6 +13,7 @@
 mod hamer;
 mod interhand;
 mod json;
+pub mod presets;
 mod value;
 
 use std::io::Read;

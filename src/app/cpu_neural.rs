@@ -1,0 +1,156 @@
+//! Neural shading on a machine whose only GPU adapter is a software one (Mesa's lavapipe):
+//! there the per-pixel MLP is far faster in candle on the CPU than in a shader, so the GPU
+//! draws SH shading while the view moves, and once it is still for a moment the CPU
+//! reference renderer produces the neural image on a thread, which then replaces it.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use bevy::render::renderer::RenderAdapterInfo;
+
+use super::session::Session;
+use super::worker::Pending;
+use crate::frame::PosedFrame;
+use crate::render_settings::ShadingMode;
+
+/// How long the view must be still before the CPU renders.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// A CPU-rendered image for the view it was made for.
+#[derive(Clone, Debug)]
+pub struct CpuImage {
+    pub key: u64,
+    pub width: u32,
+    pub height: u32,
+    /// RGBA8, alpha 0 where there is no hand.
+    pub rgba: Arc<Vec<u8>>,
+    /// Time the CPU took, ms.
+    pub millis: f64,
+}
+
+/// State of the CPU neural shading.
+#[derive(Resource, Default)]
+pub struct CpuNeural {
+    /// Whether it is in use (software adapter, neural mode, avatar with a renderer).
+    pub active: bool,
+    pub ready: Option<CpuImage>,
+    pending: Option<(u64, Pending<Result<CpuImage, String>>)>,
+    last_key: u64,
+    changed_at: Option<Instant>,
+    pub last_millis: f64,
+}
+
+impl CpuNeural {
+    /// The image to show for `key`, if it is ready.
+    pub fn image_for(&self, key: u64) -> Option<&CpuImage> {
+        self.ready.as_ref().filter(|i| i.key == key)
+    }
+
+    /// Whether a render for the current view is running or about to.
+    pub fn is_updating(&self) -> bool {
+        self.active && self.ready.as_ref().is_none_or(|r| r.key != self.last_key)
+    }
+}
+
+/// A hash of everything the neural image depends on.
+pub fn view_key(session: &Session) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    session.avatar.generation.hash(&mut h);
+    session.embeddings.generation.hash(&mut h);
+    let floats = |h: &mut std::collections::hash_map::DefaultHasher, v: &[f32]| {
+        v.iter().for_each(|x| x.to_bits().hash(h))
+    };
+    floats(&mut h, &session.pose.pose);
+    floats(&mut h, &session.pose.trans);
+    floats(&mut h, &[session.pose.scale]);
+    floats(&mut h, &session.current_sh());
+    floats(&mut h, &session.settings.background);
+    session.pose.hand.hash(&mut h);
+    if let Some(c) = &session.camera {
+        (c.width, c.height).hash(&mut h);
+        for v in c
+            .rotation
+            .iter()
+            .chain(c.center.iter())
+            .chain([c.fx, c.fy, c.cx, c.cy].iter())
+        {
+            v.to_bits().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// Starts CPU renders when the view settles and collects finished ones.
+pub fn update_cpu_neural(
+    mut state: ResMut<CpuNeural>,
+    session: Res<Session>,
+    adapter: Option<Res<RenderAdapterInfo>>,
+) {
+    let software = adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu);
+    state.active = software
+        && session.settings.mode == ShadingMode::Neural
+        && session.avatar.avatar.renderer.is_some();
+    if !state.active {
+        return;
+    }
+    let key = view_key(&session);
+    if key != state.last_key {
+        state.last_key = key;
+        state.changed_at = Some(Instant::now());
+    }
+    if let Some((k, pending)) = state.pending.take() {
+        match pending.poll() {
+            None => state.pending = Some((k, pending)),
+            Some(Ok(Ok(img))) => {
+                state.last_millis = img.millis;
+                if img.key == state.last_key {
+                    state.ready = Some(img);
+                }
+            }
+            Some(Ok(Err(e))) | Some(Err(e)) => bevy::log::warn!("CPU neural shading failed: {e}"),
+        }
+    }
+    let settled = state.changed_at.is_none_or(|t| t.elapsed() >= SETTLE);
+    let have = state.ready.as_ref().is_some_and(|r| r.key == key);
+    let running = state.pending.as_ref().is_some_and(|(k, _)| *k == key);
+    if have || running || !settled || session.details_stale() || state.pending.is_some() {
+        return;
+    }
+    let Some(camera) = session.camera.clone() else {
+        return;
+    };
+    let avatar = session.avatar.avatar.clone();
+    let embeddings = (*session.embeddings.embeddings).clone();
+    let pose = session.pose.clone();
+    let sh = session.current_sh();
+    let settings = session.settings;
+    let started = Instant::now();
+    let pending = Pending::spawn("xhand-cpu-neural", move || {
+        let geometry = avatar.pose_geometry(&embeddings, &pose);
+        let frame = PosedFrame {
+            embeddings,
+            geometry,
+            sh,
+        };
+        let out = crate::cpu_render::render(&avatar, &frame, &camera, &settings)
+            .map_err(|e| e.to_string())?;
+        let rgba: Vec<u8> = out
+            .image
+            .pixels
+            .iter()
+            .zip(&out.mask)
+            .flat_map(|(p, &m)| [p[0], p[1], p[2], if m { 255 } else { 0 }])
+            .collect();
+        let millis = started.elapsed().as_secs_f64() * 1e3;
+        Ok(CpuImage {
+            key,
+            width: camera.width,
+            height: camera.height,
+            rgba: Arc::new(rgba),
+            millis,
+        })
+    });
+    state.pending = Some((key, pending));
+}

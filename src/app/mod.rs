@@ -1,0 +1,212 @@
+//! The Bevy desktop viewer: a thin layer over the core. `main` only adds plugins; every
+//! concept lives in its own module (session state, background workers, files, camera,
+//! render-world plugin, egui panels, output, scripted runs).
+
+mod cpu_neural;
+mod files;
+mod orbit;
+mod output;
+mod render;
+mod script;
+mod session;
+mod ui;
+mod worker;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use bevy::core_pipeline::tonemapping::Tonemapping;
+use bevy::diagnostic::FrameTimeDiagnosticsPlugin;
+use bevy::prelude::*;
+use bevy::render::view::Msaa;
+use bevy::window::{PresentMode, WindowResolution};
+use bevy::winit::{UpdateMode, WinitSettings};
+use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
+
+use crate::avatar::Avatar;
+use crate::pose::PoseFrame;
+
+pub use script::Step;
+
+/// How to start the viewer.
+#[derive(Clone, Debug, Default)]
+pub struct ViewerOptions {
+    /// Avatar file; the embedded default avatar when `None`.
+    pub avatar: Option<PathBuf>,
+    /// Pose or sequence file to load at start.
+    pub pose: Option<PathBuf>,
+    /// Save a screenshot after `frames` frames and exit (scripted runs).
+    pub screenshot: Option<PathBuf>,
+    pub frames: u32,
+    /// A JSON list of [`Step`]s to run.
+    pub script: Option<PathBuf>,
+    /// Window size in logical pixels.
+    pub size: (u32, u32),
+    pub force_cpu: bool,
+}
+
+/// Checks that a window and a GPU adapter can exist, with actionable messages.
+fn preflight() -> anyhow::Result<crate::gpu::GpuContext> {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        bail!(
+            "no display (neither DISPLAY nor WAYLAND_DISPLAY is set); run the viewer in a desktop session or under `xvfb-run`, or render without a window with `xhand render --gpu`"
+        );
+    }
+    crate::gpu::GpuContext::headless().context("the viewer needs a GPU adapter")
+}
+
+/// Loads the avatar to start with: the given file, else the embedded default, else a
+/// generated test avatar (with a note).
+fn initial_avatar(
+    opts: &ViewerOptions,
+    device: &candle_core::Device,
+) -> anyhow::Result<(Avatar, Option<String>)> {
+    if let Some(p) = &opts.avatar {
+        return Ok((Avatar::load(p, device)?, None));
+    }
+    if let Some(bytes) = crate::default_avatar::bytes() {
+        return Ok((
+            Avatar::from_bytes(crate::default_avatar::LABEL, bytes.to_vec(), device)?,
+            None,
+        ));
+    }
+    let a = crate::synthetic::SyntheticSpec::test_avatar().avatar(device)?;
+    Ok((a, Some("this build has no embedded default avatar: showing a generated test avatar (open one with Ctrl+O)".into())))
+}
+
+/// Runs the viewer until the window closes. Returns an error (and exits nonzero in the
+/// binary) when no window or GPU is available or a scripted run fails.
+pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
+    let gpu = preflight()?;
+    let adapter = gpu.describe();
+    drop(gpu);
+    let device = crate::device::select_device(opts.force_cpu);
+    let (avatar, note) = initial_avatar(&opts, &device)?;
+    let embeddings = avatar.embed(&PoseFrame::default())?;
+    let mut session = session::Session::new(avatar, embeddings, opts.avatar.clone());
+    if let Some(n) = note {
+        session.info(n);
+    }
+    if let Some(p) = &opts.pose {
+        files::start_pose_load(&mut session, p.clone(), None, None);
+    }
+    let script = match (&opts.script, &opts.screenshot) {
+        (Some(s), _) => Some(script::Script::load(s)?),
+        (None, Some(out)) => Some(script::Script::screenshot_after(
+            opts.frames.max(1),
+            out.clone(),
+        )),
+        _ => None,
+    };
+    let scripted = script.is_some();
+
+    let mut app = App::new();
+    app.insert_resource(ClearColor(Color::srgb(0.16, 0.17, 0.2)))
+        .add_plugins(
+            DefaultPlugins
+                .set(WindowPlugin {
+                    primary_window: Some(Window {
+                        title: "xhand — neural hand avatar viewer".into(),
+                        resolution: WindowResolution::new(
+                            opts.size.0.max(320),
+                            opts.size.1.max(240),
+                        ),
+                        present_mode: if scripted {
+                            PresentMode::AutoNoVsync
+                        } else {
+                            PresentMode::AutoVsync
+                        },
+                        ..default()
+                    }),
+                    ..default()
+                })
+                .set(bevy::log::LogPlugin {
+                    filter: "wgpu=error,naga=warn,bevy_render=warn,bevy_winit=warn,xhand=info"
+                        .into(),
+                    ..default()
+                }),
+        )
+        .add_plugins((
+            EguiPlugin::default(),
+            FrameTimeDiagnosticsPlugin::default(),
+            render::HandRenderPlugin,
+        ))
+        .insert_resource(if scripted {
+            WinitSettings {
+                focused_mode: UpdateMode::Continuous,
+                unfocused_mode: UpdateMode::Continuous,
+            }
+        } else {
+            WinitSettings::game()
+        })
+        .insert_resource(session)
+        .insert_resource(ui::DeviceInfo {
+            adapter,
+            candle: crate::device::describe(&device),
+        })
+        .init_resource::<orbit::Orbit>()
+        .init_resource::<orbit::Viewport>()
+        .init_resource::<files::Dialogs>()
+        .init_resource::<output::OutputRequests>()
+        .init_resource::<cpu_neural::CpuNeural>()
+        .add_systems(Startup, spawn_camera)
+        .add_systems(EguiPrimaryContextPass, ui::ui_system)
+        .add_systems(
+            Update,
+            (
+                script::run_script,
+                files::poll_files,
+                ui::shortcuts,
+                orbit::orbit_input,
+                advance_timeline,
+                update_embeddings,
+                orbit::orbit_framing,
+                cpu_neural::update_cpu_neural,
+                output::take_screenshots,
+                output::report_jobs,
+                sync_clear_color,
+            )
+                .chain(),
+        );
+    if let Some(s) = script {
+        app.insert_resource(s);
+    }
+    match app.run() {
+        AppExit::Success => Ok(()),
+        AppExit::Error(code) => bail!("the viewer exited with code {code}"),
+    }
+}
+
+fn spawn_camera(mut commands: Commands) {
+    commands.spawn((
+        Camera3d::default(),
+        Msaa::Off,
+        Tonemapping::None,
+        render::HandView,
+    ));
+}
+
+fn advance_timeline(time: Res<Time>, mut session: ResMut<session::Session>) {
+    session.advance(time.delta_secs());
+}
+
+fn update_embeddings(
+    mut session: ResMut<session::Session>,
+    mut orbit: ResMut<orbit::Orbit>,
+    mut last_avatar: Local<u64>,
+) {
+    session.update_embeddings();
+    if *last_avatar != session.avatar.generation {
+        *last_avatar = session.avatar.generation;
+        orbit.frame_requested = true;
+    }
+}
+
+fn sync_clear_color(session: Res<session::Session>, mut clear: ResMut<ClearColor>) {
+    let [r, g, b] = session.settings.background;
+    let c = Color::srgb(r, g, b);
+    if clear.0 != c {
+        clear.0 = c;
+    }
+}

@@ -1,0 +1,406 @@
+//! The viewer's state: the loaded avatar and its latest embeddings, the pose being shown,
+//! the loaded sequence and timeline, lighting, display settings and user messages.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevy::prelude::Resource;
+
+use super::worker::{EmbedWorker, Pending, Progress};
+use crate::SH_DIM;
+use crate::avatar::Avatar;
+use crate::camera::Camera;
+use crate::nn::Embeddings;
+use crate::pose::{LoadedPoses, PoseFrame};
+use crate::render_settings::RenderSettings;
+
+/// A message for the user.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub text: String,
+    pub is_error: bool,
+    pub shown_at: Instant,
+}
+
+/// Timeline of a loaded sequence.
+#[derive(Clone, Debug)]
+pub struct Timeline {
+    pub frame: usize,
+    pub playing: bool,
+    pub speed: f32,
+    pub looping: bool,
+    /// Seconds into the sequence.
+    pub time: f32,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Self {
+            frame: 0,
+            playing: false,
+            speed: 1.0,
+            looping: true,
+            time: 0.0,
+        }
+    }
+}
+
+/// Where the pose of the current frame comes from.
+#[derive(Clone, Debug)]
+pub struct LoadedSequence {
+    pub poses: LoadedPoses,
+    pub path: PathBuf,
+    /// Embeddings precomputed for each frame ("bake"), filled in the background.
+    pub cache: Arc<std::sync::Mutex<Vec<Option<Arc<Embeddings>>>>>,
+}
+
+/// The avatar in use.
+pub struct LoadedAvatar {
+    pub avatar: Arc<Avatar>,
+    /// Changes whenever a different avatar is loaded.
+    pub generation: u64,
+    /// Where it came from (`None` for the embedded default).
+    pub path: Option<PathBuf>,
+}
+
+/// Latest finished network outputs.
+pub struct LatestEmbeddings {
+    pub embeddings: Arc<Embeddings>,
+    /// The pose they were computed for.
+    pub frame: PoseFrame,
+    /// Changes whenever new embeddings arrive (drives GPU uploads).
+    pub generation: u64,
+    pub millis: f64,
+}
+
+/// Lighting: the SH vector in use and how the user edits it.
+#[derive(Clone, Debug)]
+pub struct Lighting {
+    pub sh: [f32; SH_DIM],
+    /// Edit the three colour channels together.
+    pub linked: bool,
+    /// The frame's own SH (from the pose file) overrides when present.
+    pub use_frame_sh: bool,
+    /// Azimuth / elevation of the light-direction control, radians.
+    pub light_azimuth: f32,
+    pub light_elevation: f32,
+    pub light_strength: f32,
+}
+
+/// Background jobs with progress bars.
+#[derive(Default)]
+pub struct Jobs {
+    pub precompute: Option<Progress>,
+    pub render_sequence: Option<(Progress, PathBuf)>,
+}
+
+/// Everything the viewer shows.
+#[derive(Resource)]
+pub struct Session {
+    pub avatar: LoadedAvatar,
+    pub embeddings: LatestEmbeddings,
+    /// The pose being shown (sliders edit it; the timeline sets it).
+    pub pose: PoseFrame,
+    pub sequence: Option<LoadedSequence>,
+    pub timeline: Timeline,
+    pub lighting: Lighting,
+    pub settings: RenderSettings,
+    pub wireframe: bool,
+    pub show_ui: bool,
+    pub show_stats: bool,
+    pub show_help: bool,
+    /// Use the pose file's (HaMeR) camera instead of the orbit camera.
+    pub use_pose_camera: bool,
+    /// How the GPU runs the neural renderer.
+    pub neural_path: crate::gpu::NeuralPath,
+    pub messages: Vec<Message>,
+    pub recent: Vec<PathBuf>,
+    pub worker: EmbedWorker,
+    /// An avatar being loaded in the background.
+    pub loading_avatar: Option<(PathBuf, Pending<Result<(Avatar, Embeddings), String>>)>,
+    /// A pose file being loaded in the background.
+    pub loading_poses: Option<(PathBuf, Pending<Result<PoseLoadOutcome, String>>)>,
+    /// A pose file with several captures/hands waiting for the user's choice.
+    pub pose_choice: Option<PoseChoice>,
+    pub jobs: Jobs,
+    /// Time of the last kinematics update, ms.
+    pub kinematics_ms: f64,
+    /// The camera used for the last frame.
+    pub camera: Option<Camera>,
+    avatar_counter: u64,
+    embed_counter: u64,
+    requested: Option<PoseFrame>,
+}
+
+/// What loading a pose file produced.
+pub enum PoseLoadOutcome {
+    Loaded(LoadedPoses),
+    /// The file holds several captures or hands: ask the user.
+    Choose(crate::pose::PoseFileSummary),
+}
+
+/// The picker shown when a pose file holds several captures or hands.
+#[derive(Clone, Debug)]
+pub struct PoseChoice {
+    pub path: PathBuf,
+    pub summary: crate::pose::PoseFileSummary,
+    pub capture: Option<String>,
+    pub hand: Option<crate::hand::Handedness>,
+}
+
+impl Session {
+    /// A session showing `avatar` (with embeddings already computed for its rest pose).
+    pub fn new(avatar: Avatar, embeddings: Embeddings, path: Option<PathBuf>) -> Self {
+        let sh = avatar.sh_row(0);
+        let pose = PoseFrame::default();
+        Self {
+            avatar: LoadedAvatar {
+                avatar: Arc::new(avatar),
+                generation: 1,
+                path,
+            },
+            embeddings: LatestEmbeddings {
+                embeddings: Arc::new(embeddings),
+                frame: pose.clone(),
+                generation: 1,
+                millis: 0.0,
+            },
+            pose,
+            sequence: None,
+            timeline: Timeline::default(),
+            lighting: Lighting {
+                sh,
+                linked: true,
+                use_frame_sh: true,
+                light_azimuth: 0.0,
+                light_elevation: 0.5,
+                light_strength: 0.4,
+            },
+            settings: RenderSettings {
+                background: [0.16, 0.17, 0.2],
+                ..RenderSettings::default()
+            },
+            wireframe: false,
+            show_ui: true,
+            show_stats: true,
+            show_help: false,
+            use_pose_camera: false,
+            neural_path: crate::gpu::NeuralPath::default(),
+            messages: Vec::new(),
+            recent: Vec::new(),
+            worker: EmbedWorker::start(),
+            loading_avatar: None,
+            loading_poses: None,
+            pose_choice: None,
+            jobs: Jobs::default(),
+            kinematics_ms: 0.0,
+            camera: None,
+            avatar_counter: 1,
+            embed_counter: 1,
+            requested: None,
+        }
+    }
+
+    /// Shows an error (kept until dismissed).
+    pub fn error(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        bevy::log::error!("{text}");
+        self.messages.push(Message {
+            text,
+            is_error: true,
+            shown_at: Instant::now(),
+        });
+    }
+
+    /// Shows a note that fades after a few seconds.
+    pub fn info(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        bevy::log::info!("{text}");
+        self.messages.push(Message {
+            text,
+            is_error: false,
+            shown_at: Instant::now(),
+        });
+    }
+
+    /// Drops notes older than 5 s (errors stay until dismissed).
+    pub fn expire_messages(&mut self) {
+        self.messages
+            .retain(|m| m.is_error || m.shown_at.elapsed() < Duration::from_secs(5));
+    }
+
+    /// Replaces the avatar (the pose and lighting carry over; lighting resets to the new
+    /// avatar's first SH row).
+    pub fn set_avatar(&mut self, avatar: Avatar, embeddings: Embeddings, path: Option<PathBuf>) {
+        self.avatar_counter += 1;
+        self.lighting.sh = avatar.sh_row(0);
+        self.avatar = LoadedAvatar {
+            avatar: Arc::new(avatar),
+            generation: self.avatar_counter,
+            path,
+        };
+        self.embed_counter += 1;
+        self.embeddings = LatestEmbeddings {
+            embeddings: Arc::new(embeddings),
+            frame: PoseFrame::default(),
+            generation: self.embed_counter,
+            millis: 0.0,
+        };
+        self.requested = None;
+        if let Some(seq) = &self.sequence {
+            if let Ok(mut c) = seq.cache.lock() {
+                c.iter_mut().for_each(|e| *e = None);
+            }
+        }
+    }
+
+    /// Shows a loaded sequence from its first frame.
+    pub fn set_sequence(&mut self, poses: LoadedPoses, path: PathBuf) {
+        let n = poses.sequence.len();
+        self.pose = poses.sequence.frames[0].clone();
+        self.sequence = Some(LoadedSequence {
+            poses,
+            path,
+            cache: Arc::new(std::sync::Mutex::new(vec![None; n])),
+        });
+        self.timeline = Timeline {
+            looping: self.timeline.looping,
+            speed: self.timeline.speed,
+            ..Timeline::default()
+        };
+    }
+
+    /// Number of frames on the timeline (0 without a sequence).
+    pub fn frame_count(&self) -> usize {
+        self.sequence.as_ref().map_or(0, |s| s.poses.sequence.len())
+    }
+
+    /// Frames per second of the sequence.
+    pub fn fps(&self) -> f32 {
+        self.sequence
+            .as_ref()
+            .map_or(30.0, |s| s.poses.sequence.fps)
+    }
+
+    /// Jumps to `frame` of the sequence (clamped) and shows its pose.
+    pub fn go_to_frame(&mut self, frame: usize) {
+        let Some(seq) = &self.sequence else { return };
+        let n = seq.poses.sequence.len();
+        let f = frame.min(n - 1);
+        self.timeline.frame = f;
+        self.timeline.time = f as f32 / seq.poses.sequence.fps;
+        self.pose = seq.poses.sequence.frames[f].clone();
+    }
+
+    /// Advances playback by `dt` seconds.
+    pub fn advance(&mut self, dt: f32) {
+        if !self.timeline.playing || self.sequence.is_none() {
+            return;
+        }
+        let n = self.frame_count();
+        let fps = self.fps();
+        let duration = n as f32 / fps;
+        let mut t = self.timeline.time + dt * self.timeline.speed;
+        if t >= duration {
+            if self.timeline.looping {
+                t %= duration.max(1e-6);
+            } else {
+                t = duration - 0.5 / fps;
+                self.timeline.playing = false;
+            }
+        }
+        self.timeline.time = t;
+        let f = ((t * fps) as usize).min(n - 1);
+        if f != self.timeline.frame {
+            self.timeline.frame = f;
+            if let Some(seq) = &self.sequence {
+                self.pose = seq.poses.sequence.frames[f].clone();
+            }
+        }
+    }
+
+    /// The SH lighting in effect for the current frame.
+    pub fn current_sh(&self) -> [f32; SH_DIM] {
+        match (self.lighting.use_frame_sh, self.pose.sh) {
+            (true, Some(sh)) => sh,
+            _ => self.lighting.sh,
+        }
+    }
+
+    /// Whether the shown details (displacement, albedo, weights) belong to an earlier pose.
+    pub fn details_stale(&self) -> bool {
+        self.embeddings.frame.pose != self.pose.pose || self.embeddings.frame.hand != self.pose.hand
+    }
+
+    /// Requests fresh embeddings when the pose changed, or takes them from the sequence
+    /// cache; collects finished results. Call once per frame.
+    pub fn update_embeddings(&mut self) {
+        for r in self.worker.poll() {
+            if r.avatar_generation != self.avatar.generation {
+                continue;
+            }
+            match r.embeddings {
+                Ok(e) => {
+                    self.embed_counter += 1;
+                    self.embeddings = LatestEmbeddings {
+                        embeddings: e,
+                        frame: r.frame,
+                        generation: self.embed_counter,
+                        millis: r.millis,
+                    };
+                }
+                Err(e) => self.error(format!("the networks failed: {e}")),
+            }
+        }
+        if !self.details_stale() {
+            return;
+        }
+        if let Some(cached) = self.cached_embeddings() {
+            self.embed_counter += 1;
+            self.embeddings = LatestEmbeddings {
+                embeddings: cached,
+                frame: self.pose.clone(),
+                generation: self.embed_counter,
+                millis: 0.0,
+            };
+            return;
+        }
+        let already = self
+            .requested
+            .as_ref()
+            .is_some_and(|r| r.pose == self.pose.pose && r.hand == self.pose.hand);
+        if !already {
+            self.worker.request(
+                self.avatar.avatar.clone(),
+                self.avatar.generation,
+                self.pose.clone(),
+            );
+            self.requested = Some(self.pose.clone());
+        }
+    }
+
+    fn cached_embeddings(&self) -> Option<Arc<Embeddings>> {
+        let seq = self.sequence.as_ref()?;
+        let frame = seq.poses.sequence.frames.get(self.timeline.frame)?;
+        if frame.pose != self.pose.pose {
+            return None;
+        }
+        seq.cache.lock().ok()?.get(self.timeline.frame)?.clone()
+    }
+
+    /// Whether nothing is loading or computing (used by scripted runs).
+    pub fn is_idle(&self) -> bool {
+        !self.details_stale()
+            && !self.worker.is_busy()
+            && self.loading_avatar.is_none()
+            && self.loading_poses.is_none()
+    }
+
+    /// Remembers a file in the recent list (most recent first, 8 entries).
+    pub fn remember(&mut self, path: PathBuf) {
+        self.recent.retain(|p| p != &path);
+        self.recent.insert(0, path);
+        self.recent.truncate(8);
+    }
+}

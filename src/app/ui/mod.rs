@@ -1,0 +1,348 @@
+//! The egui interface: menu bar, joints and lighting panels, timeline, stats overlay,
+//! messages, help. Keyboard shortcuts are listed in the menus and in Help (F1).
+
+mod joints;
+mod lighting;
+mod overlays;
+mod timeline;
+
+use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
+use bevy_egui::{EguiContexts, egui};
+
+use super::files::{Dialogs, FileRole};
+use super::orbit::{Orbit, Viewport};
+use super::output::{self, OutputRequests};
+use super::render::{RenderMessages, RenderTimings};
+use super::session::Session;
+use crate::render_settings::ShadingMode;
+
+/// Adapter and device names for the stats overlay.
+#[derive(Resource, Clone, Default)]
+pub struct DeviceInfo {
+    pub adapter: String,
+    pub candle: String,
+}
+
+/// Draws the whole interface and records the free viewport for the camera.
+#[allow(clippy::too_many_arguments)]
+pub fn ui_system(
+    mut contexts: EguiContexts,
+    mut session: ResMut<Session>,
+    mut dialogs: ResMut<Dialogs>,
+    mut orbit: ResMut<Orbit>,
+    mut viewport: ResMut<Viewport>,
+    mut outputs: ResMut<OutputRequests>,
+    mut exit: MessageWriter<AppExit>,
+    info: Res<DeviceInfo>,
+    render_messages: Res<RenderMessages>,
+    timings: Res<RenderTimings>,
+    diagnostics: Res<bevy::diagnostic::DiagnosticsStore>,
+    window: Single<&Window, With<PrimaryWindow>>,
+    cpu_neural: Res<super::cpu_neural::CpuNeural>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    if let Ok(mut m) = render_messages.0.lock() {
+        for text in m.drain(..) {
+            session.error(text);
+        }
+    }
+    session.expire_messages();
+    let scale = window.scale_factor();
+    if !session.show_ui {
+        viewport.0 = [
+            0.0,
+            0.0,
+            window.physical_width() as f32,
+            window.physical_height() as f32,
+        ];
+        return Ok(());
+    }
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "xhand-root".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(ctx.viewport_rect()),
+    );
+    egui::Panel::top("menu").show(&mut root, |ui| {
+        menu_bar(
+            ui,
+            &mut session,
+            &mut dialogs,
+            &mut orbit,
+            &mut outputs,
+            &mut exit,
+        );
+    });
+    if session.frame_count() > 0 {
+        egui::Panel::bottom("timeline").show(&mut root, |ui| {
+            timeline::timeline(ui, &mut session, &mut outputs)
+        });
+    }
+    egui::Panel::left("joints")
+        .resizable(true)
+        .default_size(300.0)
+        .show(&mut root, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| joints::joints_panel(ui, &mut session));
+        });
+    egui::Panel::right("lighting")
+        .resizable(true)
+        .default_size(260.0)
+        .show(&mut root, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                display_panel(ui, &mut session);
+                ui.separator();
+                lighting::lighting_panel(ui, &mut session);
+            });
+        });
+    let free = root.available_rect_before_wrap();
+    viewport.0 = [
+        free.min.x * scale,
+        free.min.y * scale,
+        free.max.x * scale,
+        free.max.y * scale,
+    ];
+    overlays::stats(
+        &ctx,
+        free,
+        &session,
+        &info,
+        &timings,
+        &diagnostics,
+        &cpu_neural,
+    );
+    overlays::messages(&ctx, free, &mut session);
+    overlays::pose_choice(&ctx, &mut session);
+    overlays::help(&ctx, &mut session);
+    Ok(())
+}
+
+fn menu_bar(
+    ui: &mut egui::Ui,
+    session: &mut Session,
+    dialogs: &mut Dialogs,
+    orbit: &mut Orbit,
+    outputs: &mut OutputRequests,
+    exit: &mut MessageWriter<AppExit>,
+) {
+    egui::MenuBar::new().ui(ui, |ui| {
+        ui.menu_button("File", |ui| {
+            if ui
+                .add(egui::Button::new("Open avatar…").shortcut_text("Ctrl+O"))
+                .clicked()
+            {
+                dialogs.open(FileRole::Avatar);
+            }
+            if ui
+                .add(egui::Button::new("Open poses…").shortcut_text("Ctrl+P"))
+                .clicked()
+            {
+                dialogs.open(FileRole::Poses);
+            }
+            ui.menu_button("Recent", |ui| {
+                if session.recent.is_empty() {
+                    ui.label("(none)");
+                }
+                for p in session.recent.clone() {
+                    if ui.button(p.display().to_string()).clicked() {
+                        super::files::open_path(session, p);
+                    }
+                }
+            });
+            ui.separator();
+            if ui
+                .add(egui::Button::new("Screenshot").shortcut_text("Ctrl+S"))
+                .clicked()
+            {
+                outputs.screenshot = true;
+            }
+            if ui
+                .add(egui::Button::new("Export mesh (OBJ/PLY)…").shortcut_text("Ctrl+E"))
+                .clicked()
+            {
+                dialogs.open(FileRole::ExportMesh);
+            }
+            let has_seq = session.frame_count() > 0;
+            if ui
+                .add_enabled(has_seq, egui::Button::new("Render sequence to PNGs"))
+                .clicked()
+            {
+                output::start_render_sequence(session);
+            }
+            ui.separator();
+            if ui
+                .add(egui::Button::new("Quit").shortcut_text("Ctrl+Q"))
+                .clicked()
+            {
+                exit.write(AppExit::Success);
+            }
+        });
+        ui.menu_button("View", |ui| {
+            for mode in ShadingMode::ALL {
+                ui.radio_value(&mut session.settings.mode, mode, mode.label());
+            }
+            ui.separator();
+            ui.checkbox(&mut session.wireframe, "Wireframe overlay (W)");
+            if ui
+                .add(egui::Button::new("Frame the hand").shortcut_text("F"))
+                .clicked()
+            {
+                orbit.frame_requested = true;
+            }
+            if ui
+                .add(egui::Button::new("Reset camera").shortcut_text("R"))
+                .clicked()
+            {
+                *orbit = Orbit::default();
+            }
+            ui.checkbox(&mut session.show_stats, "Stats overlay (T)");
+            ui.label("Hide panels: Tab");
+        });
+        ui.menu_button("Help", |ui| {
+            if ui
+                .add(egui::Button::new("Keyboard and mouse").shortcut_text("F1"))
+                .clicked()
+            {
+                session.show_help = true;
+            }
+        });
+        let avatar = &session.avatar.avatar;
+        ui.separator();
+        let from = session
+            .avatar
+            .path
+            .as_ref()
+            .map_or(crate::default_avatar::LABEL.to_string(), |p| {
+                p.display().to_string()
+            });
+        ui.label(format!("{} · {} hand", avatar.name, avatar.hand))
+            .on_hover_text(from);
+        if session.details_stale() {
+            ui.spinner();
+            ui.label(egui::RichText::new("details updating").weak());
+        }
+        if session.loading_avatar.is_some() || session.loading_poses.is_some() {
+            ui.spinner();
+            ui.label("loading…");
+        }
+    });
+}
+
+fn display_panel(ui: &mut egui::Ui, session: &mut Session) {
+    ui.heading("Display");
+    egui::ComboBox::from_label("Shading")
+        .selected_text(session.settings.mode.label())
+        .show_ui(ui, |ui| {
+            for mode in ShadingMode::ALL {
+                ui.selectable_value(&mut session.settings.mode, mode, mode.label());
+            }
+        });
+    if session.settings.mode == ShadingMode::Neural && session.avatar.avatar.renderer.is_none() {
+        ui.label(
+            egui::RichText::new("This avatar has no neural renderer: showing SH shading.").weak(),
+        );
+    }
+    if session.settings.mode == ShadingMode::Weights {
+        let names = crate::skeleton::MANO_JOINT_NAMES;
+        let mut j = session.settings.weight_joint.min(15);
+        egui::ComboBox::from_label("Joint")
+            .selected_text(names[j])
+            .show_ui(ui, |ui| {
+                for (k, n) in names.iter().enumerate() {
+                    ui.selectable_value(&mut j, k, *n);
+                }
+            });
+        session.settings.weight_joint = j;
+    }
+    if session.settings.mode == ShadingMode::Displacement {
+        let mut mm = session.settings.displacement_range * 1000.0;
+        ui.add(egui::Slider::new(&mut mm, 0.5..=20.0).text("range (mm)"));
+        session.settings.displacement_range = mm / 1000.0;
+    }
+    ui.checkbox(&mut session.wireframe, "Wireframe overlay (W)");
+    let mut bg = session.settings.background;
+    ui.horizontal(|ui| {
+        ui.label("Background");
+        ui.color_edit_button_rgb(&mut bg);
+    });
+    session.settings.background = bg;
+    if session
+        .sequence
+        .as_ref()
+        .is_some_and(|s| s.poses.cameras.is_some())
+    {
+        ui.checkbox(&mut session.use_pose_camera, "HaMeR camera view");
+    }
+}
+
+/// Global keyboard shortcuts (skipped while egui has keyboard focus).
+pub fn shortcuts(
+    keys: Res<ButtonInput<KeyCode>>,
+    mut session: ResMut<Session>,
+    mut dialogs: ResMut<Dialogs>,
+    mut outputs: ResMut<OutputRequests>,
+    egui_input: Res<bevy_egui::input::EguiWantsInput>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    if egui_input.wants_any_keyboard_input() {
+        return;
+    }
+    let ctrl = keys.pressed(KeyCode::ControlLeft) || keys.pressed(KeyCode::ControlRight);
+    if ctrl {
+        if keys.just_pressed(KeyCode::KeyS) {
+            outputs.screenshot = true;
+        }
+        if keys.just_pressed(KeyCode::KeyO) {
+            dialogs.open(FileRole::Avatar);
+        }
+        if keys.just_pressed(KeyCode::KeyP) {
+            dialogs.open(FileRole::Poses);
+        }
+        if keys.just_pressed(KeyCode::KeyE) {
+            dialogs.open(FileRole::ExportMesh);
+        }
+        if keys.just_pressed(KeyCode::KeyQ) {
+            exit.write(AppExit::Success);
+        }
+        return;
+    }
+    if keys.just_pressed(KeyCode::Space) && session.frame_count() > 0 {
+        session.timeline.playing = !session.timeline.playing;
+    }
+    if keys.just_pressed(KeyCode::ArrowRight) && session.frame_count() > 0 {
+        session.timeline.playing = false;
+        let f = session.timeline.frame + 1;
+        session.go_to_frame(f);
+    }
+    if keys.just_pressed(KeyCode::ArrowLeft) && session.frame_count() > 0 {
+        session.timeline.playing = false;
+        let f = session.timeline.frame.saturating_sub(1);
+        session.go_to_frame(f);
+    }
+    if keys.just_pressed(KeyCode::KeyW) {
+        session.wireframe = !session.wireframe;
+    }
+    if keys.just_pressed(KeyCode::KeyT) {
+        session.show_stats = !session.show_stats;
+    }
+    if keys.just_pressed(KeyCode::Tab) {
+        session.show_ui = !session.show_ui;
+    }
+    if keys.just_pressed(KeyCode::F1) {
+        session.show_help = !session.show_help;
+    }
+    for (k, mode) in [
+        (KeyCode::Digit1, ShadingMode::Neural),
+        (KeyCode::Digit2, ShadingMode::Sh),
+        (KeyCode::Digit3, ShadingMode::Albedo),
+        (KeyCode::Digit4, ShadingMode::Normals),
+        (KeyCode::Digit5, ShadingMode::Weights),
+        (KeyCode::Digit6, ShadingMode::Displacement),
+        (KeyCode::Digit7, ShadingMode::Mask),
+    ] {
+        if keys.just_pressed(k) {
+            session.settings.mode = mode;
+        }
+    }
+}

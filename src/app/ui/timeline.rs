@@ -1,0 +1,95 @@
+//! The timeline of a loaded sequence: play/pause, step, scrub, speed, loop, precompute,
+//! render to PNGs.
+
+use bevy_egui::egui;
+
+use crate::app::output::{self, OutputRequests};
+use crate::app::session::Session;
+
+pub fn timeline(ui: &mut egui::Ui, session: &mut Session, outputs: &mut OutputRequests) {
+    let n = session.frame_count();
+    let fps = session.fps();
+    ui.horizontal(|ui| {
+        let label = if session.timeline.playing {
+            "⏸ Pause"
+        } else {
+            "▶ Play"
+        };
+        if ui.button(label).on_hover_text("Space").clicked() {
+            session.timeline.playing = !session.timeline.playing;
+        }
+        if ui.button("⏮").on_hover_text("previous frame (←)").clicked() {
+            session.timeline.playing = false;
+            let f = session.timeline.frame.saturating_sub(1);
+            session.go_to_frame(f);
+        }
+        if ui.button("⏭").on_hover_text("next frame (→)").clicked() {
+            session.timeline.playing = false;
+            let f = session.timeline.frame + 1;
+            session.go_to_frame(f);
+        }
+        let mut f = session.timeline.frame;
+        let width = (ui.available_width() - 420.0).max(120.0);
+        ui.spacing_mut().slider_width = width;
+        if ui
+            .add(egui::Slider::new(&mut f, 0..=n.saturating_sub(1)).show_value(false))
+            .changed()
+        {
+            session.timeline.playing = false;
+            session.go_to_frame(f);
+        }
+        ui.label(format!(
+            "frame {} / {}  ·  {:.2} s / {:.2} s",
+            session.timeline.frame + 1,
+            n,
+            session.timeline.time,
+            n as f32 / fps
+        ));
+        if let Some(label) = session
+            .sequence
+            .as_ref()
+            .and_then(|s| s.poses.sequence.labels.as_ref())
+            .and_then(|l| l.get(session.timeline.frame))
+        {
+            ui.label(egui::RichText::new(format!("id {label}")).weak());
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.add(egui::Slider::new(&mut session.timeline.speed, 0.1..=4.0).logarithmic(true).text("speed"));
+        ui.checkbox(&mut session.timeline.looping, "loop");
+        ui.label(format!("{fps:.1} fps"));
+        if let Some(seq) = &session.sequence {
+            let name = seq.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            ui.label(egui::RichText::new(format!("{name} ({})", seq.poses.format)).weak())
+                .on_hover_text(seq.path.display().to_string());
+        }
+        ui.separator();
+        match session.jobs.precompute.clone() {
+            Some(p) if !p.is_finished() => {
+                ui.add(egui::ProgressBar::new(p.fraction()).desired_width(160.0).show_percentage().text("precomputing"));
+                if ui.small_button("cancel").clicked() {
+                    p.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            _ => {
+                if ui.button("Precompute all frames").on_hover_text("run the networks for every frame in the background, then play from the cache").clicked() {
+                    output::start_precompute(session);
+                }
+            }
+        }
+        match session.jobs.render_sequence.clone() {
+            Some((p, _)) if !p.is_finished() => {
+                ui.add(egui::ProgressBar::new(p.fraction()).desired_width(160.0).show_percentage().text("rendering"));
+                if ui.small_button("cancel").clicked() {
+                    p.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            _ => {
+                if ui.button("Render to PNGs").clicked() {
+                    output::start_render_sequence(session);
+                }
+            }
+        }
+        let _ = outputs;
+    });
+}

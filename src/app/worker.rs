@@ -1,0 +1,211 @@
+//! Background work, so the window never waits: the embedding networks (one request at a
+//! time, newest wins), loading files, precomputing a sequence's embeddings, and rendering a
+//! sequence to PNGs.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::avatar::Avatar;
+use crate::nn::Embeddings;
+use crate::pose::PoseFrame;
+
+/// A request for the networks' outputs at one pose.
+struct EmbedRequest {
+    avatar: Arc<Avatar>,
+    avatar_generation: u64,
+    frame: PoseFrame,
+}
+
+/// Finished embeddings.
+pub struct EmbedResult {
+    pub avatar_generation: u64,
+    pub frame: PoseFrame,
+    pub embeddings: Result<Arc<Embeddings>, String>,
+    pub millis: f64,
+}
+
+/// The embedding worker thread. Only the newest pending request is kept, so dragging a
+/// slider never queues up stale work.
+pub struct EmbedWorker {
+    pending: Arc<(Mutex<Option<EmbedRequest>>, std::sync::Condvar)>,
+    results: Mutex<Receiver<EmbedResult>>,
+    busy: Arc<AtomicBool>,
+}
+
+impl EmbedWorker {
+    /// Starts the thread.
+    pub fn start() -> Self {
+        let pending: Arc<(Mutex<Option<EmbedRequest>>, std::sync::Condvar)> = Arc::default();
+        let (tx, results) = channel();
+        let busy = Arc::new(AtomicBool::new(false));
+        let (p, b) = (pending.clone(), busy.clone());
+        std::thread::Builder::new()
+            .name("xhand-embeddings".into())
+            .spawn(move || embed_loop(p, tx, b))
+            .expect("spawning the embedding thread");
+        Self {
+            pending,
+            results: Mutex::new(results),
+            busy,
+        }
+    }
+
+    /// Asks for the embeddings of `frame`, replacing any request not yet started.
+    pub fn request(&self, avatar: Arc<Avatar>, avatar_generation: u64, frame: PoseFrame) {
+        let (lock, cvar) = &*self.pending;
+        if let Ok(mut slot) = lock.lock() {
+            *slot = Some(EmbedRequest {
+                avatar,
+                avatar_generation,
+                frame,
+            });
+            self.busy.store(true, Ordering::SeqCst);
+            cvar.notify_one();
+        }
+    }
+
+    /// Finished results since the last call.
+    pub fn poll(&self) -> Vec<EmbedResult> {
+        let mut out = Vec::new();
+        if let Ok(rx) = self.results.lock() {
+            while let Ok(r) = rx.try_recv() {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// Whether a request is pending or running.
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::SeqCst)
+    }
+}
+
+fn embed_loop(
+    pending: Arc<(Mutex<Option<EmbedRequest>>, std::sync::Condvar)>,
+    tx: Sender<EmbedResult>,
+    busy: Arc<AtomicBool>,
+) {
+    let (lock, cvar) = &*pending;
+    loop {
+        let req = {
+            let Ok(mut slot) = lock.lock() else { return };
+            loop {
+                if let Some(r) = slot.take() {
+                    break r;
+                }
+                busy.store(false, Ordering::SeqCst);
+                slot = match cvar.wait(slot) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+            }
+        };
+        let t = Instant::now();
+        let embeddings = req
+            .avatar
+            .embed(&req.frame)
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+        let result = EmbedResult {
+            avatar_generation: req.avatar_generation,
+            frame: req.frame,
+            embeddings,
+            millis: t.elapsed().as_secs_f64() * 1e3,
+        };
+        if tx.send(result).is_err() {
+            return;
+        }
+        let still_empty = lock.lock().map(|s| s.is_none()).unwrap_or(true);
+        if still_empty {
+            busy.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Progress of a long background job, shared with the UI.
+#[derive(Clone, Default)]
+pub struct Progress {
+    pub done: Arc<AtomicUsize>,
+    pub total: Arc<AtomicUsize>,
+    pub cancel: Arc<AtomicBool>,
+    pub finished: Arc<AtomicBool>,
+    pub error: Arc<Mutex<Option<String>>>,
+}
+
+impl Progress {
+    /// Fraction done in [0, 1].
+    pub fn fraction(&self) -> f32 {
+        let total = self.total.load(Ordering::Relaxed).max(1);
+        self.done.load(Ordering::Relaxed) as f32 / total as f32
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
+    }
+
+    pub fn fail(&self, e: String) {
+        if let Ok(mut g) = self.error.lock() {
+            *g = Some(e);
+        }
+    }
+
+    pub fn take_error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|mut g| g.take())
+    }
+}
+
+/// Runs `f` on a thread, marking `progress` finished at the end.
+pub fn spawn_job(
+    name: &str,
+    progress: Progress,
+    f: impl FnOnce(&Progress) -> Result<(), String> + Send + 'static,
+) {
+    let p = progress.clone();
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            if let Err(e) = f(&p) {
+                p.fail(e);
+            }
+            p.finished.store(true, Ordering::SeqCst);
+        });
+    if let Err(e) = spawned {
+        progress.fail(format!("could not start a background thread: {e}"));
+        progress.finished.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A value computed on a thread, polled each frame.
+pub struct Pending<T> {
+    rx: Mutex<Receiver<T>>,
+}
+
+impl<T: Send + 'static> Pending<T> {
+    /// Runs `f` on a new thread.
+    pub fn spawn(name: &str, f: impl FnOnce() -> T + Send + 'static) -> Self {
+        let (tx, rx) = channel();
+        let _ = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let _ = tx.send(f());
+            });
+        Self { rx: Mutex::new(rx) }
+    }
+
+    /// The value once ready; `Some(Err)` when the thread died.
+    pub fn poll(&self) -> Option<Result<T, String>> {
+        let Ok(rx) = self.rx.lock() else {
+            return Some(Err("the background task's channel is poisoned".into()));
+        };
+        match rx.try_recv() {
+            Ok(v) => Some(Ok(v)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => {
+                Some(Err("the background task stopped unexpectedly".into()))
+            }
+        }
+    }
+}

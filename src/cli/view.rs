@@ -1,0 +1,64 @@
+//! `xhand view` (also `xhand` with no arguments): the desktop viewer.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Open the viewer window.
+#[derive(Debug, Args, Default)]
+pub struct ViewCmd {
+    /// Avatar file (.safetensors); the embedded default avatar when omitted.
+    pub avatar: Option<PathBuf>,
+    /// Pose or sequence file (xhand JSON, HaMeR dump, InterHand2.6M MANO annotations).
+    #[arg(long)]
+    pub pose: Option<PathBuf>,
+    /// Save a screenshot of the window (UI included) after --frames frames and exit.
+    #[arg(long, value_name = "OUT.png")]
+    pub screenshot: Option<PathBuf>,
+    /// Frames to render before the screenshot.
+    #[arg(long, default_value_t = 10)]
+    pub frames: u32,
+    /// Run a JSON list of scripted steps (see docs/viewer.md).
+    #[arg(long, value_name = "STEPS.json")]
+    pub script: Option<PathBuf>,
+    /// Window width (logical pixels).
+    #[arg(long, default_value_t = 1400)]
+    pub width: u32,
+    /// Window height (logical pixels).
+    #[arg(long, default_value_t = 860)]
+    pub height: u32,
+}
+
+impl ViewCmd {
+    /// The command line defaults (for `xhand` with no subcommand).
+    pub fn with_defaults(self) -> Self {
+        Self {
+            frames: 10,
+            width: 1400,
+            height: 860,
+            ..self
+        }
+    }
+
+    pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
+        #[cfg(feature = "viewer")]
+        {
+            crate::app::run(crate::app::ViewerOptions {
+                avatar: self.avatar.clone(),
+                pose: self.pose.clone(),
+                screenshot: self.screenshot.clone(),
+                frames: self.frames,
+                script: self.script.clone(),
+                size: (self.width, self.height),
+                force_cpu,
+            })
+        }
+        #[cfg(not(feature = "viewer"))]
+        {
+            let _ = force_cpu;
+            anyhow::bail!(
+                "this build has no viewer (built without the `viewer` feature); use `xhand render`"
+            )
+        }
+    }
+}

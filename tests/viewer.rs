@@ -1,0 +1,229 @@
+//! The viewer end to end: the real binary in a real window (Xvfb + lavapipe in CI), driven
+//! by scripted steps, inspected through screenshots and state reports.
+#![cfg(feature = "viewer")]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use xhand::image_io::Rgba8;
+use xhand::synthetic::SyntheticSpec;
+
+fn xhand(args: &[&str], envs: &[(&str, Option<&str>)]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xhand"));
+    cmd.args(args);
+    for (k, v) in envs {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output().expect("run xhand");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn require_display() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some(),
+        "the viewer tests need a display; run them with scripts/test.sh (Xvfb)"
+    );
+}
+
+fn avatar_file(dir: &Path) -> String {
+    let p = dir.join("avatar.safetensors");
+    SyntheticSpec::test_avatar().build().save(&p).unwrap();
+    p.display().to_string()
+}
+
+fn run_script(dir: &Path, avatar: &str, steps: serde_json::Value) -> String {
+    let script = dir.join("script.json");
+    std::fs::write(&script, steps.to_string()).unwrap();
+    let (ok, text) = xhand(
+        &[
+            "view",
+            avatar,
+            "--width",
+            "900",
+            "--height",
+            "600",
+            "--script",
+            script.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(ok, "viewer run failed:\n{text}");
+    text
+}
+
+#[test]
+fn screenshot_run_saves_the_window_and_exits() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let out = dir.path().join("shot.png");
+    let (ok, text) = xhand(
+        &[
+            "view",
+            &avatar,
+            "--width",
+            "800",
+            "--height",
+            "600",
+            "--screenshot",
+            out.to_str().unwrap(),
+            "--frames",
+            "3",
+        ],
+        &[],
+    );
+    assert!(ok, "{text}");
+    let img = Rgba8::load(&out).unwrap();
+    assert_eq!((img.width, img.height), (800, 600));
+    // The UI is there (menu bar text differs from the background) and so is the hand.
+    let distinct: std::collections::HashSet<[u8; 4]> = img.pixels.iter().copied().collect();
+    assert!(
+        distinct.len() > 50,
+        "a nearly uniform screenshot: {} colours",
+        distinct.len()
+    );
+}
+
+#[test]
+fn a_joint_slider_changes_only_the_hand() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let a = dir.path().join("a.png");
+    let b = dir.path().join("b.png");
+    run_script(
+        dir.path(),
+        &avatar,
+        serde_json::json!([
+            {"show_ui": false}, {"mode": "sh"}, {"wait_frames": 3}, {"wait_idle": true}, {"wait_frames": 2},
+            {"screenshot": a}, {"set_joint": [4, 2, 1.2]}, {"set_joint": [5, 2, 1.2]},
+            {"wait_frames": 2}, {"wait_idle": true}, {"wait_frames": 2}, {"screenshot": b}, {"exit": 0}
+        ]),
+    );
+    let (ia, ib) = (Rgba8::load(&a).unwrap(), Rgba8::load(&b).unwrap());
+    assert_eq!((ia.width, ia.height), (ib.width, ib.height));
+    let bg = ia.pixels[0];
+    let mut changed = 0;
+    for (i, (pa, pb)) in ia.pixels.iter().zip(&ib.pixels).enumerate() {
+        if pa != pb {
+            changed += 1;
+            assert!(
+                *pa != bg || *pb != bg,
+                "pixel {i} changed outside the hand ({pa:?} → {pb:?})"
+            );
+        }
+    }
+    assert!(
+        changed > 500,
+        "bending the middle finger changed only {changed} pixels"
+    );
+}
+
+#[test]
+fn dropping_files_loads_them_and_bad_files_keep_the_state() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let seq = dir.path().join("seq.json");
+    let frame = |z: f32| {
+        format!(
+            "{{\"pose\": [{}]}}",
+            (0..48)
+                .map(|i| if i == 14 { z.to_string() } else { "0".into() })
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    std::fs::write(
+        &seq,
+        format!(
+            "{{\"fps\": 12, \"frames\": [{}, {}, {}]}}",
+            frame(0.0),
+            frame(0.5),
+            frame(1.0)
+        ),
+    )
+    .unwrap();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "{\"pose\": [1, 2").unwrap();
+    let bad_avatar = dir.path().join("bad.safetensors");
+    std::fs::write(&bad_avatar, b"not an avatar").unwrap();
+    let hamer = common::fixture("poses/hamer_single.json");
+    let r1 = dir.path().join("r1.json");
+    let r2 = dir.path().join("r2.json");
+    let r3 = dir.path().join("r3.json");
+    run_script(
+        dir.path(),
+        &avatar,
+        serde_json::json!([
+            {"wait_frames": 2}, {"drop_file": seq}, {"wait_frames": 2}, {"wait_idle": true}, {"frame": 2},
+            {"report": r1},
+            {"drop_file": broken}, {"drop_file": bad_avatar}, {"wait_frames": 3}, {"wait_idle": true},
+            {"report": r2},
+            {"drop_file": hamer}, {"wait_frames": 2}, {"wait_idle": true}, {"report": r3}, {"exit": 0}
+        ]),
+    );
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let r1 = read(&r1);
+    assert_eq!(r1["frames"], 3, "{r1}");
+    assert_eq!(r1["frame"], 2);
+    let r2 = read(&r2);
+    assert_eq!(r2["frames"], 3, "the sequence must survive bad drops: {r2}");
+    assert_eq!(r2["avatar"], r1["avatar"]);
+    let errors = r2["errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("broken.json")),
+        "{r2}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("bad.safetensors")),
+        "{r2}"
+    );
+    let r3 = read(&r3);
+    assert!(r3["frames"].as_u64().unwrap() >= 1, "{r3}");
+    assert!(
+        r3["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("hamer_single.json")),
+        "{r3}"
+    );
+}
+
+#[test]
+fn clear_errors_without_display_or_gpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let (ok, text) = xhand(
+        &["view", &avatar, "--screenshot", "x.png"],
+        &[("DISPLAY", None), ("WAYLAND_DISPLAY", None)],
+    );
+    assert!(!ok && text.contains("no display"), "{text}");
+    require_display();
+    let (ok, text) = xhand(
+        &["view", &avatar, "--screenshot", "x.png"],
+        &[
+            ("VK_ICD_FILENAMES", Some("/nonexistent/icd.json")),
+            ("VK_DRIVER_FILES", Some("/nonexistent/icd.json")),
+            ("WGPU_BACKEND", Some("vulkan")),
+        ],
+    );
+    assert!(!ok && text.contains("GPU adapter"), "{text}");
+}
