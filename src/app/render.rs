@@ -62,6 +62,8 @@ pub struct RenderTimings(pub Arc<Mutex<RenderTimingValues>>);
 pub struct RenderTimingValues {
     pub upload_ms: f64,
     pub pipeline_ms: f64,
+    /// GPU time per pass (timestamps), when the device supports them.
+    pub gpu: Option<crate::gpu::StageTimes>,
 }
 
 /// The renderer in the render world.
@@ -191,7 +193,8 @@ fn prepare_hand(
         && gpu.failed_generation != frame.avatar_generation
     {
         match HandRenderer::new(device.wgpu_device(), &frame.avatar) {
-            Ok(r) => {
+            Ok(mut r) => {
+                r.enable_timer(device.wgpu_device(), &queue);
                 gpu.renderer = Some(r);
                 gpu.avatar_generation = frame.avatar_generation;
                 gpu.embeddings_generation = 0;
@@ -303,5 +306,6 @@ fn draw_hand(
     }
     if let Ok(mut v) = timings.0.lock() {
         v.pipeline_ms = t.elapsed().as_secs_f64() * 1e3;
+        v.gpu = r.stage_times();
     }
 }

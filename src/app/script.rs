@@ -110,6 +110,8 @@ pub fn run_script(
     mut exit: MessageWriter<AppExit>,
     window: Single<Entity, With<PrimaryWindow>>,
     cpu_neural: Res<super::cpu_neural::CpuNeural>,
+    diagnostics: Res<bevy::diagnostic::DiagnosticsStore>,
+    timings: Res<super::render::RenderTimings>,
 ) {
     let Some(mut script) = script else { return };
     let Some(step) = script.steps.get(script.next).cloned() else {
@@ -183,6 +185,12 @@ pub fn run_script(
                 "frame": session.timeline.frame,
                 "mode": format!("{:?}", session.settings.mode),
                 "details_stale": session.details_stale(),
+                "fps": diag(&diagnostics, &bevy::diagnostic::FrameTimeDiagnosticsPlugin::FPS),
+                "frame_ms": diag(&diagnostics, &bevy::diagnostic::FrameTimeDiagnosticsPlugin::FRAME_TIME),
+                "embeddings_ms": session.embeddings.millis,
+                "kinematics_ms": session.kinematics_ms,
+                "gpu_encode_ms": timings.0.lock().map(|t| t.pipeline_ms).unwrap_or(0.0),
+                "cpu_neural_ms": cpu_neural.last_millis,
                 "errors": session.messages.iter().filter(|m| m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
                 "notes": session.messages.iter().filter(|m| !m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
             });
@@ -206,4 +214,8 @@ pub fn run_script(
         script.wait_frames = 0;
         script.waited = 0;
     }
+}
+
+fn diag(store: &bevy::diagnostic::DiagnosticsStore, path: &bevy::diagnostic::DiagnosticPath) -> f64 {
+    store.get(path).and_then(|d| d.smoothed()).unwrap_or(0.0)
 }

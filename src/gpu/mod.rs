@@ -9,10 +9,12 @@ mod params;
 mod readback;
 mod renderer;
 pub mod shaders;
+mod timer;
 
 pub use params::{SkinParams, ViewParams};
 pub use readback::{read_buffer_f32, read_texture_rgba8};
 pub use renderer::{HandRenderer, NeuralPath, ViewInput};
+pub use timer::StageTimes;
 
 use crate::avatar::Avatar;
 use crate::camera::Camera;

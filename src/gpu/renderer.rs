@@ -3,6 +3,7 @@
 use wgpu::util::DeviceExt;
 
 use super::GpuError;
+use super::timer::{GpuTimer, Stage};
 use super::params::{CountParams, RasterParams, SkinParams, ViewParams};
 use super::shaders::{self, COMPOSITE_WGSL, NORMALS_WGSL, RASTER_WGSL, SKIN_WGSL};
 use crate::avatar::Avatar;
@@ -154,6 +155,7 @@ pub struct HandRenderer {
     normals_bg: wgpu::BindGroup,
     raster_bg: wgpu::BindGroup,
     targets: Option<ViewTargets>,
+    timer: Option<GpuTimer>,
     composite: Option<CompositePipeline>,
     composite_bg: Option<(wgpu::BindGroup, u32, u32)>,
 }
@@ -429,9 +431,22 @@ impl HandRenderer {
             normals_bg,
             raster_bg,
             targets: None,
+            timer: None,
             composite: None,
             composite_bg: None,
         })
+    }
+
+    /// Measures each pass with GPU timestamps when the device supports them (the viewer's
+    /// stats); returns whether it could.
+    pub fn enable_timer(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) -> bool {
+        self.timer = GpuTimer::new(device, queue);
+        self.timer.is_some()
+    }
+
+    /// GPU time of each stage in a recent frame, when timing is enabled.
+    pub fn stage_times(&self) -> Option<super::StageTimes> {
+        self.timer.as_ref().and_then(GpuTimer::latest)
     }
 
     /// Number of vertices.
@@ -505,9 +520,12 @@ impl HandRenderer {
             joints: *joints,
         };
         queue.write_buffer(&self.skin_params, 0, bytemuck::bytes_of(&params));
+        if let Some(t) = &self.timer {
+            t.collect();
+        }
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("skinning"),
-            timestamp_writes: None,
+            timestamp_writes: self.timer.as_ref().map(|t| t.compute(Stage::Skinning)),
         });
         pass.set_pipeline(&self.skin_pipeline);
         pass.set_bind_group(0, &self.skin_bg, &[]);
@@ -672,7 +690,7 @@ impl HandRenderer {
                 }),
                 stencil_ops: None,
             }),
-            timestamp_writes: None,
+            timestamp_writes: self.timer.as_ref().map(|t| t.render(Stage::Raster)),
             occlusion_query_set: None,
             multiview_mask: None,
         });
@@ -708,7 +726,7 @@ impl HandRenderer {
                     },
                 })],
                 depth_stencil_attachment: None,
-                timestamp_writes: None,
+                timestamp_writes: self.timer.as_ref().map(|t| t.render(Stage::Shading)),
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
@@ -719,7 +737,7 @@ impl HandRenderer {
         }
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("shading"),
-            timestamp_writes: None,
+            timestamp_writes: self.timer.as_ref().map(|t| t.compute(Stage::Shading)),
         });
         match (neural, &self.shade_neural, &targets.shade_neural_bg) {
             (true, Some(p), Some(bg)) => {
@@ -847,13 +865,17 @@ impl HandRenderer {
                 },
             })],
             depth_stencil_attachment: None,
-            timestamp_writes: None,
+            timestamp_writes: self.timer.as_ref().map(|t| t.render(Stage::Composite)),
             occlusion_query_set: None,
             multiview_mask: None,
         });
         pass.set_pipeline(&comp.pipeline);
         pass.set_bind_group(0, &self.composite_bg.as_ref().expect("set above").0, &[]);
         pass.draw(0..3, 0..1);
+        drop(pass);
+        if let Some(t) = &self.timer {
+            t.resolve(encoder);
+        }
     }
 }
 

@@ -42,7 +42,18 @@ pub fn stats(
                 ));
                 ui.monospace(format!("kinematics {:8.3} ms", session.kinematics_ms));
                 ui.monospace(format!("upload     {:8.3} ms", t.upload_ms));
-                ui.monospace(format!("GPU encode {:8.3} ms", t.pipeline_ms));
+                ui.monospace(format!("GPU encode {:8.3} ms (CPU)", t.pipeline_ms));
+                match t.gpu {
+                    Some(g) => {
+                        ui.monospace(format!("GPU skin   {:8.3} ms", g.skinning_ms));
+                        ui.monospace(format!("GPU raster {:8.3} ms", g.raster_ms));
+                        ui.monospace(format!("GPU shade  {:8.3} ms", g.shading_ms));
+                        ui.monospace(format!("GPU compos {:8.3} ms", g.composite_ms));
+                    }
+                    None => {
+                        ui.monospace("GPU stages: no timestamps");
+                    }
+                }
                 ui.monospace(format!(
                     "{} verts · {} faces",
                     avatar.num_vertices(),
