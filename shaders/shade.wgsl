@@ -15,9 +15,10 @@ struct ViewParams {
     background: vec4<f32>,
     // width, height, shading mode, joint for the weights mode.
     size_mode: vec4<u32>,
-    // wireframe (0/1), colours stored BGR (0/1), unused, unused.
+    // wireframe (0/1), colours stored BGR (0/1), grid (0/1), unused.
     flags: vec4<u32>,
-    // normal sign (−1 for a mirrored hand), displacement range (m), unused, unused.
+    // normal sign (−1 for a mirrored hand), displacement range (m), grid plane y (m),
+    // grid spacing (m).
     misc: vec4<f32>,
     sh: array<vec4<f32>, 7>,
     pose: array<vec4<f32>, 12>,
@@ -211,6 +212,37 @@ fn simple_color(p: Pixel) -> vec3<f32> {
     return to_display(clamp(sh_shade(p.albedo, p.normal * sign), vec3<f32>(0.0), vec3<f32>(1.0)));
 }
 
+// Background of pixel `px`: the background colour, with a grid on the plane y = misc.z
+// (behind the back of a right hand in MANO's frame) when enabled. Alpha 0 keeps the
+// view's own clear colour; grid lines are drawn opaque.
+fn background(px: vec2<u32>) -> vec4<f32> {
+    if view.flags.z == 0u {
+        return vec4<f32>(view.background.rgb, 0.0);
+    }
+    let a = (f32(px.x) + 0.5 - view.intrinsics.z) / view.intrinsics.x;
+    let b = (f32(px.y) + 0.5 - view.intrinsics.w) / view.intrinsics.y;
+    // The geometric viewing ray (OpenCV: x right, y down, z forward).
+    let d = (view.ray_rotation * vec4<f32>(a, b, 1.0, 0.0)).xyz;
+    let o = view.ray_rotation[3].xyz;
+    if abs(d.y) < 1e-6 {
+        return vec4<f32>(view.background.rgb, 0.0);
+    }
+    let t = (view.misc.z - o.y) / d.y;
+    if t <= 0.0 {
+        return vec4<f32>(view.background.rgb, 0.0);
+    }
+    let p = o + t * d;
+    let spacing = view.misc.w;
+    // Line half-width of about one pixel at this distance.
+    let footprint = t * length(d) / view.intrinsics.x;
+    let gx = abs(fract(p.x / spacing + 0.5) - 0.5) * spacing;
+    let gz = abs(fract(p.z / spacing + 0.5) - 0.5) * spacing;
+    let line = 1.0 - smoothstep(0.5 * footprint, 1.5 * footprint, min(gx, gz));
+    let fade = exp(-t * 1.5);
+    let c = mix(view.background.rgb, view.background.rgb + vec3<f32>(0.18), line * fade);
+    return vec4<f32>(c, 1.0);
+}
+
 fn pixel_in_image(px: vec2<u32>) -> bool {
     return px.x < view.size_mode.x && px.y < view.size_mode.y;
 }
@@ -223,7 +255,7 @@ fn shade_simple(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let p = load_pixel(px);
     if !p.covered {
-        textureStore(shaded_out, vec2<i32>(px), vec4<f32>(view.background.rgb, 0.0));
+        textureStore(shaded_out, vec2<i32>(px), background(px));
         return;
     }
     textureStore(shaded_out, vec2<i32>(px), vec4<f32>(with_wireframe(simple_color(p), p, px), 1.0));
@@ -388,7 +420,7 @@ fn shade_neural(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_in
         return;
     }
     if !p.covered {
-        textureStore(shaded_out, vec2<i32>(px), vec4<f32>(view.background.rgb, 0.0));
+        textureStore(shaded_out, vec2<i32>(px), background(px));
         return;
     }
     let rgb = to_display(sigmoid3(&MLP_RESULT));
@@ -408,7 +440,7 @@ fn fs_neural(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     let px = vec2<u32>(pos.xy);
     let p = load_pixel(px);
     if !p.covered {
-        return vec4<f32>(view.background.rgb, 0.0);
+        return background(px);
     }
     build_input(&x, p, px);
     run_mlp_direct(&x, &h0, &h1);

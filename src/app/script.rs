@@ -216,6 +216,9 @@ pub fn run_script(
     }
 }
 
-fn diag(store: &bevy::diagnostic::DiagnosticsStore, path: &bevy::diagnostic::DiagnosticPath) -> f64 {
+fn diag(
+    store: &bevy::diagnostic::DiagnosticsStore,
+    path: &bevy::diagnostic::DiagnosticPath,
+) -> f64 {
     store.get(path).and_then(|d| d.smoothed()).unwrap_or(0.0)
 }

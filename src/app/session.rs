@@ -107,6 +107,8 @@ pub struct Session {
     pub lighting: Lighting,
     pub settings: RenderSettings,
     pub wireframe: bool,
+    /// Show a background grid behind the hand.
+    pub grid: bool,
     pub show_ui: bool,
     pub show_stats: bool,
     pub show_help: bool,
@@ -182,6 +184,7 @@ impl Session {
                 ..RenderSettings::default()
             },
             wireframe: false,
+            grid: true,
             show_ui: true,
             show_stats: true,
             show_help: false,

@@ -3,9 +3,9 @@
 use wgpu::util::DeviceExt;
 
 use super::GpuError;
-use super::timer::{GpuTimer, Stage};
 use super::params::{CountParams, RasterParams, SkinParams, ViewParams};
 use super::shaders::{self, COMPOSITE_WGSL, NORMALS_WGSL, RASTER_WGSL, SKIN_WGSL};
+use super::timer::{GpuTimer, Stage};
 use crate::avatar::Avatar;
 use crate::camera::Camera;
 use crate::frame::PosedFrame;
@@ -46,6 +46,8 @@ pub struct ViewInput {
     pub normal_sign: f32,
     /// Colours are stored BGR in the avatar.
     pub bgr: bool,
+    /// A background grid on the plane `y = plane` with this spacing (metres).
+    pub grid: Option<(f32, f32)>,
 }
 
 impl ViewInput {
@@ -64,6 +66,7 @@ impl ViewInput {
             pose: frame.geometry.avatar_pose,
             normal_sign: frame.geometry.drive.normal_sign(),
             bgr: avatar.color_order == crate::avatar::ColorOrder::Bgr,
+            grid: None,
         }
     }
 
@@ -95,8 +98,18 @@ impl ViewInput {
                 self.settings.mode.id(),
                 self.settings.weight_joint.min(NUM_JOINTS - 1) as u32,
             ],
-            flags: [self.wireframe as u32, self.bgr as u32, 0, 0],
-            misc: [self.normal_sign, self.settings.displacement_range, 0.0, 0.0],
+            flags: [
+                self.wireframe as u32,
+                self.bgr as u32,
+                self.grid.is_some() as u32,
+                0,
+            ],
+            misc: [
+                self.normal_sign,
+                self.settings.displacement_range,
+                self.grid.map_or(0.0, |g| g.0),
+                self.grid.map_or(0.01, |g| g.1),
+            ],
             sh,
             pose,
         }

@@ -108,7 +108,9 @@ impl GpuTimer {
         if !self.used.iter().all(|u| u.load(Ordering::Relaxed)) {
             return;
         }
-        self.used.iter().for_each(|u| u.store(false, Ordering::Relaxed));
+        self.used
+            .iter()
+            .for_each(|u| u.store(false, Ordering::Relaxed));
         let next = self.next.load(Ordering::Relaxed);
         let Some(i) = (0..RING)
             .map(|k| (next + k) % RING)
@@ -117,7 +119,13 @@ impl GpuTimer {
             return;
         };
         encoder.resolve_query_set(&self.queries, 0..STAGES * 2, &self.resolve, 0);
-        encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.readback[i].0, 0, self.resolve.size());
+        encoder.copy_buffer_to_buffer(
+            &self.resolve,
+            0,
+            &self.readback[i].0,
+            0,
+            self.resolve.size(),
+        );
         if let Ok(mut s) = self.readback[i].1.lock() {
             *s = Slot::Copied;
         }
@@ -135,13 +143,24 @@ impl GpuTimer {
             if let Ok(mut s) = slot.lock() {
                 *s = Slot::Mapping;
             }
-            let (b, st, latest, period) = (buffer.clone(), slot.clone(), self.latest.clone(), self.period_ns);
+            let (b, st, latest, period) = (
+                buffer.clone(),
+                slot.clone(),
+                self.latest.clone(),
+                self.period_ns,
+            );
             buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
                 if r.is_ok() {
-                    let t: Vec<u64> = bytemuck::cast_slice(&b.slice(..).get_mapped_range()).to_vec();
+                    let t: Vec<u64> =
+                        bytemuck::cast_slice(&b.slice(..).get_mapped_range()).to_vec();
                     let ms = |k: usize| t[2 * k + 1].saturating_sub(t[2 * k]) as f64 * period / 1e6;
                     if let Ok(mut l) = latest.lock() {
-                        *l = Some(StageTimes { skinning_ms: ms(0), raster_ms: ms(1), shading_ms: ms(2), composite_ms: ms(3) });
+                        *l = Some(StageTimes {
+                            skinning_ms: ms(0),
+                            raster_ms: ms(1),
+                            shading_ms: ms(2),
+                            composite_ms: ms(3),
+                        });
                     }
                     b.unmap();
                 }

@@ -261,6 +261,7 @@ fn display_panel(ui: &mut egui::Ui, session: &mut Session) {
         session.settings.displacement_range = mm / 1000.0;
     }
     ui.checkbox(&mut session.wireframe, "Wireframe overlay (W)");
+    ui.checkbox(&mut session.grid, "Grid (G)");
     let mut bg = session.settings.background;
     ui.horizontal(|ui| {
         ui.label("Background");
@@ -322,6 +323,9 @@ pub fn shortcuts(
     }
     if keys.just_pressed(KeyCode::KeyW) {
         session.wireframe = !session.wireframe;
+    }
+    if keys.just_pressed(KeyCode::KeyG) {
+        session.grid = !session.grid;
     }
     if keys.just_pressed(KeyCode::KeyT) {
         session.show_stats = !session.show_stats;

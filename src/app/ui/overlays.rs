@@ -173,6 +173,7 @@ pub fn help(ctx: &egui::Context, session: &mut Session) {
                         "neural, SH, albedo, normals, weights, displacement, mask",
                     ),
                     ("W", "wireframe overlay"),
+                    ("G", "background grid"),
                     ("T", "stats overlay"),
                     ("Tab", "hide / show panels"),
                     ("Ctrl+O / Ctrl+P", "open avatar / poses"),
