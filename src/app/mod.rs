@@ -85,6 +85,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
     let (avatar, note) = initial_avatar(&opts, &device)?;
     let embeddings = avatar.embed(&PoseFrame::default())?;
     let mut session = session::Session::new(avatar, embeddings, opts.avatar.clone());
+    session.load_recent();
     if let Some(n) = note {
         session.info(n);
     }

@@ -400,10 +400,33 @@ impl Session {
             && self.loading_poses.is_none()
     }
 
-    /// Remembers a file in the recent list (most recent first, 8 entries).
+    /// Remembers a file in the recent list (most recent first, 8 entries), saved to
+    /// `$XDG_CONFIG_HOME/xhand/recent.json` (or `~/.config/...`) for the next run.
     pub fn remember(&mut self, path: PathBuf) {
+        let path = path.canonicalize().unwrap_or(path);
         self.recent.retain(|p| p != &path);
         self.recent.insert(0, path);
         self.recent.truncate(8);
+        if let Some(file) = recent_file() {
+            let _ = std::fs::create_dir_all(file.parent().unwrap_or(&file));
+            let _ = std::fs::write(&file, serde_json::to_string_pretty(&self.recent).unwrap_or_default());
+        }
     }
+
+    /// Loads the recent-files list saved by an earlier run (missing or unreadable: empty).
+    pub fn load_recent(&mut self) {
+        self.recent = recent_file()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| serde_json::from_str::<Vec<PathBuf>>(&t).ok())
+            .unwrap_or_default();
+        self.recent.truncate(8);
+    }
+}
+
+/// Where the recent-files list lives.
+fn recent_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("xhand").join("recent.json"))
 }
