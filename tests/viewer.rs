@@ -14,7 +14,10 @@ fn xhand(args: &[&str], envs: &[(&str, Option<&str>)]) -> (bool, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xhand"));
     cmd.args(args);
     // Keep the recent-files list of test runs out of the user's configuration.
-    cmd.env("XDG_CONFIG_HOME", std::env::temp_dir().join("xhand-test-config"));
+    cmd.env(
+        "XDG_CONFIG_HOME",
+        std::env::temp_dir().join("xhand-test-config"),
+    );
     for (k, v) in envs {
         match v {
             Some(v) => cmd.env(k, v),

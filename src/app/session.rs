@@ -409,7 +409,10 @@ impl Session {
         self.recent.truncate(8);
         if let Some(file) = recent_file() {
             let _ = std::fs::create_dir_all(file.parent().unwrap_or(&file));
-            let _ = std::fs::write(&file, serde_json::to_string_pretty(&self.recent).unwrap_or_default());
+            let _ = std::fs::write(
+                &file,
+                serde_json::to_string_pretty(&self.recent).unwrap_or_default(),
+            );
         }
     }
 

@@ -243,6 +243,25 @@ fn display_panel(ui: &mut egui::Ui, session: &mut Session) {
             egui::RichText::new("This avatar has no neural renderer: showing SH shading.").weak(),
         );
     }
+    if session.settings.mode == ShadingMode::Neural && session.avatar.avatar.renderer.is_some() {
+        ui.horizontal(|ui| {
+            ui.label("Renderer MLP on the GPU:");
+            ui.radio_value(
+                &mut session.neural_path,
+                crate::gpu::NeuralPath::Fragment,
+                "fragment",
+            )
+            .on_hover_text("one pixel per invocation (default)");
+            ui.radio_value(
+                &mut session.neural_path,
+                crate::gpu::NeuralPath::Compute,
+                "compute",
+            )
+            .on_hover_text(
+                "8x8 pixels share weight tiles in workgroup memory; not used on software adapters",
+            );
+        });
+    }
     if session.settings.mode == ShadingMode::Weights {
         let names = crate::skeleton::MANO_JOINT_NAMES;
         let mut j = session.settings.weight_joint.min(15);
