@@ -849,8 +849,9 @@ impl HandRenderer {
             });
             self.composite_bg = None;
         }
-        let comp = self.composite.as_ref().expect("created above");
-        let targets = self.targets.as_ref().expect("view targets exist");
+        let (Some(comp), Some(targets)) = (self.composite.as_ref(), self.targets.as_ref()) else {
+            return; // nothing shaded yet
+        };
         if self
             .composite_bg
             .as_ref()
@@ -883,7 +884,9 @@ impl HandRenderer {
             multiview_mask: None,
         });
         pass.set_pipeline(&comp.pipeline);
-        pass.set_bind_group(0, &self.composite_bg.as_ref().expect("set above").0, &[]);
+        if let Some((bg, _, _)) = &self.composite_bg {
+            pass.set_bind_group(0, bg, &[]);
+        }
         pass.draw(0..3, 0..1);
         drop(pass);
         if let Some(t) = &self.timer {
