@@ -43,12 +43,13 @@ pub struct Rendered {
 }
 
 /// Per-pixel interpolated attributes of covered pixels.
-struct PixelAttributes {
-    pixels: Vec<usize>,
+pub struct PixelAttributes {
+    /// Row-major pixel index of each covered pixel.
+    pub pixels: Vec<usize>,
     /// XHand's `pred_normals` (normalised, not sign-corrected), `[N, 3]`.
-    normals: Vec<[f32; 3]>,
-    albedo: Vec<[f32; 3]>,
-    positions: Vec<[f32; 3]>,
+    pub normals: Vec<[f32; 3]>,
+    pub albedo: Vec<[f32; 3]>,
+    pub positions: Vec<[f32; 3]>,
 }
 
 /// Renders `frame` of `avatar` through `camera`.
@@ -64,7 +65,7 @@ pub fn render(
     let faces = &avatar.template.faces;
     let geo = &frame.geometry;
     let vis = rasterize(&geo.vertices, faces, camera);
-    let attrs = interpolate(&vis, faces, frame);
+    let attrs = pixel_attributes(&vis, faces, frame);
     let sign = geo.drive.normal_sign();
     let order = avatar.color_order;
 
@@ -119,7 +120,12 @@ pub fn render(
     })
 }
 
-fn interpolate(vis: &VisibilityBuffer, faces: &[[u32; 3]], frame: &PosedFrame) -> PixelAttributes {
+/// Interpolates position, normal and albedo at every covered pixel of `vis`.
+pub fn pixel_attributes(
+    vis: &VisibilityBuffer,
+    faces: &[[u32; 3]],
+    frame: &PosedFrame,
+) -> PixelAttributes {
     let geo = &frame.geometry;
     let flat = |v: &[[f32; 3]]| -> Vec<f32> { v.iter().flatten().copied().collect() };
     let normals_flat = flat(&geo.normals);
@@ -185,37 +191,56 @@ fn neural_pixels(
         .renderer
         .as_ref()
         .ok_or_else(|| RenderError::NoRenderer(avatar.name.clone()))?;
-    let sh = sh_pixels(attrs, frame, frame.geometry.drive.normal_sign());
-    let codes = CodeTable::new(avatar, frame);
     let width = renderer.input_dim();
-    let faces = &avatar.template.faces;
+    let codes = CodeTable::new(avatar, frame);
     let mut colors = Vec::with_capacity(attrs.pixels.len());
     for start in (0..attrs.pixels.len()).step_by(RENDERER_BATCH) {
         let end = (start + RENDERER_BATCH).min(attrs.pixels.len());
-        let mut x = vec![0.0f32; (end - start) * width];
-        for (row, k) in (start..end).enumerate() {
-            let p = attrs.pixels[k];
-            let (col, r) = (
-                (p % vis.width as usize) as u32,
-                (p / vis.width as usize) as u32,
-            );
-            let out = &mut x[row * width..(row + 1) * width];
-            renderer_features(
-                attrs.positions[k],
-                sh[k],
-                attrs.normals[k],
-                attrs.albedo[k],
-                |dst| codes.interpolate(vis, faces, p, dst),
-                camera.ray_feature(col, r),
-                &frame.geometry.avatar_pose,
-                out,
-            );
-        }
+        let x = renderer_inputs(avatar, frame, &codes, camera, vis, attrs, start..end);
         let xt = Tensor::from_vec(x, (end - start, width), avatar.nets.device())?;
         let y = renderer.forward(&xt)?.flatten_all()?.to_vec1::<f32>()?;
         colors.extend(y.chunks_exact(3).map(|c| [c[0], c[1], c[2]]));
     }
     Ok(colors)
+}
+
+/// The renderer input rows (`[rows.len(), width]`, row-major) of the covered pixels
+/// `attrs.pixels[rows]`; `width` is [`crate::nn::renderer_input_width`] of `codes.width`
+/// (`codes` from [`CodeTable::new`] for this frame).
+pub fn renderer_inputs(
+    avatar: &Avatar,
+    frame: &PosedFrame,
+    codes: &CodeTable,
+    camera: &Camera,
+    vis: &VisibilityBuffer,
+    attrs: &PixelAttributes,
+    rows: std::ops::Range<usize>,
+) -> Vec<f32> {
+    let sign = frame.geometry.drive.normal_sign();
+    let width = crate::nn::renderer_input_width(codes.width);
+    let faces = &avatar.template.faces;
+    let mut x = vec![0.0f32; rows.len() * width];
+    for (row, k) in rows.enumerate() {
+        let p = attrs.pixels[k];
+        let (col, r) = (
+            (p % vis.width as usize) as u32,
+            (p / vis.width as usize) as u32,
+        );
+        let n = attrs.normals[k];
+        let sh =
+            sh_color(attrs.albedo[k], n.map(|c| c * sign), &frame.sh).map(|c| c.clamp(0.0, 1.0));
+        renderer_features(
+            attrs.positions[k],
+            sh,
+            n,
+            attrs.albedo[k],
+            |dst| codes.interpolate(vis, faces, p, dst),
+            camera.ray_feature(col, r),
+            &frame.geometry.avatar_pose,
+            &mut x[row * width..(row + 1) * width],
+        );
+    }
+    x
 }
 
 /// Fills one renderer input row: `[PE(x) 87, SH 3, normal 3, albedo 3, codes, PE(ray) 87,

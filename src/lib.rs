@@ -10,6 +10,7 @@
 #[cfg(feature = "viewer")]
 pub mod app;
 pub mod avatar;
+pub mod bake;
 pub mod bench;
 pub mod camera;
 pub mod cli;

@@ -281,6 +281,7 @@ fn help_is_available_everywhere() {
         "export-mesh",
         "bench",
         "make-test-avatar",
+        "bake-default",
     ] {
         let (ok, text) = xhand(&[sub, "--help"]);
         assert!(ok && text.contains("Usage"), "{sub}: {text}");
@@ -451,4 +452,52 @@ fn eval_and_export_accept_every_pose_format() {
         !ok && text.contains("--pose"),
         "--capture needs --pose: {text}"
     );
+}
+
+#[test]
+fn without_avatar_commands_use_the_default_hand_and_presets_pose_it() {
+    let (ok, text) = xhand(&["info"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("xhand default hand"), "{text}");
+    assert!(
+        text.contains("not a capture of a real person"),
+        "info must say what the default avatar is:\n{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("open.png");
+    let fist = dir.path().join("fist.png");
+    for (preset, out) in [("open", &open), ("fist", &fist)] {
+        let (ok, text) = xhand(&[
+            "render",
+            "--preset",
+            preset,
+            "--mode",
+            "mask",
+            "--width",
+            "160",
+            "--height",
+            "240",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{text}");
+    }
+    // Two different silhouettes.
+    let (a, b) = (
+        xhand::image_io::Rgba8::load(&open).unwrap(),
+        xhand::image_io::Rgba8::load(&fist).unwrap(),
+    );
+    let differ = a
+        .pixels
+        .iter()
+        .zip(&b.pixels)
+        .filter(|(x, y)| x != y)
+        .count();
+    assert!(lit_pixels(&open) > 0 && lit_pixels(&fist) > 0);
+    assert!(
+        differ > a.pixels.len() / 20,
+        "open and fist masks nearly equal"
+    );
+    let (ok, text) = xhand(&["render", "--preset", "nonsense", "--out", "x.png"]);
+    assert!(!ok && text.contains("nonsense"), "{text}");
 }

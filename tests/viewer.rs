@@ -67,6 +67,41 @@ fn run_script(dir: &Path, avatar: &str, steps: serde_json::Value) -> String {
 }
 
 #[test]
+fn without_arguments_the_viewer_shows_the_default_avatar() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script.json");
+    let report = dir.path().join("report.json");
+    let shot = dir.path().join("default.png");
+    std::fs::write(
+        &script,
+        serde_json::json!([
+            {"wait_idle": true}, {"wait_frames": 2}, {"screenshot": shot}, {"report": report}, {"exit": 0}
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let (ok, text) = xhand(
+        &[
+            "view",
+            "--width",
+            "800",
+            "--height",
+            "600",
+            "--script",
+            script.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(ok, "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["avatar"], "xhand default hand", "{r}");
+    assert!(r["errors"].as_array().unwrap().is_empty(), "{r}");
+    assert!(Rgba8::load(&shot).is_ok());
+}
+
+#[test]
 fn screenshot_run_saves_the_window_and_exits() {
     require_display();
     let dir = tempfile::tempdir().unwrap();

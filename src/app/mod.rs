@@ -56,23 +56,12 @@ fn preflight() -> anyhow::Result<crate::gpu::GpuContext> {
     crate::gpu::GpuContext::headless().context("the viewer needs a GPU adapter")
 }
 
-/// Loads the avatar to start with: the given file, else the embedded default, else a
-/// generated test avatar (with a note).
-fn initial_avatar(
-    opts: &ViewerOptions,
-    device: &candle_core::Device,
-) -> anyhow::Result<(Avatar, Option<String>)> {
-    if let Some(p) = &opts.avatar {
-        return Ok((Avatar::load(p, device)?, None));
-    }
-    if let Some(bytes) = crate::default_avatar::bytes() {
-        return Ok((
-            Avatar::from_bytes(crate::default_avatar::LABEL, bytes.to_vec(), device)?,
-            None,
-        ));
-    }
-    let a = crate::synthetic::SyntheticSpec::test_avatar().avatar(device)?;
-    Ok((a, Some("this build has no embedded default avatar: showing a generated test avatar (open one with Ctrl+O)".into())))
+/// Loads the avatar to start with: the given file, else the embedded default.
+fn initial_avatar(opts: &ViewerOptions, device: &candle_core::Device) -> anyhow::Result<Avatar> {
+    Ok(match &opts.avatar {
+        Some(p) => Avatar::load(p, device)?,
+        None => crate::default_avatar::load(device)?,
+    })
 }
 
 /// Runs the viewer until the window closes. Returns an error (and exits nonzero in the
@@ -82,13 +71,10 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
     let adapter = gpu.describe();
     drop(gpu);
     let device = crate::device::select_device(opts.force_cpu);
-    let (avatar, note) = initial_avatar(&opts, &device)?;
+    let avatar = initial_avatar(&opts, &device)?;
     let embeddings = avatar.embed(&PoseFrame::default())?;
     let mut session = session::Session::new(avatar, embeddings, opts.avatar.clone());
     session.load_recent();
-    if let Some(n) = note {
-        session.info(n);
-    }
     if let Some(p) = &opts.pose {
         files::start_pose_load(&mut session, p.clone(), None, None);
     }

@@ -101,7 +101,9 @@ impl TensorWriter {
             })
             .collect::<Result<_, _>>()?;
         let meta = (!self.metadata.is_empty()).then(|| self.metadata.clone());
-        safetensors::serialize(views, meta)
+        let mut bytes = safetensors::serialize(views, meta)?;
+        sort_metadata_keys(&mut bytes);
+        Ok(bytes)
     }
 
     /// Writes the file (through a temporary file in the same folder, then renamed, so a
@@ -109,5 +111,37 @@ impl TensorWriter {
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         let bytes = self.to_bytes()?;
         crate::image_io::write_atomically(path, &bytes)
+    }
+}
+
+/// Rewrites the header's `__metadata__` with its keys sorted (safetensors writes them in
+/// hash-map order), so that the same contents always give the same bytes. The header's
+/// length does not change: the same keys and values, re-serialised compactly.
+fn sort_metadata_keys(bytes: &mut [u8]) {
+    let Some(len) = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(|b: [u8; 8]| u64::from_le_bytes(b) as usize)
+    else {
+        return;
+    };
+    let Some(header) = bytes.get(8..8 + len) else {
+        return;
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return;
+    };
+    let Some(serde_json::Value::Object(meta)) = value.get_mut("__metadata__") else {
+        return;
+    };
+    let sorted: BTreeMap<String, serde_json::Value> = std::mem::take(meta).into_iter().collect();
+    meta.extend(sorted);
+    let Ok(text) = serde_json::to_string(&value) else {
+        return;
+    };
+    if text.len() <= len {
+        let out = &mut bytes[8..8 + len];
+        out[..text.len()].copy_from_slice(text.as_bytes());
+        out[text.len()..].fill(b' ');
     }
 }

@@ -10,6 +10,7 @@ use nalgebra::{Rotation3, Unit, Vector3};
 use crate::avatar::Avatar;
 use crate::camera::{Camera, DEFAULT_HEIGHT, DEFAULT_WIDTH, InterHandCamera, ViewDirection};
 use crate::hand::Handedness;
+use crate::pose::presets::PresetPose;
 use crate::pose::{LoadedPoses, PoseFormat, PoseFrame, PoseLoadOptions, PoseSequence, load_poses};
 
 /// Which avatar to use.
@@ -31,16 +32,7 @@ impl AvatarArgs {
 pub fn load_avatar(path: Option<&PathBuf>, device: &Device) -> anyhow::Result<Avatar> {
     match path {
         Some(p) => Ok(Avatar::load(p, device)?),
-        None => match crate::default_avatar::bytes() {
-            Some(b) => Ok(Avatar::from_bytes(
-                crate::default_avatar::LABEL,
-                b.to_vec(),
-                device,
-            )?),
-            None => {
-                bail!("this build has no embedded default avatar; pass --avatar FILE.safetensors")
-            }
-        },
+        None => Ok(crate::default_avatar::load(device)?),
     }
 }
 
@@ -65,6 +57,9 @@ pub struct PoseArgs {
     /// mirrored.
     #[arg(long, value_enum, requires = "pose")]
     pub hand: Option<Handedness>,
+    /// A named hand pose instead of a pose file.
+    #[arg(long, value_enum, conflicts_with = "pose")]
+    pub preset: Option<PresetPose>,
 }
 
 impl PoseArgs {
@@ -83,8 +78,15 @@ impl PoseArgs {
     /// loader's warnings to stderr.
     pub fn load(&self, avatar: &Avatar, fps: Option<f32>) -> anyhow::Result<LoadedPoses> {
         let Some(path) = &self.pose else {
+            let pose = match self.preset {
+                Some(p) => p.pose(avatar.template.skeleton.pose_mean()),
+                None => [0.0; crate::POSE_DIM],
+            };
             return Ok(LoadedPoses {
-                sequence: PoseSequence::single(PoseFrame::default()),
+                sequence: PoseSequence::single(PoseFrame {
+                    pose,
+                    ..PoseFrame::default()
+                }),
                 format: PoseFormat::Xhand,
                 warnings: Vec::new(),
                 cameras: None,

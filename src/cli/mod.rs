@@ -1,5 +1,6 @@
 //! The `xhand` command line: one file per subcommand, each with `run(&self)`.
 
+mod bake_default;
 mod bench;
 mod common;
 mod eval;
@@ -42,6 +43,8 @@ pub enum Command {
     View(view::ViewCmd),
     /// Write a synthetic avatar with random networks, for testing.
     MakeTestAvatar(make_test_avatar::MakeTestAvatarCmd),
+    /// Build the default avatar from the bundled MIT-licensed hand (trains its networks).
+    BakeDefault(bake_default::BakeDefaultCmd),
 }
 
 impl Command {
@@ -54,6 +57,7 @@ impl Command {
             Command::ExportMesh(c) => c.run(force_cpu),
             Command::Bench(c) => c.run(force_cpu),
             Command::MakeTestAvatar(c) => c.run(force_cpu),
+            Command::BakeDefault(c) => c.run(force_cpu),
             Command::View(c) => c.run(force_cpu),
         }
     }

@@ -1,6 +1,7 @@
 //! Mesh operations on plain arrays: linear blend skinning, placement, XHand's vertex
 //! normals, vertex-face adjacency, subdivision and the CPU reference rasteriser.
 
+pub mod decimate;
 pub mod export;
 pub mod raster;
 pub mod subdivide;

@@ -5,7 +5,7 @@
 use crate::POSE_DIM;
 
 /// Named poses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum PresetPose {
     /// The avatar's relaxed mean hand (pose all zeros).
     Relaxed,
@@ -73,19 +73,23 @@ impl PresetPose {
                 }
                 thumb_across(&mut p, 1.0);
             }
+            // OK and pinch: the thumb and index tips meet on the default avatar's skeleton
+            // (values solved for that by a small numerical search, docs/default-avatar.md).
             Self::Ok => {
-                flex(INDEX, [0.75, 0.95, 0.55]);
+                flex(INDEX, [0.8, 1.05, 0.94]);
                 flex(MIDDLE, [0.15, 0.1, 0.05]);
                 flex(RING, [0.2, 0.15, 0.1]);
                 flex(PINKY, [0.3, 0.2, 0.1]);
-                thumb_across(&mut p, 0.75);
+                p[39..48]
+                    .copy_from_slice(&[0.36, -0.58, -0.1, 0.19, 0.03, 0.34, -0.57, -0.28, 0.41]);
             }
             Self::Pinch => {
-                flex(INDEX, [0.6, 0.8, 0.45]);
-                flex(MIDDLE, [0.45, 0.6, 0.35]);
-                flex(RING, [0.5, 0.6, 0.35]);
-                flex(PINKY, [0.55, 0.6, 0.35]);
-                thumb_across(&mut p, 0.65);
+                flex(INDEX, [1.14, 0.67, 0.76]);
+                flex(MIDDLE, [0.7, 0.9, 0.5]);
+                flex(RING, [0.75, 0.9, 0.5]);
+                flex(PINKY, [0.8, 0.9, 0.5]);
+                p[39..48]
+                    .copy_from_slice(&[0.53, -0.1, 0.33, -0.36, -0.61, 0.26, 0.09, -0.25, -0.41]);
             }
         }
         p
