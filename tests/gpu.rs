@@ -145,12 +145,11 @@ fn gpu_images_match_the_cpu_reference_in_every_mode() {
             renderer.neural_path = path;
             let img = render_frame(&ctx, &mut renderer, &avatar, &posed, &cam, &settings).unwrap();
             if std::env::var_os("XHAND_SAVE_TEST_IMAGES").is_some() {
-                img.save_png(std::path::Path::new(&format!(
-                    "/tmp/gpu-{mode:?}-{path:?}.png"
-                )))
-                .unwrap();
+                let dir = std::env::temp_dir();
+                img.save_png(&dir.join(format!("gpu-{mode:?}-{path:?}.png")))
+                    .unwrap();
                 cpu.image
-                    .save_png(std::path::Path::new(&format!("/tmp/cpu-{mode:?}.png")))
+                    .save_png(&dir.join(format!("cpu-{mode:?}.png")))
                     .unwrap();
             }
             let gpu_mask = mask_of(&img, [0, 0, 0, 255]);

@@ -6,7 +6,7 @@
 use candle_core::{D, DType, Device, Result, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::{Rng, rngs::StdRng};
-use rand_distr::{Distribution, Normal};
+use rand_distr::StandardNormal;
 
 use crate::POSE_DIM;
 use crate::avatar::write::{FloatStorage, TensorWriter};
@@ -17,8 +17,9 @@ pub const LATENT_DIM: usize = 10;
 pub const CODE_DIM: usize = 10;
 
 fn randn(rng: &mut StdRng, n: usize, std: f32) -> Vec<f32> {
-    let d = Normal::new(0.0f32, std.max(1e-12)).unwrap_or_else(|_| unreachable!());
-    (0..n).map(|_| d.sample(rng)).collect()
+    (0..n)
+        .map(|_| std * rng.sample::<f32, _>(StandardNormal))
+        .collect()
 }
 
 /// One ConditionNetwork's learnable parameters; `x_mean` is fixed, as in XHand.
