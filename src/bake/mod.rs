@@ -4,6 +4,7 @@
 //! ([`train`]). Deterministic for a given seed. See docs/default-avatar.md.
 
 pub mod appearance;
+pub mod poses;
 pub mod rig;
 pub mod train;
 
@@ -26,7 +27,8 @@ use crate::shading::directional_sh;
 use crate::skeleton::MANO_PARENTS;
 use crate::{NUM_JOINTS, POSE_DIM, SH_DIM};
 use appearance::{Appearance, HandState, reference_shade};
-use train::{CODE_DIM, NetVars, RendererVars, Schedule, mse, softmax_last};
+use poses::{default_lights, random_rotation, relaxed_pose_mean, sample_full_pose};
+use train::{CODE_DIM, NetVars, RendererVars, Schedule, descriptor_latents, mse, softmax_last};
 
 /// Width of the per-vertex `render_code` (XHand: 20). Its values are all zero: the default
 /// avatar's appearance is fully described by the other inputs.
@@ -178,92 +180,6 @@ pub struct Baked {
     pub report: BakeReport,
 }
 
-/// The relaxed mean hand (flat-relative axis-angle): fingers gently curled, more towards
-/// the little finger, the thumb slightly across the palm.
-pub fn relaxed_pose_mean() -> [f32; POSE_DIM] {
-    let mut p = [0.0f32; POSE_DIM];
-    let curls: [(usize, [f32; 3], f32); 4] = [
-        (1, [0.18, 0.30, 0.18], 0.06),
-        (4, [0.22, 0.36, 0.20], 0.0),
-        (10, [0.28, 0.40, 0.22], -0.05),
-        (7, [0.34, 0.44, 0.24], -0.10),
-    ];
-    for (first, flex, spread) in curls {
-        for k in 0..3 {
-            p[3 * (first + k) + 2] = flex[k];
-        }
-        p[3 * first + 1] = spread;
-    }
-    p[3 * 13] = 0.25;
-    p[3 * 13 + 2] = 0.15;
-    p[3 * 14 + 1] = -0.15;
-    p[3 * 15 + 1] = -0.2;
-    p
-}
-
-/// A random rotation vector: uniform axis, angle up to `max_angle`.
-fn random_rotation(rng: &mut StdRng, max_angle: f32) -> [f32; 3] {
-    loop {
-        let v: [f32; 3] = std::array::from_fn(|_| rng.random_range(-1.0f32..1.0));
-        let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-        if n > 0.1 && n <= 1.0 {
-            let a = rng.random_range(0.0..max_angle);
-            return v.map(|x| x / n * a);
-        }
-    }
-}
-
-/// A natural random hand (flat-relative): any wrist orientation; fingers usually closing
-/// together (a shared curl plus per-joint noise), sometimes independently; the thumb moving
-/// across the palm with the fingers.
-pub fn sample_full_pose(rng: &mut StdRng) -> [f32; POSE_DIM] {
-    let mut p = [0.0f32; POSE_DIM];
-    p[..3].copy_from_slice(&random_rotation(rng, std::f32::consts::PI));
-    let together = rng.random_bool(0.7);
-    let shared: f32 = rng.random_range(0.0..1.0);
-    let ranges = [(-0.3f32, 1.6f32), (0.0, 1.9), (0.0, 1.3)];
-    for first in [1usize, 4, 7, 10] {
-        let own: f32 = rng.random_range(0.0..1.0);
-        for (k, (lo, hi)) in ranges.iter().enumerate() {
-            let t = if together {
-                (shared + rng.random_range(-0.2..0.2)).clamp(0.0, 1.0)
-            } else {
-                (own + rng.random_range(-0.25..0.25)).clamp(0.0, 1.0)
-            };
-            p[3 * (first + k) + 2] = lo + (hi - lo) * t;
-        }
-        p[3 * first + 1] = rng.random_range(-0.3..0.3);
-        p[3 * first] = rng.random_range(-0.1..0.1);
-    }
-    let across = if together {
-        shared
-    } else {
-        rng.random_range(0.0..1.0)
-    };
-    let thumb = [[0.9, -0.2, 0.5], [0.0, -0.6, 0.0], [0.0, -0.7, 0.0]];
-    for (k, t) in thumb.iter().enumerate() {
-        for c in 0..3 {
-            p[3 * (13 + k) + c] = t[c] * across + rng.random_range(-0.25..0.25);
-        }
-    }
-    p
-}
-
-/// The four SH rows stored in the avatar: a soft key light from the palm side, one from the
-/// back, one from the thumb side and one from beyond the fingertips.
-pub fn default_lights() -> [[f32; SH_DIM]; 4] {
-    let unit = |v: [f32; 3]| {
-        let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-        v.map(|x| x / n)
-    };
-    [
-        directional_sh(unit([-0.35, -0.8, 0.45]), 0.3, 0.72),
-        directional_sh(unit([-0.3, 0.85, 0.4]), 0.3, 0.72),
-        directional_sh(unit([0.1, -0.3, 0.95]), 0.35, 0.65),
-        directional_sh(unit([-0.9, -0.2, 0.3]), 0.35, 0.65),
-    ]
-}
-
 struct Timer(Vec<(String, f64)>, Instant);
 
 impl Timer {
@@ -339,53 +255,6 @@ pub fn rest_mesh(
     })
 }
 
-/// Initial per-vertex latent codes `[V, 10]` that describe each vertex: its scores on the
-/// first seven principal components of how the displacement responds to the poses
-/// (`response`, `[V, poses]`, mm), scaled to unit RMS over the vertices, and its rest normal. Random codes would have
-/// to discover this from a few visits per vertex; these let the networks start from it.
-fn descriptor_latents(response: &[f32], poses: usize, normals: &[[f32; 3]]) -> Vec<f32> {
-    use nalgebra::DMatrix;
-    const COMPONENTS: usize = train::LATENT_DIM - 3;
-    let v = normals.len();
-    let centred: Vec<f32> = response
-        .chunks_exact(poses)
-        .flat_map(|r| {
-            let m = r.iter().sum::<f32>() / poses as f32;
-            r.iter().map(move |x| x - m)
-        })
-        .collect();
-    let mut cov = DMatrix::<f64>::zeros(poses, poses);
-    for r in centred.chunks_exact(poses) {
-        for a in 0..poses {
-            for b in 0..poses {
-                cov[(a, b)] += r[a] as f64 * r[b] as f64;
-            }
-        }
-    }
-    let eig = nalgebra::SymmetricEigen::new(cov);
-    let mut order: Vec<usize> = (0..poses).collect();
-    order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
-    let mut out = vec![0.0f32; v * train::LATENT_DIM];
-    let largest = order.first().map_or(0.0, |&c| eig.eigenvalues[c]);
-    for (k, &c) in order.iter().take(COMPONENTS).enumerate() {
-        // Components at the noise level (the response has fewer dimensions) stay zero.
-        if !(eig.eigenvalues[c] > 1e-9 * largest && largest > 0.0) {
-            continue;
-        }
-        let std = (eig.eigenvalues[c] / v.max(1) as f64).sqrt();
-        for (i, r) in centred.chunks_exact(poses).enumerate() {
-            let proj: f64 = (0..poses)
-                .map(|p| r[p] as f64 * eig.eigenvectors[(p, c)])
-                .sum();
-            out[i * train::LATENT_DIM + k] = (proj / std) as f32;
-        }
-    }
-    for (i, n) in normals.iter().enumerate() {
-        out[i * train::LATENT_DIM + COMPONENTS..(i + 1) * train::LATENT_DIM].copy_from_slice(n);
-    }
-    out
-}
-
 /// Everything the embedding-net training needs per step.
 struct Targets<'a> {
     appearance: &'a Appearance,
@@ -397,6 +266,9 @@ impl Targets<'_> {
         HandState::from_full_pose(&std::array::from_fn(|i| pose[i] + self.pose_mean[i]))
     }
 }
+
+/// Compares a network output with its targets: `(loss to minimise, value to record)`.
+type LossFn = dyn Fn(&Tensor, &Tensor) -> candle_core::Result<(Tensor, Tensor)>;
 
 /// Trains one condition network on `steps` random (pose, vertex subset) batches; `target`
 /// gives the per-vertex target row for a state, `loss` compares the network output with the
@@ -410,7 +282,7 @@ fn train_net(
     targets: &Targets,
     width: usize,
     target: &dyn Fn(usize, &HandState) -> Vec<f32>,
-    loss: &dyn Fn(&Tensor, &Tensor) -> candle_core::Result<(Tensor, Tensor)>,
+    loss: &LossFn,
     unit: &str,
     focus: &[u32],
     rng: &mut StdRng,

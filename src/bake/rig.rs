@@ -312,7 +312,7 @@ fn convert(bytes: &[u8], source_name: &str) -> Result<RiggedHand, RigError> {
         let base = at(&format!("{f}-finger-phalanx-proximal"))?;
         curl += (at(&format!("{f}-finger-tip"))? - base).dot(&palm);
     }
-    if !(curl > 0.0) {
+    if curl.is_nan() || curl <= 0.0 {
         return Err(err(
             "the fingers curl away from a right hand's palm: not a right hand".into(),
         ));

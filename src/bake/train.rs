@@ -40,6 +40,7 @@ impl NetVars {
     /// Kaiming-initialised layers `[48 + 10] → width × depth → 10`, the given initial
     /// latent codes `[V, 10]`, the last layer scaled by `last_scale` so training starts near `x_mean` (given in
     /// training units; the file's units are training units × `out_scale`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         rng: &mut StdRng,
         (width, depth): (usize, usize),
@@ -248,6 +249,54 @@ impl Schedule {
         }
         Ok(())
     }
+}
+
+/// Initial per-vertex latent codes `[V, 10]` that describe each vertex: its scores on the
+/// first seven principal components of how the displacement responds to the poses
+/// (`response`, `[V, poses]`, mm), scaled to unit RMS over the vertices, and its rest
+/// normal. Random codes would have to discover this from a few visits per vertex; these let
+/// the networks start from it.
+pub fn descriptor_latents(response: &[f32], poses: usize, normals: &[[f32; 3]]) -> Vec<f32> {
+    use nalgebra::DMatrix;
+    const COMPONENTS: usize = LATENT_DIM - 3;
+    let v = normals.len();
+    let centred: Vec<f32> = response
+        .chunks_exact(poses)
+        .flat_map(|r| {
+            let m = r.iter().sum::<f32>() / poses as f32;
+            r.iter().map(move |x| x - m)
+        })
+        .collect();
+    let mut cov = DMatrix::<f64>::zeros(poses, poses);
+    for r in centred.chunks_exact(poses) {
+        for a in 0..poses {
+            for b in 0..poses {
+                cov[(a, b)] += r[a] as f64 * r[b] as f64;
+            }
+        }
+    }
+    let eig = nalgebra::SymmetricEigen::new(cov);
+    let mut order: Vec<usize> = (0..poses).collect();
+    order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+    let mut out = vec![0.0f32; v * LATENT_DIM];
+    let largest = order.first().map_or(0.0, |&c| eig.eigenvalues[c]);
+    for (k, &c) in order.iter().take(COMPONENTS).enumerate() {
+        // Components at the noise level (the response has fewer dimensions) stay zero.
+        if !(eig.eigenvalues[c] > 1e-9 * largest && largest > 0.0) {
+            continue;
+        }
+        let std = (eig.eigenvalues[c] / v.max(1) as f64).sqrt();
+        for (i, r) in centred.chunks_exact(poses).enumerate() {
+            let proj: f64 = (0..poses)
+                .map(|p| r[p] as f64 * eig.eigenvectors[(p, c)])
+                .sum();
+            out[i * LATENT_DIM + k] = (proj / std) as f32;
+        }
+    }
+    for (i, n) in normals.iter().enumerate() {
+        out[i * LATENT_DIM + COMPONENTS..(i + 1) * LATENT_DIM].copy_from_slice(n);
+    }
+    out
 }
 
 /// Mean squared error.
