@@ -8,7 +8,8 @@
 
 struct ViewParams {
     clip_from_world: mat4x4<f32>,
-    // Camera-to-world rotation (Rᵀ) in the upper 3x3, for XHand's ray feature.
+    // Camera-to-world: rotation Rᵀ in the upper 3x3 (XHand's ray feature), the camera
+    // centre in column 3 (the grid's ray origin).
     ray_rotation: mat4x4<f32>,
     // fx, fy, cx, cy in pixels.
     intrinsics: vec4<f32>,

@@ -42,6 +42,40 @@ pub struct Rendered {
     pub visibility: VisibilityBuffer,
 }
 
+/// The background grid of the GPU shading pass (`background` in shaders/shade.wgsl) for
+/// pixel (`col`, `row`): lines every `spacing` metres on the plane `y = plane_y`, fading with
+/// distance, about a pixel wide. `None` where the pixel's ray misses the plane (the plain
+/// background colour shows).
+pub fn grid_pixel(
+    camera: &Camera,
+    plane_y: f32,
+    spacing: f32,
+    background: [f32; 3],
+    col: u32,
+    row: u32,
+) -> Option<[f32; 3]> {
+    let a = (col as f64 + 0.5 - camera.cx) / camera.fx;
+    let b = (row as f64 + 0.5 - camera.cy) / camera.fy;
+    let d = camera.rotation.transpose() * nalgebra::Vector3::new(a, b, 1.0);
+    let o = camera.center;
+    if d.y.abs() < 1e-6 {
+        return None;
+    }
+    let t = (plane_y as f64 - o.y) / d.y;
+    if t <= 0.0 {
+        return None;
+    }
+    let p = o + d * t;
+    let spacing = spacing.max(1e-6) as f64;
+    let footprint = t * d.norm() / camera.fx;
+    let dist = |x: f64| ((x / spacing + 0.5).rem_euclid(1.0) - 0.5).abs() * spacing;
+    let gap = dist(p.x).min(dist(p.z));
+    let edge = ((gap - 0.5 * footprint) / footprint).clamp(0.0, 1.0);
+    let line = 1.0 - edge * edge * (3.0 - 2.0 * edge);
+    let fade = (-t * 1.5).exp();
+    Some(background.map(|c| c + 0.18 * (line * fade) as f32))
+}
+
 /// Per-pixel interpolated attributes of covered pixels.
 pub struct PixelAttributes {
     /// Row-major pixel index of each covered pixel.
@@ -302,5 +336,41 @@ impl CodeTable {
         out: &mut [f32],
     ) {
         vis.interpolate(pixel, faces, &self.data, self.width, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::Vector3;
+
+    #[test]
+    fn grid_lines_lie_on_the_plane_and_only_in_front_of_the_camera() {
+        // Looking straight down −y at the plane y = 0 from 10 cm above it.
+        let cam = Camera::look_at(
+            Vector3::new(0.0, 0.1, 0.0),
+            Vector3::zeros(),
+            Vector3::z(),
+            60f64.to_radians(),
+            201,
+            201,
+        );
+        let bg = [0.2; 3];
+        // The centre ray hits (0, 0, 0): on a line.
+        let centre = grid_pixel(&cam, 0.0, 0.01, bg, 100, 100).unwrap();
+        assert!(centre[0] > 0.3, "{centre:?}");
+        // Half a spacing away from both lines: background colour.
+        let mut off_line = None;
+        for col in 100..201 {
+            let a = (col as f64 + 0.5 - cam.cx) / cam.fx * 0.1;
+            if (a.abs() - 0.005).abs() < 0.0003 {
+                off_line = grid_pixel(&cam, 0.0, 0.01, bg, col, 100 + (col - 100));
+                break;
+            }
+        }
+        let off = off_line.expect("a pixel between lines");
+        assert!(off[0] < 0.21, "{off:?}");
+        // A plane behind the camera is never drawn.
+        assert!(grid_pixel(&cam, 0.2, 0.01, bg, 100, 100).is_none());
     }
 }

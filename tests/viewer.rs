@@ -267,3 +267,41 @@ fn clear_errors_without_display_or_gpu() {
     );
     assert!(!ok && text.contains("GPU adapter"), "{text}");
 }
+
+#[test]
+fn the_grid_is_the_same_behind_neural_and_sh_shading() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let (neural, sh) = (dir.path().join("neural.png"), dir.path().join("sh.png"));
+    run_script(
+        dir.path(),
+        &avatar,
+        serde_json::json!([
+            {"show_ui": false}, {"mode": "neural"}, {"wait_idle": true}, {"wait_frames": 20},
+            {"wait_idle": true}, {"wait_frames": 20}, {"screenshot": neural},
+            {"mode": "sh"}, {"wait_frames": 5}, {"screenshot": sh}, {"exit": 0}
+        ]),
+    );
+    let (a, b) = (Rgba8::load(&neural).unwrap(), Rgba8::load(&sh).unwrap());
+    // The left eighth of the window is background: grid lines on both, in the same places
+    // (on a software adapter the neural image comes from the CPU, the SH one from the GPU).
+    let strip: Vec<usize> = (0..a.height as usize)
+        .flat_map(|r| (0..a.width as usize / 8).map(move |c| r * a.width as usize + c))
+        .collect();
+    let colours: std::collections::HashSet<[u8; 4]> = strip.iter().map(|&i| b.pixels[i]).collect();
+    assert!(colours.len() > 3, "no grid lines in the SH view");
+    let worst = strip
+        .iter()
+        .map(|&i| {
+            (0..3)
+                .map(|k| a.pixels[i][k].abs_diff(b.pixels[i][k]))
+                .max()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    assert!(worst <= 3, "backgrounds differ by up to {worst} levels");
+    // And the neural image was the one shown (the hands differ).
+    assert!(a.pixels != b.pixels, "the neural view shows the SH image");
+}

@@ -12,6 +12,7 @@ use bevy::render::renderer::RenderAdapterInfo;
 
 use super::session::Session;
 use super::worker::Pending;
+use crate::cpu_render::grid_pixel;
 use crate::frame::PosedFrame;
 use crate::render_settings::ShadingMode;
 
@@ -68,6 +69,7 @@ pub fn view_key(session: &Session) -> u64 {
     floats(&mut h, &session.current_sh());
     floats(&mut h, &session.settings.background);
     session.pose.hand.hash(&mut h);
+    session.grid.hash(&mut h);
     if let Some(c) = &session.camera {
         (c.width, c.height).hash(&mut h);
         for v in c
@@ -126,6 +128,7 @@ pub fn update_cpu_neural(
     let pose = session.pose.clone();
     let sh = session.current_sh();
     let settings = session.settings;
+    let grid = session.grid.then(|| super::render::grid_plane(&avatar));
     let started = Instant::now();
     let pending = Pending::spawn("xhand-cpu-neural", move || {
         let geometry = avatar.pose_geometry(&embeddings, &pose);
@@ -136,13 +139,22 @@ pub fn update_cpu_neural(
         };
         let out = crate::cpu_render::render(&avatar, &frame, &camera, &settings)
             .map_err(|e| e.to_string())?;
-        let rgba: Vec<u8> = out
-            .image
-            .pixels
-            .iter()
-            .zip(&out.mask)
-            .flat_map(|(p, &m)| [p[0], p[1], p[2], if m { 255 } else { 0 }])
-            .collect();
+        // The hand, and the grid the GPU pass would draw behind it (opaque, as there).
+        let width = camera.width.max(1);
+        let mut rgba = Vec::with_capacity(out.image.pixels.len() * 4);
+        for (i, (p, &hand)) in out.image.pixels.iter().zip(&out.mask).enumerate() {
+            let grid_color = grid.filter(|_| !hand).and_then(|(plane, spacing)| {
+                let (col, row) = (i as u32 % width, i as u32 / width);
+                grid_pixel(&camera, plane, spacing, settings.background, col, row)
+            });
+            match grid_color {
+                Some(c) => {
+                    rgba.extend(c.map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8));
+                    rgba.push(255);
+                }
+                None => rgba.extend([p[0], p[1], p[2], if hand { 255 } else { 0 }]),
+            }
+        }
         let millis = started.elapsed().as_secs_f64() * 1e3;
         Ok(CpuImage {
             key,

@@ -146,16 +146,7 @@ fn build_hand_frame(
         pose,
         normal_sign: drive.normal_sign(),
         bgr: avatar.color_order == ColorOrder::Bgr,
-        // A 1 cm grid 4 cm behind the back of the (right) hand's rest pose.
-        grid: session.grid.then(|| {
-            let hi = avatar
-                .template
-                .verts
-                .iter()
-                .map(|v| v[1])
-                .fold(f32::MIN, f32::max);
-            (hi + 0.04, 0.01)
-        }),
+        grid: session.grid.then(|| grid_plane(&avatar)),
     };
     session.kinematics_ms = t.elapsed().as_secs_f64() * 1e3;
     session.camera = Some(camera);
@@ -318,4 +309,16 @@ fn draw_hand(
         v.pipeline_ms = t.elapsed().as_secs_f64() * 1e3;
         v.gpu = r.stage_times();
     }
+}
+
+/// The background grid: `(plane y, spacing)`, 1 cm lines 4 cm behind the back of the (right)
+/// hand's rest pose.
+pub fn grid_plane(avatar: &Avatar) -> (f32, f32) {
+    let hi = avatar
+        .template
+        .verts
+        .iter()
+        .map(|v| v[1])
+        .fold(f32::MIN, f32::max);
+    (hi + 0.04, 0.01)
 }

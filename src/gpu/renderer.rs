@@ -75,9 +75,11 @@ impl ViewInput {
         let to_f32 = |m: nalgebra::Matrix4<f64>| -> [f32; 16] {
             std::array::from_fn(|i| m.as_slice()[i] as f32)
         };
+        // Camera-to-world: rotation Rᵀ, translation the camera centre (the grid's ray origin).
         let mut ray = nalgebra::Matrix4::<f64>::identity();
         ray.fixed_view_mut::<3, 3>(0, 0)
             .copy_from(&cam.rotation.transpose());
+        ray.fixed_view_mut::<3, 1>(0, 3).copy_from(&cam.center);
         let mut sh = [[0.0f32; 4]; 7];
         for (k, v) in self.sh.iter().enumerate() {
             sh[k / 4][k % 4] = *v;
