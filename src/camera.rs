@@ -204,12 +204,26 @@ impl Camera {
         ])
     }
 
+    /// `((col + 0.5 − cx)/fx, (row + 0.5 − cy)/fy)`: pixel centre on the plane z = 1.
+    fn pixel_offsets(&self, col: u32, row: u32) -> (f64, f64) {
+        (
+            (col as f64 + 0.5 - self.cx) / self.fx,
+            (row as f64 + 0.5 - self.cy) / self.fy,
+        )
+    }
+
+    /// The geometric viewing ray through pixel (`col`, `row`) in world space: `Rᵀ · (a, b,
+    /// 1)`, unnormalised (length 1 at the principal point), from the camera centre.
+    pub fn view_ray(&self, col: u32, row: u32) -> Vector3<f64> {
+        let (a, b) = self.pixel_offsets(col, row);
+        self.rotation.transpose() * Vector3::new(a, b, 1.0)
+    }
+
     /// XHand's ray feature for pixel (`col`, `row`): `Rᵀ · (a, −b, −1)` normalised with
     /// `a = (col + 0.5 − cx)/fx`, `b = (row + 0.5 − cy)/fy` — an OpenGL-style direction
     /// rotated by the OpenCV camera, reproduced as trained (cameras-and-rays.md).
     pub fn ray_feature(&self, col: u32, row: u32) -> [f32; 3] {
-        let a = (col as f64 + 0.5 - self.cx) / self.fx;
-        let b = (row as f64 + 0.5 - self.cy) / self.fy;
+        let (a, b) = self.pixel_offsets(col, row);
         let d = self.rotation.transpose() * Vector3::new(a, -b, -1.0);
         let d = d.normalize();
         [d.x as f32, d.y as f32, d.z as f32]

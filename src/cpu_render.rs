@@ -54,9 +54,7 @@ pub fn grid_pixel(
     col: u32,
     row: u32,
 ) -> Option<[f32; 3]> {
-    let a = (col as f64 + 0.5 - camera.cx) / camera.fx;
-    let b = (row as f64 + 0.5 - camera.cy) / camera.fy;
-    let d = camera.rotation.transpose() * nalgebra::Vector3::new(a, b, 1.0);
+    let d = camera.view_ray(col, row);
     let o = camera.center;
     if d.y.abs() < 1e-6 {
         return None;

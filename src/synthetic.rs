@@ -7,8 +7,7 @@ use rand_distr::{Distribution, Normal};
 
 use crate::avatar::write::{FloatStorage, TensorWriter};
 use crate::avatar::{Avatar, AvatarError, FORMAT_TAG};
-use crate::nn::renderer_input_width;
-use crate::skeleton::MANO_PARENTS;
+use crate::nn::{renderer_input_width, renderer_layer_shapes};
 use crate::{NUM_JOINTS, POSE_DIM, SH_DIM};
 
 /// Which mesh to generate.
@@ -94,19 +93,12 @@ impl SyntheticSpec {
         };
         let v = mesh.verts.len();
         let mut w = TensorWriter::new();
-        let flat_v: Vec<f32> = mesh.verts.iter().flatten().copied().collect();
-        w.f32("verts", &[v, 3], &flat_v);
-        let flat_f: Vec<i32> = mesh.faces.iter().flatten().map(|&i| i as i32).collect();
-        w.i32("faces", &[mesh.faces.len(), 3], &flat_f);
-        w.i64("parents", &[NUM_JOINTS], &MANO_PARENTS);
-        let flat_j: Vec<f32> = mesh.joints.iter().flatten().copied().collect();
-        w.f32("joints", &[NUM_JOINTS, 3], &flat_j);
         // A gently curled mean pose: +z flexes the fingers of a right hand.
         let mut pose_mean = [0.0f32; POSE_DIM];
         for j in 1..13 {
             pose_mean[3 * j + 2] = 0.15;
         }
-        w.f32("pose_mean", &[POSE_DIM], &pose_mean);
+        w.template(&mesh.verts, &mesh.faces, &mesh.joints, &pose_mean);
 
         let st = self.storage;
         let normal = |rng: &mut StdRng, n: usize, std: f32| -> Vec<f32> {
@@ -186,14 +178,7 @@ impl SyntheticSpec {
         w.floats("render_code", &[v, RENDER_CODE_DIM], &rc, st);
         if let Some(h) = self.renderer_hidden {
             let input = renderer_input_width(2 * CODE_DIM + RENDER_CODE_DIM);
-            let mut prev = input;
-            for k in 1..=8 {
-                let i = if k == crate::nn::RENDERER_SKIP_LAYER {
-                    prev + input
-                } else {
-                    prev
-                };
-                let o = if k == 8 { 3 } else { h };
+            for (k, (o, i)) in (1..).zip(renderer_layer_shapes(input, h)) {
                 // torch.nn.Linear's default init: U(−1/√in, 1/√in).
                 let bound = 1.0 / (i as f32).sqrt();
                 let weight: Vec<f32> = (0..o * i)
@@ -207,7 +192,6 @@ impl SyntheticSpec {
                     st,
                 );
                 w.floats(&format!("renderer.model.linear{k}.bias"), &[o], &bias, st);
-                prev = o;
             }
         }
         let mut sh = normal(&mut rng, self.sh_views.max(1) * SH_DIM, 0.08);

@@ -7,6 +7,9 @@ use std::path::Path;
 use half::f16;
 use safetensors::{Dtype, tensor::TensorView};
 
+use crate::skeleton::MANO_PARENTS;
+use crate::{NUM_JOINTS, POSE_DIM};
+
 /// Element storage for floats when writing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FloatStorage {
@@ -83,6 +86,25 @@ impl TensorWriter {
     /// Names of the tensors added so far.
     pub fn names(&self) -> Vec<String> {
         self.tensors.keys().cloned().collect()
+    }
+
+    /// Adds the template an avatar is built on: `verts`, `faces` (I32), MANO's `parents`,
+    /// `joints` and `pose_mean`.
+    pub fn template(
+        &mut self,
+        verts: &[[f32; 3]],
+        faces: &[[u32; 3]],
+        joints: &[[f32; 3]; NUM_JOINTS],
+        pose_mean: &[f32; POSE_DIM],
+    ) -> &mut Self {
+        let flat: Vec<f32> = verts.iter().flatten().copied().collect();
+        self.f32("verts", &[verts.len(), 3], &flat);
+        let flat: Vec<i32> = faces.iter().flatten().map(|&i| i as i32).collect();
+        self.i32("faces", &[faces.len(), 3], &flat);
+        self.i64("parents", &[NUM_JOINTS], &MANO_PARENTS);
+        let flat: Vec<f32> = joints.iter().flatten().copied().collect();
+        self.f32("joints", &[NUM_JOINTS, 3], &flat);
+        self.f32("pose_mean", &[POSE_DIM], pose_mean)
     }
 
     /// Sets a `__metadata__` entry.

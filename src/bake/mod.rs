@@ -24,7 +24,6 @@ use crate::mesh::{self, decimate, subdivide};
 use crate::nn::{ConditionNet, renderer_input_width};
 use crate::pose::PoseFrame;
 use crate::shading::directional_sh;
-use crate::skeleton::MANO_PARENTS;
 use crate::{NUM_JOINTS, POSE_DIM, SH_DIM};
 use appearance::{Appearance, HandState, reference_shade};
 use poses::{default_lights, random_rotation, relaxed_pose_mean, sample_full_pose};
@@ -451,14 +450,7 @@ fn write_base(
 ) -> anyhow::Result<TensorWriter> {
     let mut w = TensorWriter::new();
     let v = rest.verts.len();
-    let flat: Vec<f32> = rest.verts.iter().flatten().copied().collect();
-    w.f32("verts", &[v, 3], &flat);
-    let faces: Vec<i32> = rest.faces.iter().flatten().map(|&i| i as i32).collect();
-    w.i32("faces", &[rest.faces.len(), 3], &faces);
-    w.i64("parents", &[NUM_JOINTS], &MANO_PARENTS);
-    let joints: Vec<f32> = rest.joints.iter().flatten().copied().collect();
-    w.f32("joints", &[NUM_JOINTS, 3], &joints);
-    w.f32("pose_mean", &[POSE_DIM], pose_mean);
+    w.template(&rest.verts, &rest.faces, &rest.joints, pose_mean);
     for (vars, prefix) in nets {
         vars.write(&mut w, prefix, storage)?;
     }

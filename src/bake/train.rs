@@ -10,7 +10,7 @@ use rand_distr::StandardNormal;
 
 use crate::POSE_DIM;
 use crate::avatar::write::{FloatStorage, TensorWriter};
-use crate::nn::{ConditionNet, Linear, NeuralRenderer, RENDERER_SKIP_LAYER};
+use crate::nn::{ConditionNet, Linear, NeuralRenderer, renderer_layer_shapes};
 
 /// Per-vertex latent width and code width (XHand's `d_latent` and `d_k`).
 pub const LATENT_DIM: usize = 10;
@@ -161,14 +161,7 @@ impl RendererVars {
     /// torch.nn.Linear's default initialisation, `U(−1/√in, 1/√in)`.
     pub fn new(rng: &mut StdRng, input: usize, hidden: usize, device: &Device) -> Result<Self> {
         let mut layers = Vec::new();
-        let mut prev = input;
-        for k in 1..=8 {
-            let i = if k == RENDERER_SKIP_LAYER {
-                prev + input
-            } else {
-                prev
-            };
-            let o = if k == 8 { 3 } else { hidden };
+        for (o, i) in renderer_layer_shapes(input, hidden) {
             let bound = 1.0 / (i as f32).sqrt();
             let w: Vec<f32> = (0..o * i)
                 .map(|_| rng.random_range(-bound..bound))
@@ -178,7 +171,6 @@ impl RendererVars {
                 Var::from_tensor(&Tensor::from_vec(w, (o, i), device)?)?,
                 Var::from_tensor(&Tensor::from_vec(b, o, device)?)?,
             ));
-            prev = o;
         }
         Ok(Self { layers })
     }

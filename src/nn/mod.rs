@@ -10,5 +10,7 @@ mod softplus;
 
 pub use condition_net::{ConditionNet, EmbeddingNets, Embeddings, NetShape};
 pub use linear::Linear;
-pub use renderer::{NeuralRenderer, RENDERER_SKIP_LAYER, renderer_input_width};
+pub use renderer::{
+    NeuralRenderer, RENDERER_SKIP_LAYER, renderer_input_width, renderer_layer_shapes,
+};
 pub use softplus::{SOFTPLUS_BETA, SOFTPLUS_THRESHOLD, softplus100};

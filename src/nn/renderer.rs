@@ -18,6 +18,24 @@ pub const fn renderer_input_width(codes: usize) -> usize {
     PE_DIM + 3 + 3 + 3 + codes + PE_DIM + POSE_DIM
 }
 
+/// `(out, in)` of `linear1..linear8` for a renderer with the given input and hidden width
+/// (`linear4` also takes the input, the last layer gives RGB).
+pub fn renderer_layer_shapes(input: usize, hidden: usize) -> Vec<(usize, usize)> {
+    let mut prev = input;
+    (1..=8)
+        .map(|k| {
+            let i = if k == RENDERER_SKIP_LAYER {
+                prev + input
+            } else {
+                prev
+            };
+            let o = if k == 8 { 3 } else { hidden };
+            prev = o;
+            (o, i)
+        })
+        .collect()
+}
+
 /// The neural renderer: `linear1..linearL`, weights as XHand's state_dict stores them.
 #[derive(Clone, Debug)]
 pub struct NeuralRenderer {
