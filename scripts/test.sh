@@ -33,4 +33,6 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   XDG_RUNTIME_DIR=$(mktemp -d)
   export XDG_RUNTIME_DIR
 fi
-xvfb-run -a -s "-screen 0 1280x800x24" cargo test --locked
+# -noreset: by default Xvfb resets when its last client disconnects, and a viewer test that
+# connects during the reset fails with XOpenDisplayFailed (seen in CI with parallel tests).
+xvfb-run -a -s "-screen 0 1280x800x24 -noreset" cargo test --locked
