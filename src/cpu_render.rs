@@ -7,6 +7,7 @@
 //! centre).
 
 use candle_core::Tensor;
+use rayon::prelude::*;
 
 use crate::avatar::Avatar;
 use crate::camera::Camera;
@@ -252,7 +253,9 @@ pub fn renderer_inputs(
     let width = crate::nn::renderer_input_width(codes.width);
     let faces = &avatar.template.faces;
     let mut x = vec![0.0f32; rows.len() * width];
-    for (row, k) in rows.enumerate() {
+    // Rows are independent (two 87-wide sin/cos encodings each): built on all cores.
+    x.par_chunks_mut(width).enumerate().for_each(|(row, out)| {
+        let k = rows.start + row;
         let p = attrs.pixels[k];
         let (col, r) = (
             (p % vis.width as usize) as u32,
@@ -269,9 +272,9 @@ pub fn renderer_inputs(
             |dst| codes.interpolate(vis, faces, p, dst),
             camera.ray_feature(col, r),
             &frame.geometry.avatar_pose,
-            &mut x[row * width..(row + 1) * width],
+            out,
         );
-    }
+    });
     x
 }
 

@@ -267,7 +267,7 @@ fn renderer_and_positional_encoding_match() {
             .unwrap()
         })
         .collect();
-    let renderer = NeuralRenderer::new(layers);
+    let renderer = NeuralRenderer::new(layers).unwrap();
     assert_eq!(renderer.input_dim(), xhand::nn::renderer_input_width(40));
     let (xs, x) = floats(&file, "in.renderer_x");
     let xt = Tensor::from_vec(x, (xs[0], xs[1]), &Device::Cpu).unwrap();

@@ -355,7 +355,12 @@ pub(super) fn from_tensor_file(
             layers.push(lin);
             prev_out = out;
         }
-        Some(NeuralRenderer::new(layers))
+        Some(
+            NeuralRenderer::new(layers).map_err(|source| AvatarError::Candle {
+                path: file.path().to_path_buf(),
+                source,
+            })?,
+        )
     };
     let render_code_host = render_code
         .as_ref()

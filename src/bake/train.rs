@@ -188,7 +188,7 @@ impl RendererVars {
             .iter()
             .map(|(w, b)| Linear::new(w.as_tensor().clone(), b.as_tensor().clone()))
             .collect::<Result<Vec<_>>>()?;
-        Ok(NeuralRenderer::new(layers))
+        NeuralRenderer::new(layers)
     }
 
     pub fn write(&self, w: &mut TensorWriter, storage: FloatStorage) -> Result<()> {

@@ -40,13 +40,30 @@ pub fn renderer_layer_shapes(input: usize, hidden: usize) -> Vec<(usize, usize)>
 #[derive(Clone, Debug)]
 pub struct NeuralRenderer {
     layers: Vec<Linear>,
+    /// `linear4`'s transposed weight split by what it multiplies: the rows for the hidden
+    /// state `[hidden, out]` and for the renderer input `[input, out]` (None for a renderer
+    /// too shallow to have `linear4`). Two matmuls replace the concatenation, which candle
+    /// copies row by row (a fifth of the MLP's time on the default avatar).
+    skip_split: Option<(Tensor, Tensor)>,
 }
 
 impl NeuralRenderer {
     /// Builds from layers `linear1..linearL` (index 0 = `linear1`). Shapes must be valid
     /// (the avatar loader checks them).
-    pub fn new(layers: Vec<Linear>) -> Self {
-        Self { layers }
+    pub fn new(layers: Vec<Linear>) -> Result<Self> {
+        let skip_split = match layers.get(RENDERER_SKIP_LAYER - 1) {
+            Some(skip) => {
+                let hidden = layers[RENDERER_SKIP_LAYER - 2].out_dim();
+                let input = layers[0].in_dim();
+                let w = skip.weight_t();
+                Some((
+                    w.narrow(0, 0, hidden)?.contiguous()?,
+                    w.narrow(0, hidden, input)?.contiguous()?,
+                ))
+            }
+            None => None,
+        };
+        Ok(Self { layers, skip_split })
     }
 
     /// The layers, `linear1` first.
@@ -74,13 +91,13 @@ impl NeuralRenderer {
         let last = self.layers.len() - 1;
         let mut h = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            let layer_no = i + 1;
-            let input = if layer_no == RENDERER_SKIP_LAYER {
-                Tensor::cat(&[&h, x], 1)?
-            } else {
-                h
+            h = match &self.skip_split {
+                // linear4(cat([h, x])) = h·W_hᵀ + x·W_xᵀ + b
+                Some((w_hidden, w_input)) if i + 1 == RENDERER_SKIP_LAYER => {
+                    (h.matmul(w_hidden)? + x.matmul(w_input)?)?.broadcast_add(layer.bias())?
+                }
+                _ => layer.forward(&h)?,
             };
-            h = layer.forward(&input)?;
             if i < last {
                 h = h.relu()?;
             }

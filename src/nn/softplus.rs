@@ -1,6 +1,7 @@
 //! XHand's activation: `torch.nn.Softplus(beta=100)` with torch's default threshold 20.
 
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 
 /// Softplus sharpness used by every hidden layer of XHand's `ConditionNetwork` (mlp.py L313).
 pub const SOFTPLUS_BETA: f32 = 100.0;
@@ -24,15 +25,24 @@ fn softplus100_composite(x: &Tensor) -> Result<Tensor> {
     bx.gt(SOFTPLUS_THRESHOLD as f64)?.where_cond(x, &soft)
 }
 
+/// Below this `β x`, `exp(β x) < 2⁻²⁴` and `log1p(exp(β x))` rounds to `exp(β x)` in f32, so
+/// the (costly) `log1p` is skipped.
+const LOG1P_IS_IDENTITY_BELOW: f32 = -17.0;
+
 #[inline]
 fn softplus_scalar(x: f32) -> f32 {
     let bx = SOFTPLUS_BETA * x;
     if bx > SOFTPLUS_THRESHOLD {
         x
+    } else if bx < LOG1P_IS_IDENTITY_BELOW {
+        bx.exp() / SOFTPLUS_BETA
     } else {
         bx.exp().ln_1p() / SOFTPLUS_BETA
     }
 }
+
+/// Elements per parallel task: large enough that scheduling is negligible.
+const CHUNK: usize = 16 * 1024;
 
 struct Softplus100;
 
@@ -48,10 +58,17 @@ impl CustomOp1 for Softplus100 {
         let Some((start, end)) = layout.contiguous_offsets() else {
             candle_core::bail!("softplus100: expects a contiguous tensor")
         };
-        let out: Vec<f32> = data[start..end]
-            .iter()
-            .map(|&x| softplus_scalar(x))
-            .collect();
+        // exp and log1p dominate a condition network's time (several times its matmuls), so
+        // the elements are spread over candle's thread pool; the result does not depend on it.
+        let input = &data[start..end];
+        let mut out = vec![0f32; input.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(input.par_chunks(CHUNK))
+            .for_each(|(o, i)| {
+                for (o, &x) in o.iter_mut().zip(i) {
+                    *o = softplus_scalar(x);
+                }
+            });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -81,5 +98,26 @@ mod tests {
         assert_eq!(fused[7], 3.0);
         assert_eq!(fused[6], 0.20001);
         assert!((fused[2] - (2f32).ln() / 100.0).abs() < 1e-7);
+    }
+
+    #[test]
+    fn parallel_chunks_and_the_log1p_shortcut_keep_torchs_values() {
+        // More elements than one chunk, not a multiple of it, across all three branches.
+        let n = 2 * CHUNK + 123;
+        let xs: Vec<f32> = (0..n).map(|i| -0.4 + 0.6 * i as f32 / n as f32).collect();
+        let t = Tensor::new(xs.as_slice(), &Device::Cpu).unwrap();
+        let fused = softplus100(&t).unwrap().to_vec1::<f32>().unwrap();
+        for (x, y) in xs.iter().zip(&fused) {
+            let bx = SOFTPLUS_BETA * x;
+            let torch = if bx > SOFTPLUS_THRESHOLD {
+                *x
+            } else {
+                bx.exp().ln_1p() / SOFTPLUS_BETA
+            };
+            assert!(
+                (y - torch).abs() <= 1e-6 * torch.abs(),
+                "x={x}: {y} vs torch's {torch}"
+            );
+        }
     }
 }
