@@ -10,15 +10,15 @@ pub const SH_BANDS: usize = 9;
 pub const SH_AMBIENT: f32 = 0.8;
 
 /// `a0·c0` = π · 1/√(4π).
-pub const SH_C0: f32 = 0.886_226_925_452_757_9;
+pub const SH_C0: f32 = 0.886_226_95;
 /// `a1·c1` = 2π/√3 · √3/√(4π).
-pub const SH_C1: f32 = 1.772_453_850_905_516;
+pub const SH_C1: f32 = 1.772_453_9;
 /// `a2·c2` = 2π/√8 · 3√5/√(12π).
-pub const SH_C2: f32 = 2.427_032_390_694_624_3;
+pub const SH_C2: f32 = 2.427_032_5;
 /// `0.5 · a2·c2 / √3`.
-pub const SH_C2_Z: f32 = 0.700_623_902_049_741_2;
+pub const SH_C2_Z: f32 = 0.700_623_9;
 /// `0.5 · a2·c2`.
-pub const SH_C2_XY: f32 = 1.213_516_195_347_312_1;
+pub const SH_C2_XY: f32 = 1.213_516_2;
 
 /// The 9 SH basis values (with XHand's signs and factors) for a unit normal.
 pub fn sh_basis(n: [f32; 3]) -> [f32; SH_BANDS] {

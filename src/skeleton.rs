@@ -60,8 +60,7 @@ pub fn nearest_rotation(m: &Matrix3<f64>) -> (Option<Matrix3<f64>>, RotationDefe
         orthogonality: gram.abs().max(),
         det: m.determinant(),
     };
-    // `!(det > 0)` also catches NaN.
-    if !(defect.det > 0.0) {
+    if defect.det.is_nan() || defect.det <= 0.0 {
         return (None, defect);
     }
     let svd = m.svd(true, true);
@@ -142,7 +141,7 @@ impl Skeleton {
         }
         // Depth of each joint; a walk longer than NUM_JOINTS means a cycle.
         let mut depth = [0usize; NUM_JOINTS];
-        for j in 0..NUM_JOINTS {
+        for (j, depth_j) in depth.iter_mut().enumerate() {
             let mut cur = j;
             let mut d = 0;
             while let Some(p) = par[cur] {
@@ -152,7 +151,7 @@ impl Skeleton {
                     return Err(SkeletonError::Cycle(j));
                 }
             }
-            depth[j] = d;
+            *depth_j = d;
         }
         let mut order: [usize; NUM_JOINTS] = std::array::from_fn(|i| i);
         order.sort_by_key(|&j| (depth[j], j));

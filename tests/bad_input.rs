@@ -300,7 +300,7 @@ fn invalid_contents_name_the_tensor() {
             mutated(|w| {
                 w.remove("delta_net.lin2.weight");
                 w.f32("delta_net.lin2.weight_v", &[32, 32], &vec![0.0; 32 * 32]);
-                w.f32("delta_net.lin2.weight_g", &[32, 1], &vec![1.0; 32]);
+                w.f32("delta_net.lin2.weight_g", &[32, 1], &[1.0; 32]);
             }),
             vec!["delta_net.lin2.weight_v", "zero norm"],
         ),

@@ -25,7 +25,7 @@ fn setup(dir: &Path) -> (String, String) {
     let avatar = dir.join("avatar.safetensors");
     SyntheticSpec::test_avatar().build().save(&avatar).unwrap();
     let pose = dir.join("seq.json");
-    let mut p = vec![0.0f32; 48];
+    let mut p = [0.0f32; 48];
     p[14] = 0.8;
     let frame = |s: f32| {
         format!(

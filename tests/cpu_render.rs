@@ -156,7 +156,7 @@ fn sh_lighting_follows_the_light() {
 fn left_hand_is_the_mirror_of_the_right() {
     let avatar = test_avatar();
     let mut right = bent_pose();
-    right.pose[3 * 1 + 1] = 0.3; // some spread, so the mirror is not trivial
+    right.pose[3 + 1] = 0.3; // joint 1, y: some spread, so the mirror is not trivial
     let mut left = right.clone();
     left.pose = mirror_pose(&right.pose);
     left.hand = Some(Handedness::Left);

@@ -22,7 +22,7 @@ fn gpu() -> GpuContext {
 fn posed_pose() -> PoseFrame {
     let mut f = PoseFrame::default();
     f.pose[3 * 4 + 2] = 0.8;
-    f.pose[3 * 1 + 1] = 0.2;
+    f.pose[3 + 1] = 0.2; // joint 1, y
     f.pose[3 * 13] = 0.5;
     f.pose[0] = 0.3;
     f.trans = [0.01, -0.02, 0.5];

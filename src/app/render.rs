@@ -249,6 +249,8 @@ fn skin_hand(
     );
 }
 
+// A Bevy render system: each parameter is a resource or query it needs.
+#[allow(clippy::too_many_arguments)]
 fn draw_hand(
     view: ViewQuery<(&ViewTarget, &ExtractedCamera), With<HandView>>,
     frame: Option<Res<HandFrame>>,

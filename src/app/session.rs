@@ -120,7 +120,7 @@ pub struct Session {
     pub recent: Vec<PathBuf>,
     pub worker: EmbedWorker,
     /// An avatar being loaded in the background.
-    pub loading_avatar: Option<(PathBuf, Pending<Result<(Avatar, Embeddings), String>>)>,
+    pub loading_avatar: Option<(PathBuf, Pending<AvatarLoadOutcome>)>,
     /// A pose file being loaded in the background.
     pub loading_poses: Option<(PathBuf, Pending<Result<PoseLoadOutcome, String>>)>,
     /// A pose file with several captures/hands waiting for the user's choice.
@@ -134,6 +134,9 @@ pub struct Session {
     embed_counter: u64,
     requested: Option<PoseFrame>,
 }
+
+/// What a background avatar load gives: the avatar and its rest-pose embeddings, or an error.
+pub type AvatarLoadOutcome = Result<(Avatar, Embeddings), String>;
 
 /// What loading a pose file produced.
 pub enum PoseLoadOutcome {
@@ -251,10 +254,10 @@ impl Session {
             millis: 0.0,
         };
         self.requested = None;
-        if let Some(seq) = &self.sequence {
-            if let Ok(mut c) = seq.cache.lock() {
-                c.iter_mut().for_each(|e| *e = None);
-            }
+        if let Some(seq) = &self.sequence
+            && let Ok(mut c) = seq.cache.lock()
+        {
+            c.iter_mut().for_each(|e| *e = None);
         }
     }
 

@@ -275,8 +275,8 @@ pub(super) fn from_tensor_file(
             let mut acc = [0.0f64; 3];
             for k in 0..t {
                 let w = jr.data[j * t + k] as f64;
-                for d in 0..3 {
-                    acc[d] += w * tv.data[3 * k + d] as f64;
+                for (a, &x) in acc.iter_mut().zip(&tv.data[3 * k..3 * k + 3]) {
+                    *a += w * x as f64;
                 }
             }
             [acc[0] as f32, acc[1] as f32, acc[2] as f32]

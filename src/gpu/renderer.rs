@@ -271,7 +271,7 @@ impl HandRenderer {
         let f = avatar.num_faces();
         let limits = device.limits();
         let largest = (v * 16 * 4).max(f * 3 * 4) as u64;
-        if largest > limits.max_storage_buffer_binding_size as u64 {
+        if largest > limits.max_storage_buffer_binding_size {
             return Err(GpuError::Limits(format!(
                 "a {largest}-byte buffer exceeds the device's storage buffer limit of {} bytes",
                 limits.max_storage_buffer_binding_size
@@ -493,9 +493,7 @@ impl HandRenderer {
         let v = self.num_vertices as usize;
         let mut rest = Vec::with_capacity(v * 3);
         for (i, p) in self.verts.iter().enumerate() {
-            for k in 0..3 {
-                rest.push(p[k] + e.delta[3 * i + k]);
-            }
+            rest.extend(p.iter().zip(&e.delta[3 * i..3 * i + 3]).map(|(a, d)| a + d));
         }
         queue.write_buffer(&self.rest, 0, bytemuck::cast_slice(&rest));
         queue.write_buffer(&self.weights, 0, bytemuck::cast_slice(&e.lbs_weights));

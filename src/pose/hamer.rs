@@ -174,6 +174,9 @@ fn side_keyed(o: &Map<String, Value>) -> bool {
     any
 }
 
+/// `(hands, axis-angle per hand and joint)` decoded from one rotation tensor.
+type FrameRotations = (usize, Vec<[f64; 3]>);
+
 struct Parser<'a> {
     cx: Ctx<'a>,
     repairs: Repairs,
@@ -940,7 +943,7 @@ impl Parser<'_> {
         t: &Tensor,
         j: usize,
         b_hint: Option<usize>,
-    ) -> Result<Option<(usize, Vec<[f64; 3]>)>, PoseError> {
+    ) -> Result<Option<FrameRotations>, PoseError> {
         let s = &t.shape;
         let n = t.numel();
         let last = |k: usize| s.len().checked_sub(k).map(|i| s[i]);
@@ -1054,8 +1057,8 @@ impl Parser<'_> {
                     let r = match x {
                         Value::Bool(b) => Some(*b),
                         Value::Number(n) => match n.as_f64() {
-                            Some(f) if f == 1.0 => Some(true),
-                            Some(f) if f == 0.0 => Some(false),
+                            Some(1.0) => Some(true),
+                            Some(0.0) => Some(false),
                             _ => None,
                         },
                         _ => None,

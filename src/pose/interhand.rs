@@ -487,7 +487,7 @@ enum Slot {
     Absent,
     /// Present but not kept (another hand or capture was chosen).
     Skipped,
-    Kept(IhHand),
+    Kept(Box<IhHand>),
 }
 
 impl Slot {
@@ -496,7 +496,7 @@ impl Slot {
     }
     fn kept(self) -> Option<IhHand> {
         match self {
-            Slot::Kept(h) => Some(h),
+            Slot::Kept(h) => Some(*h),
             _ => None,
         }
     }
@@ -537,7 +537,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_> {
                     col: self.col,
                     at: format!("{}.{key}", self.at),
                 })? {
-                    Some(h) => Slot::Kept(h),
+                    Some(h) => Slot::Kept(Box::new(h)),
                     None => Slot::Absent,
                 }
             } else {
