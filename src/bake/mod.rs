@@ -27,6 +27,7 @@ use crate::shading::directional_sh;
 use crate::{NUM_JOINTS, POSE_DIM, SH_DIM};
 use appearance::{Appearance, HandState, reference_shade};
 use poses::{default_lights, random_rotation, relaxed_pose_mean, sample_full_pose};
+use rig::RiggedHand;
 use train::{CODE_DIM, NetVars, RendererVars, Schedule, descriptor_latents, mse, softmax_last};
 
 /// Width of the per-vertex `render_code` (XHand: 20). Its values are all zero: the default
@@ -189,22 +190,14 @@ impl Timer {
     }
 }
 
-/// The rest mesh the avatar is built on: rigged, welded, reduced, subdivided.
-pub struct RestMesh {
-    pub verts: Vec<[f32; 3]>,
-    pub faces: Vec<[u32; 3]>,
-    pub weights: Vec<f32>,
-    pub joints: [[f32; 3]; NUM_JOINTS],
-    pub tips: [[f32; 3]; 5],
-}
-
-/// Rigs, welds, reduces and subdivides the source hand, filling the mesh counts of `report`.
+/// Rigs, welds, reduces and subdivides the source hand, filling the mesh counts of `report`:
+/// the rest mesh the avatar is built on (joints and tips as rigged).
 pub fn rest_mesh(
     glb: &[u8],
     source_name: &str,
     config: &BakeConfig,
     report: &mut BakeReport,
-) -> anyhow::Result<RestMesh> {
+) -> anyhow::Result<RiggedHand> {
     let hand = rig::load_glb(glb, source_name)?;
     report.source_vertices = hand.verts.len();
     report.source_faces = hand.faces.len();
@@ -245,12 +238,11 @@ pub fn rest_mesh(
     }
     report.vertices = verts.len();
     report.faces = faces.len();
-    Ok(RestMesh {
+    Ok(RiggedHand {
         verts,
         faces,
         weights,
-        joints: hand.joints,
-        tips: hand.tips,
+        ..hand
     })
 }
 
@@ -443,7 +435,7 @@ fn psnr(a: &[f32], b: &[f32]) -> f32 {
 
 /// Writes the template, the three networks, SH rows, render codes and metadata.
 fn write_base(
-    rest: &RestMesh,
+    rest: &RiggedHand,
     pose_mean: &[f32; POSE_DIM],
     nets: [(&NetVars, &str); 3],
     storage: FloatStorage,
