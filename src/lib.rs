@@ -29,6 +29,7 @@ pub mod render_settings;
 pub mod shading;
 pub mod skeleton;
 pub mod synthetic;
+pub mod torch;
 
 /// Number of MANO joints (wrist + 15 finger joints).
 pub const NUM_JOINTS: usize = 16;

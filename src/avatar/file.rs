@@ -4,7 +4,8 @@
 //! before we touch any data; we add a size cap so that no file can make us allocate more
 //! than the file itself, and typed errors that name the file and tensor.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,8 @@ pub struct TensorFile {
     data_start: usize,
     tensors: HashMap<String, TensorEntry>,
     metadata: HashMap<String, String>,
+    /// Names of the tensors read so far (for the loader's list of unused tensors).
+    used: RefCell<BTreeSet<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -112,7 +115,21 @@ impl TensorFile {
             data_start,
             tensors,
             metadata,
+            used: RefCell::new(BTreeSet::new()),
         })
+    }
+
+    /// Tensors never read through [`Self::floats`] or [`Self::ints`], sorted.
+    pub fn unused(&self) -> Vec<String> {
+        let used = self.used.borrow();
+        let mut names: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|n| !used.contains(*n))
+            .cloned()
+            .collect();
+        names.sort_unstable();
+        names
     }
 
     /// The file this was read from.
@@ -148,6 +165,9 @@ impl TensorFile {
     }
 
     fn entry(&self, name: &str) -> Result<&TensorEntry, AvatarError> {
+        if self.tensors.contains_key(name) {
+            self.used.borrow_mut().insert(name.to_string());
+        }
         self.tensors.get(name).ok_or_else(|| AvatarError::Missing {
             path: self.path.clone(),
             tensor: name.to_string(),

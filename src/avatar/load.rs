@@ -39,6 +39,40 @@ pub struct AvatarSummary {
     pub parameters: usize,
     pub dtypes: BTreeSet<FloatKind>,
     pub file_bytes: usize,
+    /// Tensors in the file the loader did not use (like torch's `strict=True` report): a
+    /// misspelt layer name shows up here instead of silently dropping the layer.
+    pub unused: Vec<String>,
+}
+
+/// Tensors an avatar may carry that inference does not read: where `joints` came from.
+pub const PROVENANCE_TENSORS: [&str; 2] = ["template_v", "J_regressor"];
+
+impl AvatarSummary {
+    /// A one-line warning about unused tensors, if any.
+    pub fn unused_warning(&self) -> Option<String> {
+        if self.unused.is_empty() {
+            return None;
+        }
+        let shown: Vec<&str> = self.unused.iter().take(6).map(String::as_str).collect();
+        let more = self.unused.len().saturating_sub(shown.len());
+        let renderer_hint = if self.renderer_layers.is_empty()
+            && self.unused.iter().any(|n| n.starts_with("renderer."))
+        {
+            " — the file has renderer tensors under names the loader does not know, so it shades with SH only"
+        } else {
+            ""
+        };
+        Some(format!(
+            "{} tensor(s) in the file were not used: {}{}{renderer_hint}",
+            self.unused.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ))
+    }
 }
 
 impl fmt::Display for AvatarSummary {
@@ -88,7 +122,11 @@ impl fmt::Display for AvatarSummary {
         writeln!(f, "parameters:  {}", self.parameters)?;
         let dt: Vec<String> = self.dtypes.iter().map(|d| d.to_string()).collect();
         writeln!(f, "dtype:       {}", dt.join(", "))?;
-        write!(f, "file size:   {:.2} MB", self.file_bytes as f64 / 1e6)
+        write!(f, "file size:   {:.2} MB", self.file_bytes as f64 / 1e6)?;
+        if let Some(w) = self.unused_warning() {
+            write!(f, "\nunused:      {w}")?;
+        }
+        Ok(())
     }
 }
 
@@ -393,6 +431,11 @@ pub(super) fn from_tensor_file(
         parameters: cx.parameters,
         dtypes: cx.dtypes.clone(),
         file_bytes: file.len_bytes(),
+        unused: file
+            .unused()
+            .into_iter()
+            .filter(|n| !PROVENANCE_TENSORS.contains(&n.as_str()))
+            .collect(),
     };
     Ok(Avatar {
         path,
@@ -415,6 +458,7 @@ pub(super) fn from_tensor_file(
         renderer,
         sh_coeffs,
         summary,
+        import_warnings: Vec::new(),
     })
 }
 

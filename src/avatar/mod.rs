@@ -12,7 +12,7 @@ pub mod write;
 use std::path::{Path, PathBuf};
 
 pub use file::{FloatKind, MAX_AVATAR_BYTES, TensorFile, shape_pattern};
-pub use load::AvatarSummary;
+pub use load::{AvatarSummary, PROVENANCE_TENSORS};
 
 use candle_core::{Device, Tensor};
 
@@ -43,6 +43,11 @@ pub enum AvatarError {
         key: String,
         problem: String,
     },
+    #[error(
+        "{}: this is a PyTorch checkpoint; it needs the MANO model file the avatar was trained with (pass --mano MANO_RIGHT.pkl, or MANO_LEFT.pkl for a left hand)",
+        path.display()
+    )]
+    NeedsMano { path: PathBuf },
     #[error("{}: could not set up the networks on the compute device: {source}", path.display())]
     Candle {
         path: PathBuf,
@@ -113,13 +118,41 @@ pub struct Avatar {
     pub sh_coeffs: Vec<[f32; SH_DIM]>,
     /// Summary for `xhand info` and the viewer.
     pub summary: AvatarSummary,
+    /// Notes from importing a checkpoint (empty for avatar files).
+    pub import_warnings: Vec<String>,
 }
 
 impl Avatar {
-    /// Loads and validates an avatar file, building its networks on `device`.
+    /// Loads and validates an avatar file, building its networks on `device`. A PyTorch
+    /// checkpoint is refused with a message asking for its MANO file (see [`Self::open`]).
     pub fn load(path: &Path, device: &Device) -> Result<Self, AvatarError> {
-        let file = TensorFile::open(path)?;
-        load::from_tensor_file(&file, device, Some(path.to_path_buf()))
+        Self::open(path, None, device)
+    }
+
+    /// Loads an avatar file, or imports an XHand checkpoint (`model.pth`) in memory with the
+    /// MANO model file `mano` (what `xhand import` would write, without writing it).
+    pub fn open(path: &Path, mano: Option<&Path>, device: &Device) -> Result<Self, AvatarError> {
+        if !crate::torch::is_checkpoint(path) {
+            let file = TensorFile::open(path)?;
+            return load::from_tensor_file(&file, device, Some(path.to_path_buf()));
+        }
+        let Some(mano) = mano else {
+            return Err(AvatarError::NeedsMano {
+                path: path.to_path_buf(),
+            });
+        };
+        let imported = crate::torch::import(path, mano).map_err(|e| AvatarError::File {
+            path: e.path,
+            problem: e.problem,
+        })?;
+        let bytes = imported.writer.to_bytes().map_err(|e| AvatarError::File {
+            path: path.to_path_buf(),
+            problem: format!("could not assemble the imported avatar: {e}"),
+        })?;
+        let file = TensorFile::from_bytes(path, bytes)?;
+        let mut avatar = load::from_tensor_file(&file, device, Some(path.to_path_buf()))?;
+        avatar.import_warnings = imported.report.warnings;
+        Ok(avatar)
     }
 
     /// Loads an avatar from an in-memory safetensors buffer (the embedded default avatar);

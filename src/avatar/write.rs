@@ -77,6 +77,13 @@ impl TensorWriter {
         self
     }
 
+    /// Adds a tensor from raw little-endian bytes of `dtype` (copied bit for bit).
+    pub fn raw(&mut self, name: &str, dtype: Dtype, shape: &[usize], bytes: &[u8]) -> &mut Self {
+        self.tensors
+            .insert(name.to_string(), (dtype, shape.to_vec(), bytes.to_vec()));
+        self
+    }
+
     /// Removes a tensor (no-op when absent).
     pub fn remove(&mut self, name: &str) -> &mut Self {
         self.tensors.remove(name);

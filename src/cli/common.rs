@@ -16,24 +16,42 @@ use crate::pose::{LoadedPoses, PoseFormat, PoseFrame, PoseLoadOptions, PoseSeque
 /// Which avatar to use.
 #[derive(Debug, Args, Clone)]
 pub struct AvatarArgs {
-    /// Avatar file (.safetensors). Defaults to the embedded default avatar.
+    /// Avatar file (.safetensors), or an XHand checkpoint (model.pth) with --mano. Defaults
+    /// to the embedded default avatar.
     #[arg(long, value_name = "AVATAR")]
     pub avatar: Option<PathBuf>,
+    /// The MANO model file (MANO_RIGHT.pkl …) for an --avatar that is an XHand checkpoint.
+    #[arg(long, value_name = "MANO.pkl", requires = "avatar")]
+    pub mano: Option<PathBuf>,
 }
 
 impl AvatarArgs {
     /// Loads the chosen avatar on `device`.
     pub fn load(&self, device: &Device) -> anyhow::Result<Avatar> {
-        load_avatar(self.avatar.as_ref(), device)
+        load_avatar(self.avatar.as_ref(), self.mano.as_deref(), device)
     }
 }
 
-/// Loads `path`, or the embedded default avatar when `None`.
-pub fn load_avatar(path: Option<&PathBuf>, device: &Device) -> anyhow::Result<Avatar> {
-    match path {
-        Some(p) => Ok(Avatar::load(p, device)?),
-        None => Ok(crate::default_avatar::load(device)?),
+/// Loads `path` (importing a checkpoint with `mano`), or the embedded default avatar when
+/// `None`. Prints import notes and unused-tensor warnings to stderr.
+pub fn load_avatar(
+    path: Option<&PathBuf>,
+    mano: Option<&std::path::Path>,
+    device: &Device,
+) -> anyhow::Result<Avatar> {
+    let avatar = match path {
+        Some(p) => Avatar::open(p, mano, device)?,
+        None => crate::default_avatar::load(device)?,
+    };
+    for w in avatar
+        .import_warnings
+        .iter()
+        .cloned()
+        .chain(avatar.summary.unused_warning())
+    {
+        eprintln!("warning: {w}");
     }
+    Ok(avatar)
 }
 
 /// Which pose(s) to use.

@@ -7,14 +7,19 @@ use clap::Args;
 /// Validate an avatar and print its summary.
 #[derive(Debug, Args)]
 pub struct InfoCmd {
-    /// Avatar file (.safetensors); the embedded default avatar when omitted.
+    /// Avatar file (.safetensors) or XHand checkpoint (model.pth, with --mano); the embedded
+    /// default avatar when omitted.
     pub avatar: Option<PathBuf>,
+    /// The MANO model file for a checkpoint (nothing is written).
+    #[arg(long, value_name = "MANO.pkl", requires = "avatar")]
+    pub mano: Option<PathBuf>,
 }
 
 impl InfoCmd {
     pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
         let device = crate::device::select_device(force_cpu);
-        let avatar = super::common::load_avatar(self.avatar.as_ref(), &device)?;
+        let avatar =
+            super::common::load_avatar(self.avatar.as_ref(), self.mano.as_deref(), &device)?;
         println!(
             "{}: valid XHand avatar",
             self.avatar

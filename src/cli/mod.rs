@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod eval;
 mod export_mesh;
+mod import;
 mod info;
 mod make_test_avatar;
 mod render;
@@ -29,8 +30,10 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate an avatar file and summarise it.
+    /// Validate an avatar file (or an XHand checkpoint with --mano) and summarise it.
     Info(info::InfoCmd),
+    /// Convert an XHand checkpoint (model.pth) and its MANO file into an avatar file.
+    Import(import::ImportCmd),
     /// Evaluate the networks and skinning for one pose and write the results (safetensors).
     Eval(eval::EvalCmd),
     /// Render frames to PNG with the CPU reference renderer.
@@ -52,6 +55,7 @@ impl Command {
     pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
         match self {
             Command::Info(c) => c.run(force_cpu),
+            Command::Import(c) => c.run(force_cpu),
             Command::Eval(c) => c.run(force_cpu),
             Command::Render(c) => c.run(force_cpu),
             Command::ExportMesh(c) => c.run(force_cpu),

@@ -1,0 +1,73 @@
+//! Reading what XHand's PyTorch code writes, without Python and without executing anything:
+//! `torch.save` checkpoints ([`checkpoint`]), the MANO model pickle ([`mano`]), both through
+//! an inert pickle reader ([`pickle`]); and turning them into an xhand avatar ([`import`]).
+//! docs/formats.md lists what is read, the allow-list and the limits.
+
+pub mod checkpoint;
+pub mod import;
+pub mod mano;
+mod npz;
+pub mod pickle;
+pub mod xhand;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub use import::{ImportReport, Imported, import};
+
+/// A problem with a checkpoint or MANO file: which file and what.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", path.display())]
+pub struct ImportError {
+    pub path: PathBuf,
+    pub problem: String,
+}
+
+impl ImportError {
+    pub(crate) fn new(path: &Path, problem: String) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            problem,
+        }
+    }
+}
+
+/// Whether `path` looks like a PyTorch checkpoint rather than a safetensors avatar: by its
+/// extension, or by the zip signature `torch.save` files start with.
+pub fn is_checkpoint(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if matches!(ext.as_deref(), Some("pth" | "pt" | "ckpt" | "tar")) {
+        return true;
+    }
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == b"PK\x03\x04"
+}
+
+/// Reads a whole file, refusing (before reading) one larger than `cap` bytes.
+pub(crate) fn read_capped(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>, ImportError> {
+    let fail = |p: String| ImportError::new(path, p);
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    if meta.is_dir() {
+        return Err(fail("it is a folder, not a file".into()));
+    }
+    if meta.len() > cap {
+        return Err(fail(format!(
+            "it is {:.1} GB; {what} are at most {} MB here",
+            meta.len() as f64 / 1e9,
+            cap >> 20
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(cap + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail(format!("cannot read it: {e}")))?;
+    if bytes.len() as u64 > cap {
+        return Err(fail("it grew past the size limit while being read".into()));
+    }
+    Ok(bytes)
+}
