@@ -30,6 +30,7 @@ pub mod shading;
 pub mod skeleton;
 pub mod synthetic;
 pub mod torch;
+pub mod user_config;
 
 /// Number of MANO joints (wrist + 15 finger joints).
 pub const NUM_JOINTS: usize = 16;

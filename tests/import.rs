@@ -664,3 +664,54 @@ fn import_info_and_eval_commands_take_a_checkpoint() {
         &std::fs::read(&b).unwrap()
     ));
 }
+
+/// Dropping a checkpoint on the viewer asks for its MANO file once; dropping the MANO file
+/// opens the avatar, and the next run opens the checkpoint without asking.
+#[cfg(feature = "viewer")]
+#[test]
+fn the_viewer_opens_a_dropped_checkpoint_and_remembers_its_mano_file() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "the viewer tests need a display; run them with scripts/test.sh (Xvfb)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let run = |name: &str, steps: serde_json::Value| -> serde_json::Value {
+        let script = dir.path().join(format!("{name}.json"));
+        let report = dir.path().join(format!("{name}-report.json"));
+        let mut steps = steps.as_array().unwrap().clone();
+        steps.push(serde_json::json!({"wait_idle": true}));
+        steps.push(serde_json::json!({"report": report}));
+        steps.push(serde_json::json!({"exit": 0}));
+        std::fs::write(&script, serde_json::Value::Array(steps).to_string()).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xhand"))
+            .args(["view", "--width", "800", "--height", "500", "--script"])
+            .arg(&script)
+            .env("XDG_CONFIG_HOME", &config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+    };
+    let pth = fixture("xhand_model_small.pth");
+    let first = run(
+        "first",
+        serde_json::json!([
+            {"wait_frames": 2}, {"drop_file": pth}, {"wait_frames": 5}, {"wait_idle": true},
+            {"drop_file": fixture(MANO_PY2)}, {"wait_frames": 5}
+        ]),
+    );
+    assert_eq!(first["avatar"], "xhand_model_small", "{first}");
+    assert_eq!(first["vertices"], 300);
+    let remembered = std::fs::read_to_string(config.join("xhand/mano.json")).unwrap();
+    assert!(remembered.contains("mano_like_right.pkl"), "{remembered}");
+    let second = run(
+        "second",
+        serde_json::json!([{"wait_frames": 2}, {"drop_file": pth}, {"wait_frames": 5}]),
+    );
+    assert_eq!(second["avatar"], "xhand_model_small", "{second}");
+}

@@ -43,6 +43,9 @@ pub struct ViewerOptions {
     /// Window size in logical pixels.
     pub size: (u32, u32),
     pub force_cpu: bool,
+    /// The MANO model file for an `avatar` that is an XHand checkpoint (else the one
+    /// remembered for its hand).
+    pub mano: Option<PathBuf>,
 }
 
 /// Checks that a window and a GPU adapter can exist, with actionable messages.
@@ -59,6 +62,19 @@ fn preflight() -> anyhow::Result<crate::gpu::GpuContext> {
 /// Loads the avatar to start with: the given file, else the embedded default.
 fn initial_avatar(opts: &ViewerOptions, device: &candle_core::Device) -> anyhow::Result<Avatar> {
     Ok(match &opts.avatar {
+        Some(p) if crate::torch::is_checkpoint(p) => {
+            let hand = crate::torch::checkpoint_hand(p)?;
+            let mano = opts
+                .mano
+                .clone()
+                .or_else(|| crate::user_config::ManoFiles::load().get(hand));
+            let avatar = Avatar::open(p, mano.as_deref(), device)?;
+            if let Some(m) = &mano {
+                // Best effort: only saves typing next time.
+                let _ = crate::user_config::ManoFiles::load().remember(hand, m);
+            }
+            avatar
+        }
         Some(p) => Avatar::load(p, device)?,
         None => crate::default_avatar::load(device)?,
     })
@@ -73,8 +89,17 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
     let device = crate::device::select_device(opts.force_cpu);
     let avatar = initial_avatar(&opts, &device)?;
     let embeddings = avatar.embed(&PoseFrame::default())?;
+    let notes: Vec<String> = avatar
+        .import_warnings
+        .iter()
+        .cloned()
+        .chain(avatar.summary.unused_warning())
+        .collect();
     let mut session = session::Session::new(avatar, embeddings, opts.avatar.clone());
     session.load_recent();
+    for n in notes {
+        session.info(n);
+    }
     if let Some(p) = &opts.pose {
         files::start_pose_load(&mut session, p.clone(), None, None);
     }

@@ -121,6 +121,8 @@ pub struct Session {
     pub worker: EmbedWorker,
     /// An avatar being loaded in the background.
     pub loading_avatar: Option<(PathBuf, Pending<AvatarLoadOutcome>)>,
+    /// An XHand checkpoint waiting for the user to choose its MANO file.
+    pub mano_prompt: Option<(PathBuf, crate::hand::Handedness)>,
     /// A pose file being loaded in the background.
     pub loading_poses: Option<(PathBuf, Pending<Result<PoseLoadOutcome, String>>)>,
     /// A pose file with several captures/hands waiting for the user's choice.
@@ -136,7 +138,15 @@ pub struct Session {
 }
 
 /// What a background avatar load gives: the avatar and its rest-pose embeddings, or an error.
-pub type AvatarLoadOutcome = Result<(Avatar, Embeddings), String>;
+pub type AvatarLoadOutcome = Result<AvatarLoaded, String>;
+
+/// A finished avatar load.
+pub enum AvatarLoaded {
+    /// The avatar, its rest-pose embeddings, and the MANO file used if it was a checkpoint.
+    Ready(Box<(Avatar, Embeddings)>, Option<PathBuf>),
+    /// An XHand checkpoint of this hand with no MANO file known for it yet: ask the user.
+    NeedsMano(crate::hand::Handedness),
+}
 
 /// What loading a pose file produced.
 pub enum PoseLoadOutcome {
@@ -197,6 +207,7 @@ impl Session {
             recent: Vec::new(),
             worker: EmbedWorker::start(),
             loading_avatar: None,
+            mano_prompt: None,
             loading_poses: None,
             pose_choice: None,
             jobs: Jobs::default(),
@@ -431,8 +442,5 @@ impl Session {
 
 /// Where the recent-files list lives.
 fn recent_file() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("xhand").join("recent.json"))
+    crate::user_config::config_dir().map(|d| d.join("recent.json"))
 }

@@ -7,8 +7,12 @@ use clap::Args;
 /// Open the viewer window.
 #[derive(Debug, Args, Default)]
 pub struct ViewCmd {
-    /// Avatar file (.safetensors); the embedded default avatar when omitted.
+    /// Avatar file (.safetensors) or XHand checkpoint (model.pth); the embedded default
+    /// avatar when omitted.
     pub avatar: Option<PathBuf>,
+    /// The MANO model file for a checkpoint (remembered per hand for the next time).
+    #[arg(long, value_name = "MANO.pkl")]
+    pub mano: Option<PathBuf>,
     /// Pose or sequence file (xhand JSON, HaMeR dump, InterHand2.6M MANO annotations).
     #[arg(long)]
     pub pose: Option<PathBuf>,
@@ -51,6 +55,7 @@ impl ViewCmd {
                 script: self.script.clone(),
                 size: (self.width, self.height),
                 force_cpu,
+                mano: self.mano.clone(),
             })
         }
         #[cfg(not(feature = "viewer"))]

@@ -48,6 +48,22 @@ pub fn is_checkpoint(path: &Path) -> bool {
         && &magic == b"PK\x03\x04"
 }
 
+/// The hand an XHand checkpoint was trained for (its `hand_type`; right when absent), read
+/// without importing it — to pick the MANO file before importing.
+pub fn checkpoint_hand(path: &Path) -> Result<crate::hand::Handedness, ImportError> {
+    let ck = checkpoint::Checkpoint::open(path)?;
+    let xh = xhand::XHandCheckpoint::from_checkpoint(&ck)?;
+    match xh.hand_type.as_deref() {
+        None => Ok(crate::hand::Handedness::Right),
+        Some(s) => crate::hand::Handedness::parse(s).ok_or_else(|| {
+            ImportError::new(
+                path,
+                format!("its `hand_type` is `{s}`; expected `right` or `left`"),
+            )
+        }),
+    }
+}
+
 /// Reads a whole file, refusing (before reading) one larger than `cap` bytes.
 pub(crate) fn read_capped(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>, ImportError> {
     let fail = |p: String| ImportError::new(path, p);

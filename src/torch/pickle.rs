@@ -649,8 +649,9 @@ impl<'a> Machine<'a> {
                     }
                 }
                 0x97 => {
-                    return self
-                        .err("the pickle refers to out-of-band buffers, which a file cannot carry");
+                    return self.err(
+                        "the pickle refers to out-of-band buffers, which a file cannot carry",
+                    );
                 }
                 0x98 => {} // READONLY_BUFFER: no effect on our values.
                 // Containers.
