@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/xhand-target}"
+# The same target folder as `cargo run` (cargo's default ./target, or $CARGO_TARGET_DIR when
+# set), so the tests reuse the viewer's build.
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 need_pkgs=()

@@ -544,40 +544,45 @@ fn mutate(bytes: &[u8], rng: &mut SplitMix) -> Vec<u8> {
 
 #[test]
 fn thousands_of_byte_flips_never_panic() {
-    // The zip layer checks CRCs, so flips in a checkpoint mostly stop there; the pickle inside
-    // is mutated directly as well, then walked like a checkpoint's.
-    let ck_bytes = std::fs::read(fixture("xhand_model_small.pth")).unwrap();
-    let ck = Checkpoint::open(&fixture("xhand_model_small.pth")).unwrap();
+    // The zip layer checks CRCs, so flips in a checkpoint mostly stop there; each fixture's
+    // pickle is mutated directly as well, then walked and imported like a checkpoint's.
     let mano = ManoModel::open(&fixture(MANO_PY2)).unwrap();
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&ck_bytes)).unwrap();
-    let mut pkl = Vec::new();
-    std::io::Read::read_to_end(
-        &mut zip.by_name("xhand_model_small/data.pkl").unwrap(),
-        &mut pkl,
-    )
-    .unwrap();
-    let mano_py2 = std::fs::read(fixture(MANO_PY2)).unwrap();
-    let mano_py3 = std::fs::read(fixture(MANO_PY3)).unwrap();
     let path = Path::new("mutant.pth");
     let mut rng = SplitMix(20261204);
-    for _ in 0..2000 {
-        let m = mutate(&ck_bytes, &mut rng);
-        if let Ok(c) = Checkpoint::from_bytes(path, &m)
-            && let Ok(x) = XHandCheckpoint::from_checkpoint(&c)
-        {
-            let _ = xhand::torch::import::assemble(path, &x, &mano);
-        }
-        let m = mutate(&pkl, &mut rng);
-        if let Ok(p) = Pickle::parse(&m) {
-            let c = ck.with_pickle(p);
-            if let Ok(x) = XHandCheckpoint::from_checkpoint(&c) {
+    for (name, prefix) in [
+        ("xhand_model_small.pth", "xhand_model_small"),
+        ("xhand_model_small_cuda.pth", "xhand_model_small_cuda"),
+        ("xhand_model_small_torch2.pth", "xhand_model_small_torch2"),
+    ] {
+        let ck_bytes = std::fs::read(fixture(name)).unwrap();
+        let ck = Checkpoint::open(&fixture(name)).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&ck_bytes)).unwrap();
+        let mut pkl = Vec::new();
+        std::io::Read::read_to_end(
+            &mut zip.by_name(&format!("{prefix}/data.pkl")).unwrap(),
+            &mut pkl,
+        )
+        .unwrap();
+        for _ in 0..2000 {
+            let m = mutate(&ck_bytes, &mut rng);
+            if let Ok(c) = Checkpoint::from_bytes(path, &m)
+                && let Ok(x) = XHandCheckpoint::from_checkpoint(&c)
+            {
                 let _ = xhand::torch::import::assemble(path, &x, &mano);
+            }
+            let m = mutate(&pkl, &mut rng);
+            if let Ok(p) = Pickle::parse(&m) {
+                let c = ck.with_pickle(p);
+                if let Ok(x) = XHandCheckpoint::from_checkpoint(&c) {
+                    let _ = xhand::torch::import::assemble(path, &x, &mano);
+                }
             }
         }
     }
-    for bytes in [&mano_py2, &mano_py3] {
-        for _ in 0..1000 {
-            let m = mutate(bytes, &mut rng);
+    for name in [MANO_PY2, MANO_PY3] {
+        let bytes = std::fs::read(fixture(name)).unwrap();
+        for _ in 0..2000 {
+            let m = mutate(&bytes, &mut rng);
             let _ = ManoModel::from_bytes(Path::new("mutant.pkl"), &m);
         }
     }

@@ -20,8 +20,17 @@ impl InfoCmd {
         let device = crate::device::select_device(force_cpu);
         let avatar =
             super::common::load_avatar(self.avatar.as_ref(), self.mano.as_deref(), &device)?;
+        let kind = if self
+            .avatar
+            .as_deref()
+            .is_some_and(crate::torch::is_checkpoint)
+        {
+            "valid XHand checkpoint (imported in memory; nothing was written)"
+        } else {
+            "valid XHand avatar"
+        };
         println!(
-            "{}: valid XHand avatar",
+            "{}: {kind}",
             self.avatar
                 .as_ref()
                 .map_or(crate::default_avatar::LABEL.to_string(), |p| p

@@ -1259,6 +1259,22 @@ mod tests {
     }
 
     #[test]
+    fn huge_length_claims_and_memo_indices_allocate_nothing() {
+        // BINBYTES8 claiming 2^60 bytes, LONG4 claiming 4 GB, a memo write at index 4e9.
+        let e = Pickle::parse(b"\x80\x04\x8e\x00\x00\x00\x00\x00\x00\x00\x10.")
+            .err()
+            .unwrap();
+        assert!(e.problem.contains("truncated"), "{e}");
+        assert!(Pickle::parse(b"\x80\x02\x8b\xff\xff\xff\xff.").is_err());
+        let pk = Pickle::parse(b"\x80\x02K\x07r\x00\x28\x6b\xeej\x00\x28\x6b\xee.").unwrap();
+        assert_eq!(pk.int(pk.root), Some(7));
+        assert!(
+            Pickle::parse(b"\x80\x02j\x05\x00\x00\x00.").is_err(),
+            "a GET before its PUT"
+        );
+    }
+
+    #[test]
     fn numpy_fortran_arrays_come_out_row_major() {
         let arr = NdArray {
             dtype: NpDtype::parse("<f8"),
