@@ -6,7 +6,6 @@
 //! SH image and the coverage mask (a pixel is hand exactly when a triangle covers its
 //! centre).
 
-use candle_core::Tensor;
 use rayon::prelude::*;
 
 use crate::avatar::Avatar;
@@ -230,8 +229,8 @@ fn neural_pixels(
     for start in (0..attrs.pixels.len()).step_by(RENDERER_BATCH) {
         let end = (start + RENDERER_BATCH).min(attrs.pixels.len());
         let x = renderer_inputs(avatar, frame, &codes, camera, vis, attrs, start..end);
-        let xt = Tensor::from_vec(x, (end - start, width), avatar.nets.device())?;
-        let y = renderer.forward(&xt)?.flatten_all()?.to_vec1::<f32>()?;
+        debug_assert_eq!(x.len(), (end - start) * width);
+        let y = renderer.forward_rows(x, end - start, avatar.nets.device())?;
         colors.extend(y.chunks_exact(3).map(|c| [c[0], c[1], c[2]]));
     }
     Ok(colors)

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod cpu_render;
 pub mod default_avatar;
 pub mod device;
+pub mod engine;
 pub mod frame;
 #[cfg(feature = "gpu")]
 pub mod gpu;

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::common::{AvatarArgs, PoseArgs};
+use super::common::{AvatarArgs, NetsArgs, PoseArgs};
 use crate::bench::BENCH_SIZE;
 use crate::synthetic::SyntheticSpec;
 
@@ -18,6 +18,10 @@ pub struct BenchCmd {
     pub paper_size: bool,
     #[command(flatten)]
     pub pose: PoseArgs,
+    /// Engine of the per-net rows: candle on the CPU (the fused path), CUDA or Metal; with
+    /// `--gpu` the wgpu nets are timed as well, whatever this says.
+    #[command(flatten)]
+    pub nets: NetsArgs,
     /// Timed runs (after one warm-up).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
@@ -31,7 +35,7 @@ pub struct BenchCmd {
 
 impl BenchCmd {
     pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
-        let device = crate::device::select_device(force_cpu);
+        let device = crate::engine::candle_device(self.nets.nets, force_cpu)?;
         let avatar = if self.paper_size {
             SyntheticSpec::paper_size().avatar(&device)?
         } else {

@@ -32,6 +32,35 @@ impl AvatarArgs {
     }
 }
 
+/// Which engine runs the embedding networks.
+#[derive(Debug, Args, Clone)]
+pub struct NetsArgs {
+    /// Engine for the embedding networks: candle on the CPU, CUDA or Metal, or the wgpu
+    /// compute shaders on any GPU adapter. `auto`: CUDA/Metal when built and present, else wgpu
+    /// on a hardware GPU, else the CPU.
+    #[arg(long, value_enum, default_value_t = crate::engine::NetsChoice::Auto)]
+    pub nets: crate::engine::NetsChoice,
+}
+
+impl NetsArgs {
+    /// Loads the avatar on the candle device the choice needs and sets up the engine.
+    pub fn load(
+        &self,
+        avatar: &AvatarArgs,
+        force_cpu: bool,
+    ) -> anyhow::Result<(Avatar, crate::engine::NetsEngine)> {
+        let choice = if force_cpu {
+            crate::engine::NetsChoice::Cpu
+        } else {
+            self.nets
+        };
+        let device = crate::engine::candle_device(choice, force_cpu)?;
+        let a = avatar.load(&device)?;
+        let engine = crate::engine::NetsEngine::new(choice, &a)?;
+        Ok((a, engine))
+    }
+}
+
 /// Loads `path` (importing a checkpoint with `mano`), or the embedded default avatar when
 /// `None`. Prints import notes and unused-tensor warnings to stderr.
 pub fn load_avatar(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{AvatarArgs, PoseArgs};
+use super::common::{AvatarArgs, NetsArgs, PoseArgs};
 use crate::NUM_JOINTS;
 use crate::avatar::write::TensorWriter;
 
@@ -16,6 +16,8 @@ pub struct EvalCmd {
     pub avatar: AvatarArgs,
     #[command(flatten)]
     pub pose: PoseArgs,
+    #[command(flatten)]
+    pub nets: NetsArgs,
     /// SH row of the avatar to use when the frame has no `sh`.
     #[arg(long, default_value_t = 0)]
     pub sh_view: usize,
@@ -26,10 +28,9 @@ pub struct EvalCmd {
 
 impl EvalCmd {
     pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
-        let device = crate::device::select_device(force_cpu);
-        let avatar = self.avatar.load(&device)?;
+        let (avatar, engine) = self.nets.load(&self.avatar, force_cpu)?;
         let frame = self.pose.selected(&avatar)?;
-        let posed = avatar.evaluate(&frame, self.sh_view)?;
+        let posed = engine.evaluate(&avatar, &frame, self.sh_view)?;
         let e = &posed.embeddings;
         let v = e.num_vertices;
         let flat = |x: &[[f32; 3]]| -> Vec<f32> { x.iter().flatten().copied().collect() };
@@ -44,7 +45,8 @@ impl EvalCmd {
             .f32("sh_color", &[v, 3], &flat(&posed.vertex_sh_colors()))
             .meta("avatar", &avatar.name)
             .meta("frame", &self.pose.frame.to_string())
-            .meta("color_order", avatar.color_order.as_str());
+            .meta("color_order", avatar.color_order.as_str())
+            .meta("nets", &engine.describe());
         w.save(&self.out)?;
         println!("wrote {} ({} vertices)", self.out.display(), v);
         Ok(())

@@ -13,7 +13,7 @@ mod view;
 
 use clap::{Parser, Subcommand};
 
-pub use common::{AvatarArgs, CameraArgs, PoseArgs};
+pub use common::{AvatarArgs, CameraArgs, NetsArgs, PoseArgs};
 pub use view::ViewCmd;
 
 /// Viewer and toolkit for XHand neural hand avatars.

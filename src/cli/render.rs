@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::common::{AvatarArgs, CameraArgs, PoseArgs};
+use super::common::{AvatarArgs, CameraArgs, NetsArgs, PoseArgs};
 use crate::camera::Camera;
 use crate::cpu_render;
 use crate::mesh::bounding_box;
@@ -20,6 +20,8 @@ pub struct RenderCmd {
     pub avatar: AvatarArgs,
     #[command(flatten)]
     pub pose: PoseArgs,
+    #[command(flatten)]
+    pub nets: NetsArgs,
     /// Render every frame of the sequence; `--out` is then a folder of numbered PNGs.
     #[arg(long, conflicts_with = "frame")]
     pub all: bool,
@@ -66,8 +68,7 @@ fn parse_rgb(s: &str) -> Result<[f32; 3], String> {
 
 impl RenderCmd {
     pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
-        let device = crate::device::select_device(force_cpu);
-        let avatar = self.avatar.load(&device)?;
+        let (avatar, engine) = self.nets.load(&self.avatar, force_cpu)?;
         let loaded = self.pose.load(&avatar, self.fps)?;
         let seq = &loaded.sequence;
         let settings = RenderSettings {
@@ -77,7 +78,7 @@ impl RenderCmd {
             ..RenderSettings::default()
         };
         let first = if self.all { 0 } else { self.pose.frame };
-        let frame0 = avatar.evaluate(seq.frame(first)?, self.sh_view)?;
+        let frame0 = engine.evaluate(&avatar, seq.frame(first)?, self.sh_view)?;
         let (lo, hi) = bounding_box(&frame0.geometry.vertices);
         let framing = if self.pose_camera {
             None
@@ -110,7 +111,7 @@ impl RenderCmd {
             let posed = if i == 0 {
                 frame0.clone()
             } else {
-                avatar.evaluate(frame, self.sh_view)?
+                engine.evaluate(&avatar, frame, self.sh_view)?
             };
             renderer
                 .render(&avatar, &posed, &camera_for(i)?, &settings)?

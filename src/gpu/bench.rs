@@ -110,7 +110,22 @@ pub fn run(
             shade_neural[k].push(t_neural[k]);
         }
     }
+    let nets = super::GpuNets::new(&ctx.device, &avatar.nets)?;
+    let pose = frame.geometry.avatar_pose;
+    let mut nets_ms = Vec::new();
+    for run in 0..=runs.max(1) {
+        let t = Instant::now();
+        nets.run(ctx, &pose)?;
+        if run > 0 {
+            nets_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
     let mut out = vec![
+        summarise(
+            "gpu: embedding nets (wgpu, all three)",
+            nets_ms,
+            Some(2.0 * nets.macs() as f64),
+        ),
         summarise("gpu: upload embeddings", upload, None),
         summarise("gpu: skinning + normals", skinning, None),
         summarise("gpu: visibility raster", raster, None),

@@ -5,12 +5,14 @@
 //! ([`GpuContext::headless`]).
 
 pub mod bench;
+pub mod nets;
 mod params;
 mod readback;
 mod renderer;
 pub mod shaders;
 mod timer;
 
+pub use nets::GpuNets;
 pub use params::{SkinParams, ViewParams};
 pub use readback::{read_buffer_f32, read_texture_rgba8};
 pub use renderer::{HandRenderer, NeuralPath, ViewInput};
@@ -48,15 +50,20 @@ impl GpuContext {
     /// Opens the first adapter (honouring `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`) with its own
     /// limits, no surface needed.
     pub fn headless() -> Result<Self, GpuError> {
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-        desc.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
-        let instance = wgpu::Instance::new(desc);
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            force_fallback_adapter: false,
-            compatible_surface: None,
-        }))
-        .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        Self::open(first_adapter()?)
+    }
+
+    /// Opens a device on the first adapter only when it is a hardware GPU: `Ok(None)` for a
+    /// software rasteriser (lavapipe, llvmpipe, WARP), without creating a device on it.
+    pub fn hardware() -> Result<Option<Self>, GpuError> {
+        let adapter = first_adapter()?;
+        if adapter.get_info().device_type == wgpu::DeviceType::Cpu {
+            return Ok(None);
+        }
+        Self::open(adapter).map(Some)
+    }
+
+    fn open(adapter: wgpu::Adapter) -> Result<Self, GpuError> {
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("xhand"),
@@ -76,6 +83,19 @@ impl GpuContext {
     pub fn describe(&self) -> String {
         format!("{} ({:?})", self.info.name, self.info.backend)
     }
+}
+
+/// The adapter wgpu picks first (high performance; `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`).
+fn first_adapter() -> Result<wgpu::Adapter, GpuError> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+    let instance = wgpu::Instance::new(desc);
+    pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        force_fallback_adapter: false,
+        compatible_surface: None,
+    }))
+    .map_err(|e| GpuError::NoAdapter(e.to_string()))
 }
 
 /// Renders one posed frame of `avatar` into an image through the GPU pipeline.

@@ -123,6 +123,9 @@ mod tests {
         validate("normals.wgsl", NORMALS_WGSL);
         validate("raster.wgsl", RASTER_WGSL);
         validate("composite.wgsl", COMPOSITE_WGSL);
+        for (name, source) in super::super::nets::shader_sources() {
+            validate(name, &source);
+        }
         let device = candle_core::Device::Cpu;
         let avatar = SyntheticSpec::test_avatar().avatar(&device).unwrap();
         let program = shade_program(&avatar).unwrap();

@@ -1,8 +1,11 @@
 //! XHand's `ConditionNetwork` (models/mlp.py L252-373): a per-vertex MLP on
 //! `[pose / π, latent_code[v]]` whose last layer gives a code that mixes learned basis rows.
 
+use std::sync::{Arc, OnceLock};
+
 use candle_core::{D, Device, Result, Tensor};
 
+use super::fused::FusedNets;
 use super::{Linear, softplus100};
 use crate::POSE_DIM;
 
@@ -95,6 +98,35 @@ impl ConditionNet {
         &self.shape
     }
 
+    /// The parameters copied to host memory (for the wgpu nets).
+    pub fn to_host(&self) -> Result<super::HostNet> {
+        let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+        let mut layers = vec![super::HostLayer {
+            out_dim: self.first_latent_t.dim(1)?,
+            in_dim: self.first_latent_t.dim(0)?,
+            weight: flat(&self.first_latent_t.t()?.contiguous()?)?,
+            bias: flat(&self.first_bias)?,
+        }];
+        for l in &self.rest {
+            layers.push(super::HostLayer {
+                out_dim: l.out_dim(),
+                in_dim: l.in_dim(),
+                weight: flat(&l.weight()?)?,
+                bias: flat(l.bias())?,
+            });
+        }
+        Ok(super::HostNet {
+            num_vertices: self.num_vertices(),
+            latent_dim: self.shape.latent_dim,
+            out_dim: self.shape.out_dim,
+            latent_code: flat(&self.latent_code)?,
+            x_mean: flat(&self.x_mean)?,
+            mix: flat(&self.mix)?,
+            first_pose_t: flat(&self.first_pose_t)?,
+            layers,
+        })
+    }
+
     /// Number of vertices.
     pub fn num_vertices(&self) -> usize {
         self.latent_code.dims()[0]
@@ -170,6 +202,8 @@ pub struct EmbeddingNets {
     pub color: ConditionNet,
     pub lbs: ConditionNet,
     device: Device,
+    /// The fused CPU path's copy of the parameters, made on the first CPU evaluation.
+    fused: Arc<OnceLock<FusedNets>>,
 }
 
 /// The candle tensors of one evaluation, before they are copied to host memory.
@@ -194,7 +228,17 @@ impl EmbeddingNets {
             color,
             lbs,
             device,
+            fused: Arc::default(),
         }
+    }
+
+    /// The networks on the fused, cache-blocked CPU path ([`FusedNets`]), set up on first use.
+    pub fn fused(&self) -> Result<&FusedNets> {
+        if let Some(f) = self.fused.get() {
+            return Ok(f);
+        }
+        let f = FusedNets::new(self)?;
+        Ok(self.fused.get_or_init(|| f))
     }
 
     /// The candle device the networks run on.
@@ -224,8 +268,18 @@ impl EmbeddingNets {
         })
     }
 
-    /// Runs the three networks for one pose and copies the results to host memory.
+    /// Runs the three networks for one pose, on the fused CPU path when the networks live on
+    /// the CPU, else with candle on their device, and copies the results to host memory.
     pub fn eval(&self, pose: &[f32; POSE_DIM]) -> Result<Embeddings> {
+        if self.device.is_cpu() {
+            return Ok(self.fused()?.eval(pose));
+        }
+        self.eval_candle(pose)
+    }
+
+    /// [`Self::eval`] through candle's ops on the networks' device (the reference the fused
+    /// CPU path is checked against).
+    pub fn eval_candle(&self, pose: &[f32; POSE_DIM]) -> Result<Embeddings> {
         let t = self.eval_tensors(pose)?;
         let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
         Ok(Embeddings {

@@ -3,14 +3,17 @@
 //! renderer ([`NeuralRenderer`]) and the positional encoding that feeds it ([`posenc`]).
 
 mod condition_net;
+pub mod fused;
+mod host;
 mod linear;
 pub mod posenc;
 mod renderer;
 mod softplus;
 
 pub use condition_net::{ConditionNet, EmbeddingNets, Embeddings, NetShape};
+pub use host::{HostLayer, HostNet};
 pub use linear::Linear;
 pub use renderer::{
     NeuralRenderer, RENDERER_SKIP_LAYER, renderer_input_width, renderer_layer_shapes,
 };
-pub use softplus::{SOFTPLUS_BETA, SOFTPLUS_THRESHOLD, softplus100};
+pub use softplus::{LOG1P_IS_IDENTITY_BELOW, SOFTPLUS_BETA, SOFTPLUS_THRESHOLD, softplus100};

@@ -2,9 +2,12 @@
 //! (models/mlp.py L25-58): ReLU MLP with one skip that concatenates the input after the
 //! third hidden layer, and a sigmoid output.
 
-use candle_core::{Result, Tensor};
+use std::sync::{Arc, OnceLock};
+
+use candle_core::{Device, Result, Tensor};
 
 use super::Linear;
+use super::fused::FusedRenderer;
 use super::posenc::PE_DIM;
 use crate::POSE_DIM;
 
@@ -45,6 +48,14 @@ pub struct NeuralRenderer {
     /// too shallow to have `linear4`). Two matmuls replace the concatenation, which candle
     /// copies row by row (a fifth of the MLP's time on the default avatar).
     skip_split: Option<(Tensor, Tensor)>,
+    /// The fused CPU path's copy of the weights, made on first use.
+    fused: Arc<OnceLock<FusedRenderer>>,
+}
+
+impl std::fmt::Debug for FusedRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FusedRenderer")
+    }
 }
 
 impl NeuralRenderer {
@@ -63,7 +74,11 @@ impl NeuralRenderer {
             }
             None => None,
         };
-        Ok(Self { layers, skip_split })
+        Ok(Self {
+            layers,
+            skip_split,
+            fused: Arc::default(),
+        })
     }
 
     /// The layers, `linear1` first.
@@ -84,6 +99,22 @@ impl NeuralRenderer {
     /// Multiply-adds per pixel.
     pub fn macs_per_pixel(&self) -> usize {
         self.layers.iter().map(Linear::macs).sum()
+    }
+
+    /// Colours `[rows, 3]` for the row-major inputs `x` `[rows, input]`: on the fused,
+    /// cache-blocked path ([`FusedRenderer`]) when `device` is the CPU, else with candle.
+    pub fn forward_rows(&self, x: Vec<f32>, rows: usize, device: &Device) -> Result<Vec<f32>> {
+        if device.is_cpu() {
+            if self.fused.get().is_none() {
+                let f = FusedRenderer::new(self)?;
+                let _ = self.fused.set(f);
+            }
+            if let Some(f) = self.fused.get() {
+                return Ok(f.forward(&x, rows));
+            }
+        }
+        let xt = Tensor::from_vec(x, (rows, self.input_dim()), device)?;
+        self.forward(&xt)?.flatten_all()?.to_vec1::<f32>()
     }
 
     /// `x: [N, input]` → colours `[N, 3]` in (0, 1).

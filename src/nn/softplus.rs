@@ -3,10 +3,7 @@
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-/// Softplus sharpness used by every hidden layer of XHand's `ConditionNetwork` (mlp.py L313).
-pub const SOFTPLUS_BETA: f32 = 100.0;
-/// torch's Softplus switches to the identity where `beta * x > threshold` (default 20).
-pub const SOFTPLUS_THRESHOLD: f32 = 20.0;
+pub use xhand_simd::{SOFTPLUS_BETA, SOFTPLUS_THRESHOLD};
 
 /// `y = x` where `100 x > 20`, else `log1p(exp(100 x)) / 100`, exactly torch's branch rule.
 pub fn softplus100(x: &Tensor) -> Result<Tensor> {
@@ -26,20 +23,8 @@ fn softplus100_composite(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Below this `β x`, `exp(β x) < 2⁻²⁴` and `log1p(exp(β x))` rounds to `exp(β x)` in f32, so
-/// the (costly) `log1p` is skipped.
-const LOG1P_IS_IDENTITY_BELOW: f32 = -17.0;
-
-#[inline]
-fn softplus_scalar(x: f32) -> f32 {
-    let bx = SOFTPLUS_BETA * x;
-    if bx > SOFTPLUS_THRESHOLD {
-        x
-    } else if bx < LOG1P_IS_IDENTITY_BELOW {
-        bx.exp() / SOFTPLUS_BETA
-    } else {
-        bx.exp().ln_1p() / SOFTPLUS_BETA
-    }
-}
+/// the (costly) `log1p` can be skipped (the WGSL Softplus does).
+pub const LOG1P_IS_IDENTITY_BELOW: f32 = -17.0;
 
 /// Elements per parallel task: large enough that scheduling is negligible.
 const CHUNK: usize = 16 * 1024;
@@ -58,16 +43,15 @@ impl CustomOp1 for Softplus100 {
         let Some((start, end)) = layout.contiguous_offsets() else {
             candle_core::bail!("softplus100: expects a contiguous tensor")
         };
-        // exp and log1p dominate a condition network's time (several times its matmuls), so
-        // the elements are spread over candle's thread pool; the result does not depend on it.
+        // Vectorised exp and log1p (xhand_simd), spread over candle's thread pool; the result
+        // does not depend on it.
         let input = &data[start..end];
         let mut out = vec![0f32; input.len()];
         out.par_chunks_mut(CHUNK)
             .zip(input.par_chunks(CHUNK))
             .for_each(|(o, i)| {
-                for (o, &x) in o.iter_mut().zip(i) {
-                    *o = softplus_scalar(x);
-                }
+                o.copy_from_slice(i);
+                xhand_simd::softplus_in_place(o);
             });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
@@ -85,9 +69,12 @@ impl CustomOp1 for Softplus100 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xhand_simd::{
+        add_bias_rows, bias_softplus_generic, bias_softplus_rows, exp_in_place,
+    };
 
     #[test]
-    fn fused_matches_composite_and_branch_rule() {
+    fn candle_op_matches_composite_and_branch_rule() {
         let xs: Vec<f32> = vec![-1.0, -0.05, 0.0, 0.1, 0.19999, 0.2, 0.20001, 3.0];
         let t = Tensor::new(xs.as_slice(), &Device::Cpu).unwrap();
         let fused = softplus100(&t).unwrap().to_vec1::<f32>().unwrap();
@@ -98,26 +85,96 @@ mod tests {
         assert_eq!(fused[7], 3.0);
         assert_eq!(fused[6], 0.20001);
         assert!((fused[2] - (2f32).ln() / 100.0).abs() < 1e-7);
-    }
-
-    #[test]
-    fn parallel_chunks_and_the_log1p_shortcut_keep_torchs_values() {
-        // More elements than one chunk, not a multiple of it, across all three branches.
+        // More elements than one parallel chunk, not a multiple of it.
         let n = 2 * CHUNK + 123;
         let xs: Vec<f32> = (0..n).map(|i| -0.4 + 0.6 * i as f32 / n as f32).collect();
         let t = Tensor::new(xs.as_slice(), &Device::Cpu).unwrap();
-        let fused = softplus100(&t).unwrap().to_vec1::<f32>().unwrap();
-        for (x, y) in xs.iter().zip(&fused) {
-            let bx = SOFTPLUS_BETA * x;
-            let torch = if bx > SOFTPLUS_THRESHOLD {
-                *x
-            } else {
-                bx.exp().ln_1p() / SOFTPLUS_BETA
-            };
+        let got = softplus100(&t).unwrap().to_vec1::<f32>().unwrap();
+        for (x, y) in xs.iter().zip(&got) {
+            let want = torch_softplus(*x);
+            assert!((*y as f64 - want).abs() <= 2e-6 * want + 1e-38, "x={x}: {y} vs {want}");
+        }
+    }
+
+    /// torch's formula in f64.
+    fn torch_softplus(x: f32) -> f64 {
+        // β x rounded to f32 first, as torch computes it in f32.
+        let bx = (SOFTPLUS_BETA * x) as f64;
+        if bx > SOFTPLUS_THRESHOLD as f64 {
+            x as f64
+        } else {
+            bx.exp().ln_1p() / SOFTPLUS_BETA as f64
+        }
+    }
+
+    /// Values over every branch: deep negative (log1p = identity), the log1p range, around the
+    /// threshold (βx = 20 ⇔ x = 0.2), and the linear branch.
+    fn samples() -> Vec<f32> {
+        let mut xs: Vec<f32> = (0..200_001)
+            .map(|i| -1.0 + 2.0 * i as f32 / 200_000.0)
+            .collect();
+        xs.extend([0.0, -0.0, 0.2, 0.199_999_99, 0.200_000_02, -0.17, -0.87, -0.88, -5.0, 50.0]);
+        xs
+    }
+
+    #[test]
+    fn softplus_error_against_torch_is_bounded() {
+        let xs = samples();
+        let mut got = xs.clone();
+        bias_softplus_rows(&mut got, &[0.0]);
+        let mut worst = 0f64;
+        for (x, y) in xs.iter().zip(&got) {
+            let want = torch_softplus(*x);
+            let err = (*y as f64 - want).abs();
+            if want > 1e-37 {
+                worst = worst.max(err / want);
+            }
             assert!(
-                (y - torch).abs() <= 1e-6 * torch.abs(),
-                "x={x}: {y} vs torch's {torch}"
+                err <= 2e-6 * want + 1e-38,
+                "x={x}: {y} vs torch {want} (error {err:e})"
             );
+            if SOFTPLUS_BETA * x > SOFTPLUS_THRESHOLD {
+                assert_eq!(*y, *x, "linear branch must be exact");
+            }
+        }
+        // Measured: worst relative error ~3e-7 (a few ulps).
+        eprintln!("softplus worst relative error vs torch (f64): {worst:e}");
+    }
+
+    #[test]
+    fn all_builds_agree_and_odd_lengths_work() {
+        // Lengths that are not multiples of any vector width; bias varies per column.
+        for n in [1, 3, 7, 17, 33, 100] {
+            let bias: Vec<f32> = (0..n).map(|c| (c as f32 - 3.0) * 0.01).collect();
+            let rows = 5;
+            let xs: Vec<f32> = (0..n * rows)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.006)
+                .collect();
+            let mut fast = xs.clone();
+            bias_softplus_rows(&mut fast, &bias);
+            let mut base = xs.clone();
+            bias_softplus_generic(&mut base, &bias);
+            for (i, ((a, b), x)) in fast.iter().zip(&base).zip(&xs).enumerate() {
+                let want = torch_softplus(x + bias[i % n]);
+                assert!((a - b).abs() <= 1e-7 * b.abs().max(1e-6), "{a} vs {b}");
+                assert!((*a as f64 - want).abs() <= 2e-6 * want + 1e-38);
+            }
+            let mut added = xs.clone();
+            add_bias_rows(&mut added, &bias);
+            for (i, (a, x)) in added.iter().zip(&xs).enumerate() {
+                assert_eq!(*a, x + bias[i % n]);
+            }
+        }
+    }
+
+    #[test]
+    fn exp_matches_std() {
+        let xs: Vec<f32> = (0..20_001).map(|i| -80.0 + i as f32 * 0.008).collect();
+        let mut got = xs.clone();
+        exp_in_place(&mut got);
+        for (x, y) in xs.iter().zip(&got) {
+            let want = (*x as f64).exp();
+            assert!(((*y as f64) - want).abs() <= 3e-7 * want, "exp({x}) = {y}, want {want}");
         }
     }
 }

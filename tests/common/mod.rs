@@ -68,3 +68,39 @@ pub fn test_avatar() -> xhand::avatar::Avatar {
 pub fn flat3(v: &[[f32; 3]]) -> Vec<f32> {
     v.iter().flatten().copied().collect()
 }
+
+/// A seeded uniform tensor in [-scale, scale].
+pub fn random_tensor(shape: (usize, usize), seed: u64, scale: f32) -> candle_core::Tensor {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let data: Vec<f32> = (0..shape.0 * shape.1)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect();
+    candle_core::Tensor::from_vec(data, shape, &candle_core::Device::Cpu).unwrap()
+}
+
+/// A network of the given hidden/code widths with seeded random parameters (latent 10).
+pub fn random_net(widths: &[usize], out: usize, v: usize, seed: u64) -> xhand::nn::ConditionNet {
+    let latent = 10;
+    let mut layers = Vec::new();
+    let mut prev = 48 + latent;
+    for (i, &w) in widths.iter().enumerate() {
+        let s = seed * 100 + i as u64;
+        layers.push((
+            random_tensor((w, prev), s, 1.0 / (prev as f32).sqrt()),
+            random_tensor((1, w), s + 50, 0.05).flatten_all().unwrap(),
+        ));
+        prev = w;
+    }
+    xhand::nn::ConditionNet::from_parts(
+        layers,
+        &random_tensor((v, latent), seed + 7, 1.0),
+        &random_tensor((v, out), seed + 8, 0.1),
+        &random_tensor((prev, out), seed + 9, 1.0),
+    )
+    .unwrap()
+}

@@ -1,0 +1,159 @@
+//! Which engine runs the embedding networks: candle on the CPU, candle on CUDA or Metal, or
+//! the wgpu compute nets ([`crate::gpu::GpuNets`]) on any GPU adapter.
+//!
+//! `auto` picks candle CUDA/Metal when the binary was built with it and a device is present,
+//! else wgpu on a hardware adapter, else the CPU. A software adapter (lavapipe, llvmpipe) is
+//! never picked automatically: candle's CPU matmul is faster there.
+
+use candle_core::Device;
+
+use crate::avatar::Avatar;
+use crate::frame::PosedFrame;
+use crate::nn::Embeddings;
+use crate::pose::PoseFrame;
+
+/// The engine a user asks for (`--nets`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetsChoice {
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+    Metal,
+    Wgpu,
+}
+
+/// A problem setting up the chosen engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "--nets {0}: this binary was built without the `{0}` feature (cargo build --features {0})"
+    )]
+    NotBuilt(&'static str),
+    #[error("--nets {what}: the device could not be initialised: {problem}")]
+    Init { what: &'static str, problem: String },
+}
+
+/// The candle device to load an avatar's networks on for `choice`.
+pub fn candle_device(choice: NetsChoice, force_cpu: bool) -> Result<Device, EngineError> {
+    match choice {
+        NetsChoice::Cpu | NetsChoice::Wgpu => Ok(Device::Cpu),
+        NetsChoice::Auto => Ok(crate::device::select_device(force_cpu)),
+        NetsChoice::Cuda => {
+            #[cfg(feature = "cuda")]
+            {
+                Device::new_cuda(0).map_err(|e| EngineError::Init {
+                    what: "cuda",
+                    problem: e.to_string(),
+                })
+            }
+            #[cfg(not(feature = "cuda"))]
+            Err(EngineError::NotBuilt("cuda"))
+        }
+        NetsChoice::Metal => {
+            #[cfg(feature = "metal")]
+            {
+                Device::new_metal(0).map_err(|e| EngineError::Init {
+                    what: "metal",
+                    problem: e.to_string(),
+                })
+            }
+            #[cfg(not(feature = "metal"))]
+            Err(EngineError::NotBuilt("metal"))
+        }
+    }
+}
+
+/// The embedding networks of one avatar, ready on their engine.
+pub enum NetsEngine {
+    /// candle, on the device the avatar was loaded on.
+    Candle(Device),
+    /// The wgpu compute nets on a device of their own.
+    #[cfg(feature = "gpu")]
+    Wgpu {
+        ctx: crate::gpu::GpuContext,
+        nets: crate::gpu::GpuNets,
+    },
+}
+
+impl NetsEngine {
+    /// Sets up `choice` for `avatar` (loaded on [`candle_device`]`(choice)`).
+    pub fn new(choice: NetsChoice, avatar: &Avatar) -> Result<Self, EngineError> {
+        let device = avatar.nets.device().clone();
+        match choice {
+            NetsChoice::Wgpu => Self::wgpu(avatar, false)?.ok_or_else(|| EngineError::Init {
+                what: "wgpu",
+                problem: "no adapter".into(),
+            }),
+            // A failure of the automatic choice is no error: the CPU path always works.
+            NetsChoice::Auto if device.is_cpu() => Ok(Self::wgpu(avatar, true)
+                .ok()
+                .flatten()
+                .unwrap_or(Self::Candle(device))),
+            _ => Ok(Self::Candle(device)),
+        }
+    }
+
+    /// The wgpu nets on the first adapter (`Ok(None)`: with `hardware_only`, it is a
+    /// software adapter).
+    #[cfg(feature = "gpu")]
+    fn wgpu(avatar: &Avatar, hardware_only: bool) -> Result<Option<Self>, EngineError> {
+        let init = |problem: String| EngineError::Init {
+            what: "wgpu",
+            problem,
+        };
+        let ctx = if hardware_only {
+            match crate::gpu::GpuContext::hardware().map_err(|e| init(e.to_string()))? {
+                Some(ctx) => ctx,
+                None => return Ok(None),
+            }
+        } else {
+            crate::gpu::GpuContext::headless().map_err(|e| init(e.to_string()))?
+        };
+        let nets =
+            crate::gpu::GpuNets::new(&ctx.device, &avatar.nets).map_err(|e| init(e.to_string()))?;
+        Ok(Some(Self::Wgpu { ctx, nets }))
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    fn wgpu(_avatar: &Avatar, _hardware_only: bool) -> Result<Option<Self>, EngineError> {
+        Err(EngineError::NotBuilt("gpu"))
+    }
+
+    /// What runs the networks, e.g. `CPU (2 threads)` or `wgpu on llvmpipe (Vulkan)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Candle(d) => crate::device::describe(d),
+            #[cfg(feature = "gpu")]
+            Self::Wgpu { ctx, .. } => format!("wgpu on {}", ctx.describe()),
+        }
+    }
+
+    /// Runs the networks for `frame` (in the avatar's hand convention).
+    pub fn embed(&self, avatar: &Avatar, frame: &PoseFrame) -> anyhow::Result<Embeddings> {
+        match self {
+            Self::Candle(_) => Ok(avatar.embed(frame)?),
+            #[cfg(feature = "gpu")]
+            Self::Wgpu { ctx, nets } => {
+                let pose = avatar.drive(frame).avatar_pose(&frame.pose);
+                Ok(nets.eval(ctx, &pose)?)
+            }
+        }
+    }
+
+    /// Full evaluation of one frame with this engine's networks.
+    pub fn evaluate(
+        &self,
+        avatar: &Avatar,
+        frame: &PoseFrame,
+        sh_view: usize,
+    ) -> anyhow::Result<PosedFrame> {
+        let embeddings = self.embed(avatar, frame)?;
+        let geometry = avatar.pose_geometry(&embeddings, frame);
+        Ok(PosedFrame {
+            embeddings,
+            geometry,
+            sh: avatar.frame_sh(frame, sh_view),
+        })
+    }
+}

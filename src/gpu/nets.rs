@@ -1,0 +1,494 @@
+//! The three embedding networks on the GPU, in wgpu compute shaders: any adapter (Vulkan,
+//! Metal, DX12, lavapipe) runs XHand's nets without candle.
+//!
+//! Per network and block of vertices: one tiled GEMM dispatch per layer with the bias and
+//! torch's Softplus fused into its epilogue (`nets_gemm.wgsl`), lin0 on the latent code only
+//! (its pose columns are applied once per frame on the host and folded into lin0's bias, as
+//! the CPU path does), then the head (`nets_head.wgsl`): the basis mix with
+//! `softmax(static_code, 0)` and XHand's output activation. Results stay in GPU buffers
+//! ([`NetBuffers`]); [`GpuNets::eval`] reads them back as [`Embeddings`].
+//!
+//! Everything but lin0's bias is uploaded once; each frame writes `width0` floats per net.
+
+use std::fmt::Write as _;
+
+use wgpu::util::DeviceExt;
+
+use super::{GpuContext, GpuError, read_buffer_f32};
+use crate::nn::LOG1P_IS_IDENTITY_BELOW;
+use crate::nn::{EmbeddingNets, Embeddings, HostNet, SOFTPLUS_BETA, SOFTPLUS_THRESHOLD};
+use crate::{NUM_JOINTS, POSE_DIM};
+
+/// Output tile of one GEMM workgroup (rows × columns) and its K slice.
+pub const TILE_M: usize = 64;
+pub const TILE_N: usize = 64;
+pub const TILE_K: usize = 16;
+/// Invocations per GEMM workgroup (16 × 16).
+const GEMM_INVOCATIONS: usize = 256;
+/// Invocations per head workgroup.
+const HEAD_WORKGROUP: usize = 64;
+/// Largest output width of a head (the skinning net's 16 joints).
+pub const MAX_OUT: usize = NUM_JOINTS;
+/// Activation ids shared with the shaders.
+const ACT_NONE: u32 = 0;
+const ACT_SOFTPLUS: u32 = 1;
+/// Head modes shared with the shaders.
+const HEAD_RAW: u32 = 0;
+const HEAD_SIGMOID: u32 = 1;
+const HEAD_SOFTMAX: u32 = 2;
+/// Bytes of activations per block of vertices we aim for (two such buffers per net).
+const BLOCK_BYTES: usize = 64 << 20;
+
+const GEMM_WGSL: &str = include_str!("../../shaders/nets_gemm.wgsl");
+const HEAD_WGSL: &str = include_str!("../../shaders/nets_head.wgsl");
+
+/// The WGSL constants both net shaders use, generated from the Rust ones.
+pub fn shader_header() -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "const TILE_M: u32 = {TILE_M}u;");
+    let _ = writeln!(s, "const TILE_N: u32 = {TILE_N}u;");
+    let _ = writeln!(s, "const TILE_K: u32 = {TILE_K}u;");
+    let _ = writeln!(
+        s,
+        "const LOADS_PER_INVOCATION: u32 = {}u;",
+        TILE_M * TILE_K / GEMM_INVOCATIONS
+    );
+    let _ = writeln!(s, "const SOFTPLUS_BETA: f32 = {SOFTPLUS_BETA:?};");
+    let _ = writeln!(s, "const SOFTPLUS_THRESHOLD: f32 = {SOFTPLUS_THRESHOLD:?};");
+    let _ = writeln!(
+        s,
+        "const LOG1P_IS_IDENTITY_BELOW: f32 = {LOG1P_IS_IDENTITY_BELOW:?};"
+    );
+    let _ = writeln!(s, "const ACT_NONE: u32 = {ACT_NONE}u;");
+    let _ = writeln!(s, "const ACT_SOFTPLUS: u32 = {ACT_SOFTPLUS}u;");
+    let _ = writeln!(s, "const HEAD_RAW: u32 = {HEAD_RAW}u;");
+    let _ = writeln!(s, "const HEAD_SIGMOID: u32 = {HEAD_SIGMOID}u;");
+    let _ = writeln!(s, "const HEAD_SOFTMAX: u32 = {HEAD_SOFTMAX}u;");
+    let _ = writeln!(s, "const MAX_OUT: u32 = {MAX_OUT}u;");
+    s
+}
+
+/// The full sources of the two net shaders (header + body), for the pipelines and naga tests.
+pub fn shader_sources() -> [(&'static str, String); 2] {
+    let h = shader_header();
+    [
+        ("nets_gemm.wgsl", format!("{h}\n{GEMM_WGSL}")),
+        ("nets_head.wgsl", format!("{h}\n{HEAD_WGSL}")),
+    ]
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GemmParams {
+    rows: u32,
+    n: u32,
+    k: u32,
+    act: u32,
+    x_offset: u32,
+    x_stride: u32,
+    w_offset: u32,
+    b_offset: u32,
+    y_offset: u32,
+    y_stride: u32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct HeadParams {
+    rows: u32,
+    code: u32,
+    out: u32,
+    mode: u32,
+    row_base: u32,
+    mix_offset: u32,
+    x_mean_offset: u32,
+    _pad: u32,
+}
+
+/// Where one network's results live on the GPU.
+pub struct NetBuffers {
+    /// After the head: `[V, out]` (displacement, albedo or skinning weights).
+    pub out: wgpu::Buffer,
+    /// The last layer's code `[V, code]`.
+    pub code: wgpu::Buffer,
+    pub out_dim: usize,
+    pub code_dim: usize,
+}
+
+/// One network's GPU state: parameters, per-vertex data, activations and the dispatches.
+struct NetGpu {
+    host: HostNet,
+    params: wgpu::Buffer,
+    /// Offset (floats) of lin0's bias in `params`, rewritten every frame.
+    first_bias_offset: usize,
+    buffers: NetBuffers,
+    /// One entry per dispatch, in order: (is_head, bind group, workgroups x, y).
+    dispatches: Vec<(bool, wgpu::BindGroup, u32, u32)>,
+    /// Keeps the per-dispatch uniform buffers and activation buffers alive.
+    _keep: Vec<wgpu::Buffer>,
+}
+
+/// The compiled net pipelines and the three networks' GPU state.
+pub struct GpuNets {
+    gemm: wgpu::ComputePipeline,
+    head: wgpu::ComputePipeline,
+    nets: [NetGpu; 3],
+    num_vertices: usize,
+}
+
+fn storage(device: &wgpu::Device, label: &str, data: &[f32]) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::cast_slice(data),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+    })
+}
+
+fn empty_storage(device: &wgpu::Device, label: &str, floats: usize) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (floats.max(1) * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
+fn u32_of(v: usize, what: &str) -> Result<u32, GpuError> {
+    u32::try_from(v).map_err(|_| GpuError::Limits(format!("{what} ({v}) exceeds 32-bit indexing")))
+}
+
+impl GpuNets {
+    /// Uploads the avatar's three networks and builds the pipelines.
+    pub fn new(device: &wgpu::Device, nets: &EmbeddingNets) -> Result<Self, GpuError> {
+        let host = |n: &crate::nn::ConditionNet| {
+            n.to_host()
+                .map_err(|e| GpuError::Device(format!("reading the networks: {e}")))
+        };
+        let hosts = [host(&nets.delta)?, host(&nets.color)?, host(&nets.lbs)?];
+        let [gemm_src, head_src] = shader_sources();
+        let module = |label: &str, src: &str| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            })
+        };
+        let gemm_mod = module("xhand nets gemm", &gemm_src.1);
+        let head_mod = module("xhand nets head", &head_src.1);
+        let pipeline = |label: &str, m: &wgpu::ShaderModule, entry: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: m,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let gemm = pipeline("xhand nets gemm", &gemm_mod, "gemm");
+        let head = pipeline("xhand nets head", &head_mod, "head");
+        let limits = device.limits();
+        let num_vertices = hosts[0].num_vertices;
+        let modes = [HEAD_RAW, HEAD_SIGMOID, HEAD_SOFTMAX];
+        let mut built = Vec::new();
+        for (host, mode) in hosts.into_iter().zip(modes) {
+            built.push(Self::build_net(device, &limits, &gemm, &head, host, mode)?);
+        }
+        let nets: [NetGpu; 3] = built
+            .try_into()
+            .map_err(|_| GpuError::Device("three networks expected".into()))?;
+        Ok(Self {
+            gemm,
+            head,
+            nets,
+            num_vertices,
+        })
+    }
+
+    fn build_net(
+        device: &wgpu::Device,
+        limits: &wgpu::Limits,
+        gemm: &wgpu::ComputePipeline,
+        head: &wgpu::ComputePipeline,
+        host: HostNet,
+        mode: u32,
+    ) -> Result<NetGpu, GpuError> {
+        let v = host.num_vertices;
+        if host.out_dim > MAX_OUT {
+            return Err(GpuError::Limits(format!(
+                "a network outputs {} values per vertex; the GPU head handles at most {MAX_OUT}",
+                host.out_dim
+            )));
+        }
+        // Parameters: every layer's weight and bias, then the mix.
+        let mut params = Vec::new();
+        let mut offsets = Vec::new();
+        for l in &host.layers {
+            let w = params.len();
+            params.extend_from_slice(&l.weight);
+            let b = params.len();
+            params.extend_from_slice(&l.bias);
+            offsets.push((w, b));
+        }
+        let mix_offset = params.len();
+        params.extend_from_slice(&host.mix);
+        let first_bias_offset = offsets[0].1;
+        // Per-vertex data: latent codes, then x_mean.
+        let mut vdata = host.latent_code.clone();
+        let x_mean_offset = vdata.len();
+        vdata.extend_from_slice(&host.x_mean);
+
+        let widest = host.layers.iter().map(|l| l.out_dim).max().unwrap_or(1);
+        let max_binding = limits.max_storage_buffer_binding_size as usize;
+        let block_bytes = BLOCK_BYTES.min(max_binding);
+        let block_rows = ((block_bytes / (4 * widest)) / TILE_M * TILE_M)
+            .max(TILE_M)
+            .min(v.div_ceil(TILE_M) * TILE_M);
+        let code_dim = host.code_dim();
+        for (what, floats) in [
+            ("parameters", params.len()),
+            ("per-vertex data", vdata.len()),
+            ("activations", block_rows * widest),
+            ("outputs", v * host.out_dim.max(code_dim)),
+        ] {
+            if floats * 4 > max_binding {
+                return Err(GpuError::Limits(format!(
+                    "the networks' {what} need {} MB in one buffer; this GPU allows {} MB",
+                    floats * 4 >> 20,
+                    max_binding >> 20
+                )));
+            }
+        }
+        let params_buf = storage(device, "xhand nets params", &params);
+        let vdata_buf = storage(device, "xhand nets per-vertex", &vdata);
+        let act = [
+            empty_storage(device, "xhand nets act a", block_rows * widest),
+            empty_storage(device, "xhand nets act b", block_rows * widest),
+        ];
+        let buffers = NetBuffers {
+            out: empty_storage(device, "xhand nets out", v * host.out_dim),
+            code: empty_storage(device, "xhand nets code", v * code_dim),
+            out_dim: host.out_dim,
+            code_dim,
+        };
+        let mut keep = Vec::new();
+        let mut dispatches = Vec::new();
+        let uniform = |bytes: &[u8]| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("xhand nets dispatch"),
+                contents: bytes,
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+        };
+        let gemm_layout = gemm.get_bind_group_layout(0);
+        let head_layout = head.get_bind_group_layout(0);
+        let last = host.layers.len() - 1;
+        for start in (0..v).step_by(block_rows) {
+            let rows = block_rows.min(v - start);
+            for (i, l) in host.layers.iter().enumerate() {
+                let (x_buf, x_offset, x_stride) = if i == 0 {
+                    (&vdata_buf, start * host.latent_dim, host.latent_dim)
+                } else {
+                    (&act[(i - 1) % 2], 0, l.in_dim)
+                };
+                let (y_buf, y_offset, y_stride) = if i == last {
+                    (&buffers.code, start * l.out_dim, l.out_dim)
+                } else {
+                    (&act[i % 2], 0, l.out_dim)
+                };
+                let p = GemmParams {
+                    rows: u32_of(rows, "rows")?,
+                    n: u32_of(l.out_dim, "width")?,
+                    k: u32_of(l.in_dim, "width")?,
+                    act: if i == last { ACT_NONE } else { ACT_SOFTPLUS },
+                    x_offset: u32_of(x_offset, "offset")?,
+                    x_stride: u32_of(x_stride, "stride")?,
+                    w_offset: u32_of(offsets[i].0, "offset")?,
+                    b_offset: u32_of(offsets[i].1, "offset")?,
+                    y_offset: u32_of(y_offset, "offset")?,
+                    y_stride: u32_of(y_stride, "stride")?,
+                    _pad: [0; 2],
+                };
+                let u = uniform(bytemuck::bytes_of(&p));
+                let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("xhand nets gemm"),
+                    layout: &gemm_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: u.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: x_buf.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: params_buf.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
+                            resource: y_buf.as_entire_binding(),
+                        },
+                    ],
+                });
+                dispatches.push((
+                    false,
+                    bg,
+                    u32_of(l.out_dim.div_ceil(TILE_N), "tiles")?,
+                    u32_of(rows.div_ceil(TILE_M), "tiles")?,
+                ));
+                keep.push(u);
+            }
+            let hp = HeadParams {
+                rows: u32_of(rows, "rows")?,
+                code: u32_of(code_dim, "width")?,
+                out: u32_of(host.out_dim, "width")?,
+                mode,
+                row_base: u32_of(start, "offset")?,
+                mix_offset: u32_of(mix_offset, "offset")?,
+                x_mean_offset: u32_of(x_mean_offset, "offset")?,
+                _pad: 0,
+            };
+            let u = uniform(bytemuck::bytes_of(&hp));
+            let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("xhand nets head"),
+                layout: &head_layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: u.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: buffers.code.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: params_buf.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: buffers.out.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: vdata_buf.as_entire_binding(),
+                    },
+                ],
+            });
+            dispatches.push((
+                true,
+                bg,
+                u32_of(rows.div_ceil(HEAD_WORKGROUP), "groups")?,
+                1,
+            ));
+            keep.push(u);
+        }
+        keep.extend(act);
+        keep.push(vdata_buf);
+        Ok(NetGpu {
+            host,
+            params: params_buf,
+            first_bias_offset,
+            buffers,
+            dispatches,
+            _keep: keep,
+        })
+    }
+
+    /// Number of vertices.
+    pub fn num_vertices(&self) -> usize {
+        self.num_vertices
+    }
+
+    /// The result buffers of delta, colour and skinning nets (in that order).
+    pub fn buffers(&self) -> [&NetBuffers; 3] {
+        [
+            &self.nets[0].buffers,
+            &self.nets[1].buffers,
+            &self.nets[2].buffers,
+        ]
+    }
+
+    /// Writes this pose's lin0 biases and records the networks' dispatches into `encoder`.
+    pub fn encode(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        pose: &[f32; POSE_DIM],
+    ) {
+        let condition: Vec<f32> = pose.iter().map(|p| p / std::f32::consts::PI).collect();
+        for net in &self.nets {
+            let bias = net.host.first_bias_for(&condition);
+            queue.write_buffer(
+                &net.params,
+                (net.first_bias_offset * 4) as u64,
+                bytemuck::cast_slice(&bias),
+            );
+        }
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("xhand embedding nets"),
+            timestamp_writes: None,
+        });
+        for net in &self.nets {
+            for (is_head, bg, x, y) in &net.dispatches {
+                pass.set_pipeline(if *is_head { &self.head } else { &self.gemm });
+                pass.set_bind_group(0, bg, &[]);
+                pass.dispatch_workgroups(*x, *y, 1);
+            }
+        }
+    }
+
+    /// Runs the networks for one pose and waits for them (synchronised).
+    pub fn run(&self, ctx: &GpuContext, pose: &[f32; POSE_DIM]) -> Result<(), GpuError> {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.encode(&ctx.queue, &mut enc, pose);
+        ctx.queue.submit([enc.finish()]);
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Runs the networks for one pose and reads the results back.
+    pub fn eval(&self, ctx: &GpuContext, pose: &[f32; POSE_DIM]) -> Result<Embeddings, GpuError> {
+        self.run(ctx, pose)?;
+        let read = |b: &wgpu::Buffer, n: usize| -> Result<Vec<f32>, GpuError> {
+            let mut v = read_buffer_f32(&ctx.device, &ctx.queue, b)?;
+            v.truncate(n);
+            Ok(v)
+        };
+        let v = self.num_vertices;
+        let [d, c, l] = self.buffers();
+        Ok(Embeddings {
+            num_vertices: v,
+            delta: read(&d.out, v * d.out_dim)?,
+            code_delta: read(&d.code, v * d.code_dim)?,
+            albedo: read(&c.out, v * c.out_dim)?,
+            code_albedo: read(&c.code, v * c.code_dim)?,
+            lbs_weights: read(&l.out, v * l.out_dim)?,
+            code_delta_dim: d.code_dim,
+            code_albedo_dim: c.code_dim,
+        })
+    }
+
+    /// Multiply-adds of one evaluation (all three nets).
+    pub fn macs(&self) -> usize {
+        self.nets
+            .iter()
+            .map(|n| {
+                let per_v: usize = n
+                    .host
+                    .layers
+                    .iter()
+                    .map(|l| l.in_dim * l.out_dim)
+                    .sum::<usize>()
+                    + n.host.code_dim() * n.host.out_dim;
+                per_v * n.host.num_vertices
+            })
+            .sum()
+    }
+}

@@ -1,0 +1,331 @@
+//! The embedding networks on the CPU, fused and cache-blocked: tiles of vertices go through
+//! every layer while their activations stay in cache (two `TILE_ROWS × width` buffers per
+//! thread), one GEMM per layer and tile (the `gemm` crate candle itself uses, single-threaded
+//! per tile; rayon spreads the tiles over the cores), bias and Softplus in one vectorised pass
+//! over each tile (`xhand_simd`), then the head (basis mix by GEMM onto `x_mean`,
+//! sigmoid or joint softmax). Nothing of size `V × width` is ever materialised.
+//!
+//! Same math and values as [`super::ConditionNet::forward`] (the candle path, kept for GPU
+//! devices, training and per-layer checks); the tests compare the two.
+
+use rayon::prelude::*;
+
+use xhand_simd::{add_bias_rows, bias_relu_rows, bias_softplus_rows, exp_in_place};
+use super::{EmbeddingNets, Embeddings, HostLayer, HostNet, NeuralRenderer, RENDERER_SKIP_LAYER};
+use crate::POSE_DIM;
+
+/// Vertices (or pixels) per tile: 128 rows of a 512-wide layer are 256 KiB, so a tile's two
+/// activation buffers stay in a 1 MiB L2 while the layer's weights stream through (64, 128
+/// and 256 measured the same on the dev machine; docs/performance.md).
+pub const TILE_ROWS: usize = 128;
+
+/// XHand's output activation of a network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// Displacement: the mix as it is.
+    Raw,
+    /// Albedo: sigmoid.
+    Sigmoid,
+    /// Skinning weights: softmax over the joints.
+    Softmax,
+}
+
+/// A dense layer with its weight transposed, `[in][out]` row-major (the layout the GEMM reads
+/// fastest: ~10 % over torch's `[out][in]` here).
+struct DenseT {
+    in_dim: usize,
+    out_dim: usize,
+    weight_t: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl DenseT {
+    fn new(l: &HostLayer) -> Self {
+        let (n, k) = (l.out_dim, l.in_dim);
+        let mut weight_t = vec![0.0; n * k];
+        for o in 0..n {
+            for i in 0..k {
+                weight_t[i * n + o] = l.weight[o * k + i];
+            }
+        }
+        Self {
+            in_dim: k,
+            out_dim: n,
+            weight_t,
+            bias: l.bias.clone(),
+        }
+    }
+}
+
+/// `dst[rows × n] = lhs[rows × k] · w_t[k × n]` (with `acc`, `dst += …`), all row-major.
+fn matmul(rows: usize, n: usize, k: usize, lhs: &[f32], w_t: &[f32], dst: &mut [f32], acc: bool) {
+    assert!(rows > 0 && n > 0 && k > 0);
+    assert!(lhs.len() >= rows * k && w_t.len() >= k * n && dst.len() >= rows * n);
+    // SAFETY: the slices hold the matrices the strides describe (checked above); `dst` does
+    // not alias the inputs (it is a `&mut`).
+    unsafe {
+        gemm::gemm(
+            rows,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            acc,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            w_t.as_ptr(),
+            1,
+            n as isize,
+            if acc { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// `x = 1 / (1 + e^-x)`.
+fn sigmoid_in_place(xs: &mut [f32]) {
+    for x in xs.iter_mut() {
+        *x = -*x;
+    }
+    exp_in_place(xs);
+    for x in xs.iter_mut() {
+        *x = 1.0 / (1.0 + *x);
+    }
+}
+
+/// One network ready for the fused CPU path.
+pub struct FusedNet {
+    /// Per-vertex data, the mix and lin0's pose part (`first_bias_for`).
+    host: HostNet,
+    /// lin0 (latent columns) then lin1..lin{L-1}.
+    layers: Vec<DenseT>,
+    head: Head,
+}
+
+impl FusedNet {
+    pub fn new(host: HostNet, head: Head) -> Self {
+        let layers = host.layers.iter().map(DenseT::new).collect();
+        Self { host, layers, head }
+    }
+
+    /// Width of the last layer.
+    pub fn code_dim(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.out_dim)
+    }
+
+    /// Multiply-adds per evaluation (layers and mix, lin0's latent part only).
+    pub fn macs(&self) -> usize {
+        let per_v: usize = self
+            .layers
+            .iter()
+            .map(|l| l.in_dim * l.out_dim)
+            .sum::<usize>()
+            + self.code_dim() * self.host.out_dim;
+        per_v * self.host.num_vertices
+    }
+
+    /// Runs the network for one pose: `(out [V, out] after the head, code [V, code])`.
+    pub fn forward(&self, pose: &[f32; POSE_DIM]) -> (Vec<f32>, Vec<f32>) {
+        let condition: Vec<f32> = pose.iter().map(|p| p / std::f32::consts::PI).collect();
+        let bias0 = self.host.first_bias_for(&condition);
+        let v = self.host.num_vertices;
+        let (code_dim, out_dim) = (self.code_dim(), self.host.out_dim);
+        let mut out = vec![0.0; v * out_dim];
+        let mut code = vec![0.0; v * code_dim];
+        let widest = self.layers.iter().map(|l| l.out_dim).max().unwrap_or(1);
+        code.par_chunks_mut(TILE_ROWS * code_dim)
+            .zip(out.par_chunks_mut(TILE_ROWS * out_dim))
+            .enumerate()
+            .for_each_init(
+                || (vec![0f32; TILE_ROWS * widest], vec![0f32; TILE_ROWS * widest]),
+                |(a, b), (tile, (code, out))| {
+                    self.forward_tile(&bias0, tile * TILE_ROWS, code, out, a, b);
+                },
+            );
+        (out, code)
+    }
+
+    /// One tile of rows starting at vertex `start`; `code` and `out` are its output rows.
+    fn forward_tile(
+        &self,
+        bias0: &[f32],
+        start: usize,
+        code: &mut [f32],
+        out: &mut [f32],
+        buf_a: &mut [f32],
+        buf_b: &mut [f32],
+    ) {
+        let h = &self.host;
+        let rows = out.len() / h.out_dim;
+        let latent = &h.latent_code[start * h.latent_dim..(start + rows) * h.latent_dim];
+        let last = self.layers.len() - 1;
+        // The input of layer i: the latent codes, then alternately buf_a and buf_b.
+        let (mut src, mut dst) = (buf_a, buf_b);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let bias = if i == 0 { bias0 } else { &layer.bias };
+            let input: &[f32] = if i == 0 { latent } else { &src[..] };
+            let (n, k) = (layer.out_dim, layer.in_dim);
+            if i == last {
+                matmul(rows, n, k, input, &layer.weight_t, code, false);
+                add_bias_rows(code, bias);
+            } else {
+                let y = &mut dst[..rows * n];
+                matmul(rows, n, k, input, &layer.weight_t, y, false);
+                bias_softplus_rows(y, bias);
+                std::mem::swap(&mut src, &mut dst);
+            }
+        }
+        // Head: out = x_mean + code · mix, then the activation.
+        out.copy_from_slice(&h.x_mean[start * h.out_dim..(start + rows) * h.out_dim]);
+        matmul(rows, h.out_dim, self.code_dim(), code, &h.mix, out, true);
+        match self.head {
+            Head::Raw => {}
+            Head::Sigmoid => sigmoid_in_place(out),
+            Head::Softmax => {
+                for row in out.chunks_exact_mut(h.out_dim) {
+                    let top = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    for x in row.iter_mut() {
+                        *x -= top;
+                    }
+                    exp_in_place(row);
+                    let sum: f32 = row.iter().sum();
+                    for x in row.iter_mut() {
+                        *x /= sum;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The three networks on the fused CPU path.
+pub struct FusedNets {
+    pub delta: FusedNet,
+    pub color: FusedNet,
+    pub lbs: FusedNet,
+}
+
+impl std::fmt::Debug for FusedNets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FusedNets({} vertices)", self.delta.host.num_vertices)
+    }
+}
+
+impl FusedNets {
+    /// Copies the networks' parameters to host memory in the layout the fused path uses.
+    pub fn new(nets: &EmbeddingNets) -> candle_core::Result<Self> {
+        Ok(Self {
+            delta: FusedNet::new(nets.delta.to_host()?, Head::Raw),
+            color: FusedNet::new(nets.color.to_host()?, Head::Sigmoid),
+            lbs: FusedNet::new(nets.lbs.to_host()?, Head::Softmax),
+        })
+    }
+
+    /// The three networks in order: delta, colour, skinning.
+    pub fn each(&self) -> [&FusedNet; 3] {
+        [&self.delta, &self.color, &self.lbs]
+    }
+
+    /// Runs the three networks for one pose.
+    pub fn eval(&self, pose: &[f32; POSE_DIM]) -> Embeddings {
+        let (delta, code_delta) = self.delta.forward(pose);
+        let (albedo, code_albedo) = self.color.forward(pose);
+        let (lbs_weights, _) = self.lbs.forward(pose);
+        Embeddings {
+            num_vertices: self.delta.host.num_vertices,
+            delta,
+            code_delta,
+            albedo,
+            code_albedo,
+            lbs_weights,
+            code_delta_dim: self.delta.code_dim(),
+            code_albedo_dim: self.color.code_dim(),
+        }
+    }
+}
+
+/// XHand's neural renderer on the fused CPU path: tiles of pixels through all eight layers
+/// (bias + ReLU in one pass, the skip layer as two GEMMs into one output), then the sigmoid.
+pub struct FusedRenderer {
+    /// `linear1..linearL`.
+    layers: Vec<DenseT>,
+    input: usize,
+}
+
+impl FusedRenderer {
+    pub fn new(renderer: &NeuralRenderer) -> candle_core::Result<Self> {
+        let flat = |t: &candle_core::Tensor| t.flatten_all()?.to_vec1::<f32>();
+        let layers = renderer
+            .layers()
+            .iter()
+            .map(|l| {
+                Ok(DenseT::new(&HostLayer {
+                    out_dim: l.out_dim(),
+                    in_dim: l.in_dim(),
+                    weight: flat(&l.weight()?)?,
+                    bias: flat(l.bias())?,
+                }))
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self {
+            layers,
+            input: renderer.input_dim(),
+        })
+    }
+
+    /// `x: [rows, input]` row-major → colours `[rows, 3]` in (0, 1).
+    pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let out_dim = self.layers.last().map_or(0, |l| l.out_dim);
+        let mut out = vec![0.0; rows * out_dim];
+        if rows == 0 || out_dim == 0 {
+            return out;
+        }
+        let widest = self.layers.iter().map(|l| l.out_dim).max().unwrap_or(1);
+        let inp = self.input;
+        out.par_chunks_mut(TILE_ROWS * out_dim)
+            .enumerate()
+            .for_each_init(
+                || (vec![0f32; TILE_ROWS * widest], vec![0f32; TILE_ROWS * widest]),
+                |(a, b), (tile, out)| {
+                    let r = out.len() / out_dim;
+                    let start = tile * TILE_ROWS;
+                    let xin = &x[start * inp..(start + r) * inp];
+                    let last = self.layers.len() - 1;
+                    let (mut src, mut dst) = (&mut a[..], &mut b[..]);
+                    for (i, l) in self.layers.iter().enumerate() {
+                        let input: &[f32] = if i == 0 { xin } else { &src[..] };
+                        let (n, k) = (l.out_dim, l.in_dim);
+                        let y: &mut [f32] = if i == last {
+                            &mut *out
+                        } else {
+                            &mut dst[..r * n]
+                        };
+                        if i + 1 == RENDERER_SKIP_LAYER {
+                            // linear4(cat([h, x])) = h·W_hᵀ + x·W_xᵀ (+ b below): the
+                            // first `hidden` rows of Wᵀ, then the rest.
+                            let hidden = k - inp;
+                            let (w_h, w_x) = l.weight_t.split_at(hidden * n);
+                            matmul(r, n, hidden, input, w_h, y, false);
+                            matmul(r, n, inp, xin, w_x, y, true);
+                        } else {
+                            matmul(r, n, k, input, &l.weight_t, y, false);
+                        }
+                        if i == last {
+                            add_bias_rows(y, &l.bias);
+                            sigmoid_in_place(y);
+                        } else {
+                            bias_relu_rows(y, &l.bias);
+                            std::mem::swap(&mut src, &mut dst);
+                        }
+                    }
+                },
+            );
+        out
+    }
+}

@@ -1,0 +1,164 @@
+//! The embedding networks in wgpu compute shaders (run on Mesa's lavapipe in CI) against
+//! XHand's own outputs and against the candle path.
+#![cfg(feature = "gpu")]
+
+mod common;
+
+use candle_core::Device;
+use common::{assert_close, fixture, floats, random_net, tensors};
+use xhand::avatar::Avatar;
+use xhand::gpu::{GpuContext, GpuNets};
+use xhand::nn::{EmbeddingNets, Embeddings};
+use xhand::pose::load_pose_file;
+use xhand::synthetic::SyntheticSpec;
+
+fn gpu() -> GpuContext {
+    GpuContext::headless().unwrap_or_else(|e| {
+        panic!("{e}\n(the GPU tests need a Vulkan driver; scripts/test.sh installs lavapipe)")
+    })
+}
+
+/// XHand's tolerance for the networks' outputs (tests/fixtures/oracle/README.md).
+const NET_TOL: f32 = 1e-5;
+
+fn compare(what: &str, got: &Embeddings, want: &Embeddings, tol: f32) {
+    assert_close(&format!("{what} delta"), &got.delta, &want.delta, tol);
+    assert_close(
+        &format!("{what} code_delta"),
+        &got.code_delta,
+        &want.code_delta,
+        tol,
+    );
+    assert_close(&format!("{what} albedo"), &got.albedo, &want.albedo, tol);
+    assert_close(
+        &format!("{what} code_albedo"),
+        &got.code_albedo,
+        &want.code_albedo,
+        tol,
+    );
+    assert_close(
+        &format!("{what} lbs_weights"),
+        &got.lbs_weights,
+        &want.lbs_weights,
+        tol,
+    );
+}
+
+#[test]
+fn wgpu_nets_match_xhand_on_the_oracle_avatars() {
+    let ctx = gpu();
+    let expected = tensors("oracle/expected.safetensors");
+    for file in ["oracle/avatar.safetensors", "oracle/avatar_raw.safetensors"] {
+        let avatar = Avatar::load(&fixture(file), &Device::Cpu).unwrap();
+        let nets = GpuNets::new(&ctx.device, &avatar.nets).unwrap();
+        for i in 0..4 {
+            let seq = load_pose_file(&fixture(&format!("oracle/pose{i}.json"))).unwrap();
+            let e = nets.eval(&ctx, &seq.frames[0].pose).unwrap();
+            let want = |k: &str| floats(&expected, &format!("{k}.{i}")).1;
+            let ctx = |k: &str| format!("{file} pose {i} {k}");
+            assert_close(&ctx("delta"), &e.delta, &want("delta"), NET_TOL);
+            assert_close(
+                &ctx("code_delta"),
+                &e.code_delta,
+                &want("code_delta"),
+                NET_TOL,
+            );
+            assert_close(&ctx("albedo"), &e.albedo, &want("albedo"), NET_TOL);
+            assert_close(
+                &ctx("code_albedo"),
+                &e.code_albedo,
+                &want("code_albedo"),
+                NET_TOL,
+            );
+            assert_close(
+                &ctx("lbs_weights"),
+                &e.lbs_weights,
+                &want("lbs_weights"),
+                NET_TOL,
+            );
+        }
+    }
+}
+
+#[test]
+fn wgpu_nets_match_candle_on_a_paper_size_avatar() {
+    let ctx = gpu();
+    let avatar = SyntheticSpec::paper_size().avatar(&Device::Cpu).unwrap();
+    let nets = GpuNets::new(&ctx.device, &avatar.nets).unwrap();
+    let mut pose = [0.0f32; 48];
+    for (i, p) in pose.iter_mut().enumerate() {
+        *p = ((i * 37 % 11) as f32 - 5.0) * 0.08;
+    }
+    let want = avatar.nets.eval(&pose).unwrap();
+    let got = nets.eval(&ctx, &pose).unwrap();
+    compare("paper size", &got, &want, 1e-4);
+}
+
+#[test]
+fn uneven_widths_one_layer_and_width_one_work() {
+    let ctx = gpu();
+    let pose: [f32; 48] = std::array::from_fn(|i| (i as f32 * 0.37).sin() * 0.5);
+    for (name, delta, color, lbs, v) in [
+        (
+            "uneven",
+            vec![37, 5, 70, 10],
+            vec![130, 10],
+            vec![65, 3],
+            301,
+        ),
+        ("one layer", vec![10], vec![7], vec![16], 64),
+        ("width one", vec![1, 1, 1], vec![1], vec![1, 2], 1),
+    ] {
+        let nets = EmbeddingNets::new(
+            random_net(&delta, 3, v, 1),
+            random_net(&color, 3, v, 2),
+            random_net(&lbs, 16, v, 3),
+            Device::Cpu,
+        );
+        let want = nets.eval_candle(&pose).unwrap();
+        let got = GpuNets::new(&ctx.device, &nets)
+            .unwrap()
+            .eval(&ctx, &pose)
+            .unwrap();
+        compare(name, &got, &want, 1e-5);
+    }
+}
+
+#[test]
+fn eval_with_wgpu_nets_matches_eval_on_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = fixture("oracle/avatar_raw.safetensors");
+    let pose = fixture("oracle/pose2.json");
+    let run = |nets: &str| {
+        let out = dir.path().join(format!("{nets}.safetensors"));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_xhand"))
+            .args(["eval", "--nets", nets, "--avatar"])
+            .arg(&avatar)
+            .arg("--pose")
+            .arg(&pose)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        xhand::avatar::TensorFile::open(&out).unwrap()
+    };
+    let (cpu, wgpu) = (run("cpu"), run("wgpu"));
+    assert!(
+        wgpu.metadata()["nets"].starts_with("wgpu on"),
+        "{:?}",
+        wgpu.metadata()
+    );
+    for name in [
+        "delta",
+        "code_delta",
+        "albedo",
+        "code_albedo",
+        "lbs_weights",
+        "vertices",
+    ] {
+        let (_, a) = floats(&cpu, name);
+        let (_, b) = floats(&wgpu, name);
+        assert_close(name, &b, &a, 1e-5);
+    }
+}
