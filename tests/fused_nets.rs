@@ -26,16 +26,38 @@ fn check(name: &str, delta: &[usize], color: &[usize], lbs: &[usize], v: usize) 
         assert_close(&what("delta"), &got.delta, &want.delta, 1e-5);
         assert_close(&what("code_delta"), &got.code_delta, &want.code_delta, 1e-5);
         assert_close(&what("albedo"), &got.albedo, &want.albedo, 1e-5);
-        assert_close(&what("code_albedo"), &got.code_albedo, &want.code_albedo, 1e-5);
-        assert_close(&what("lbs_weights"), &got.lbs_weights, &want.lbs_weights, 1e-5);
+        assert_close(
+            &what("code_albedo"),
+            &got.code_albedo,
+            &want.code_albedo,
+            1e-5,
+        );
+        assert_close(
+            &what("lbs_weights"),
+            &got.lbs_weights,
+            &want.lbs_weights,
+            1e-5,
+        );
     }
 }
 
 #[test]
 fn fused_matches_candle_on_uneven_widths_and_tile_edges() {
     // Vertex counts around the tile size, widths that are no multiple of any vector width.
-    check("uneven", &[37, 5, 70, 10], &[130, 10], &[65, 3], TILE_ROWS * 2 + 45);
-    check("one tile exactly", &[64, 64, 16], &[32, 8], &[32, 16], TILE_ROWS);
+    check(
+        "uneven",
+        &[37, 5, 70, 10],
+        &[130, 10],
+        &[65, 3],
+        TILE_ROWS * 2 + 45,
+    );
+    check(
+        "one tile exactly",
+        &[64, 64, 16],
+        &[32, 8],
+        &[32, 16],
+        TILE_ROWS,
+    );
     check("one layer", &[10], &[7], &[16], 64);
 }
 
@@ -48,7 +70,13 @@ fn fused_handles_one_vertex_and_width_one() {
 #[test]
 fn fused_matches_candle_with_wide_layers() {
     // XHand's delta-net width (512) over a few tiles.
-    check("512 wide", &[512, 512, 512, 32], &[128, 128, 16], &[128, 128, 16], 700);
+    check(
+        "512 wide",
+        &[512, 512, 512, 32],
+        &[128, 128, 16],
+        &[128, 128, 16],
+        700,
+    );
 }
 
 #[test]
@@ -57,7 +85,10 @@ fn fused_renderer_matches_candle() {
     let avatar = xhand::synthetic::SyntheticSpec::paper_size()
         .avatar(&Device::Cpu)
         .unwrap();
-    let renderer = avatar.renderer.as_ref().expect("paper-size avatar has a renderer");
+    let renderer = avatar
+        .renderer
+        .as_ref()
+        .expect("paper-size avatar has a renderer");
     let width = renderer.input_dim();
     for rows in [1, TILE_ROWS + 3] {
         let x = common::random_tensor((rows, width), rows as u64, 1.0);
@@ -69,7 +100,11 @@ fn fused_renderer_matches_candle() {
             .to_vec1::<f32>()
             .unwrap();
         let got = renderer
-            .forward_rows(x.flatten_all().unwrap().to_vec1().unwrap(), rows, &Device::Cpu)
+            .forward_rows(
+                x.flatten_all().unwrap().to_vec1().unwrap(),
+                rows,
+                &Device::Cpu,
+            )
             .unwrap();
         assert_eq!(got.len(), rows * 3);
         assert_close(&format!("renderer, {rows} rows"), &got, &want, 1e-5);

@@ -54,28 +54,16 @@ fn wgpu_nets_match_xhand_on_the_oracle_avatars() {
         for i in 0..4 {
             let seq = load_pose_file(&fixture(&format!("oracle/pose{i}.json"))).unwrap();
             let e = nets.eval(&ctx, &seq.frames[0].pose).unwrap();
-            let want = |k: &str| floats(&expected, &format!("{k}.{i}")).1;
-            let ctx = |k: &str| format!("{file} pose {i} {k}");
-            assert_close(&ctx("delta"), &e.delta, &want("delta"), NET_TOL);
-            assert_close(
-                &ctx("code_delta"),
-                &e.code_delta,
-                &want("code_delta"),
-                NET_TOL,
-            );
-            assert_close(&ctx("albedo"), &e.albedo, &want("albedo"), NET_TOL);
-            assert_close(
-                &ctx("code_albedo"),
-                &e.code_albedo,
-                &want("code_albedo"),
-                NET_TOL,
-            );
-            assert_close(
-                &ctx("lbs_weights"),
-                &e.lbs_weights,
-                &want("lbs_weights"),
-                NET_TOL,
-            );
+            for (k, got) in [
+                ("delta", &e.delta),
+                ("code_delta", &e.code_delta),
+                ("albedo", &e.albedo),
+                ("code_albedo", &e.code_albedo),
+                ("lbs_weights", &e.lbs_weights),
+            ] {
+                let want = floats(&expected, &format!("{k}.{i}")).1;
+                assert_close(&format!("{file} pose {i} {k}"), got, &want, NET_TOL);
+            }
         }
     }
 }

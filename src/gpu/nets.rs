@@ -156,6 +156,28 @@ fn empty_storage(device: &wgpu::Device, label: &str, floats: usize) -> wgpu::Buf
     })
 }
 
+/// A bind group with `buffers[i]` whole at binding `i`.
+fn bind_buffers(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
+}
+
 fn u32_of(v: usize, what: &str) -> Result<u32, GpuError> {
     u32::try_from(v).map_err(|_| GpuError::Limits(format!("{what} ({v}) exceeds 32-bit indexing")))
 }
@@ -312,28 +334,12 @@ impl GpuNets {
                     _pad: [0; 2],
                 };
                 let u = uniform(bytemuck::bytes_of(&p));
-                let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("xhand nets gemm"),
-                    layout: &gemm_layout,
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: u.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: x_buf.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 2,
-                            resource: params_buf.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 3,
-                            resource: y_buf.as_entire_binding(),
-                        },
-                    ],
-                });
+                let bg = bind_buffers(
+                    device,
+                    "xhand nets gemm",
+                    &gemm_layout,
+                    &[&u, x_buf, &params_buf, y_buf],
+                );
                 dispatches.push((
                     false,
                     bg,
@@ -353,32 +359,12 @@ impl GpuNets {
                 _pad: 0,
             };
             let u = uniform(bytemuck::bytes_of(&hp));
-            let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("xhand nets head"),
-                layout: &head_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: u.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: buffers.code.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: params_buf.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: buffers.out.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: vdata_buf.as_entire_binding(),
-                    },
-                ],
-            });
+            let bg = bind_buffers(
+                device,
+                "xhand nets head",
+                &head_layout,
+                &[&u, &buffers.code, &params_buf, &buffers.out, &vdata_buf],
+            );
             dispatches.push((
                 true,
                 bg,

@@ -10,9 +10,9 @@
 
 use rayon::prelude::*;
 
-use xhand_simd::{add_bias_rows, bias_relu_rows, bias_softplus_rows, exp_in_place};
 use super::{EmbeddingNets, Embeddings, HostLayer, HostNet, NeuralRenderer, RENDERER_SKIP_LAYER};
 use crate::POSE_DIM;
+use xhand_simd::{add_bias_rows, bias_relu_rows, bias_softplus_rows, exp_in_place};
 
 /// Vertices (or pixels) per tile: 128 rows of a 512-wide layer are 256 KiB, so a tile's two
 /// activation buffers stay in a 1 MiB L2 while the layer's weights stream through (64, 128
@@ -143,7 +143,12 @@ impl FusedNet {
             .zip(out.par_chunks_mut(TILE_ROWS * out_dim))
             .enumerate()
             .for_each_init(
-                || (vec![0f32; TILE_ROWS * widest], vec![0f32; TILE_ROWS * widest]),
+                || {
+                    (
+                        vec![0f32; TILE_ROWS * widest],
+                        vec![0f32; TILE_ROWS * widest],
+                    )
+                },
                 |(a, b), (tile, (code, out))| {
                     self.forward_tile(&bias0, tile * TILE_ROWS, code, out, a, b);
                 },
@@ -291,7 +296,12 @@ impl FusedRenderer {
         out.par_chunks_mut(TILE_ROWS * out_dim)
             .enumerate()
             .for_each_init(
-                || (vec![0f32; TILE_ROWS * widest], vec![0f32; TILE_ROWS * widest]),
+                || {
+                    (
+                        vec![0f32; TILE_ROWS * widest],
+                        vec![0f32; TILE_ROWS * widest],
+                    )
+                },
                 |(a, b), (tile, out)| {
                     let r = out.len() / out_dim;
                     let start = tile * TILE_ROWS;

@@ -69,9 +69,7 @@ impl CustomOp1 for Softplus100 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xhand_simd::{
-        add_bias_rows, bias_softplus_generic, bias_softplus_rows, exp_in_place,
-    };
+    use xhand_simd::{add_bias_rows, bias_softplus_generic, bias_softplus_rows, exp_in_place};
 
     #[test]
     fn candle_op_matches_composite_and_branch_rule() {
@@ -92,7 +90,10 @@ mod tests {
         let got = softplus100(&t).unwrap().to_vec1::<f32>().unwrap();
         for (x, y) in xs.iter().zip(&got) {
             let want = torch_softplus(*x);
-            assert!((*y as f64 - want).abs() <= 2e-6 * want + 1e-38, "x={x}: {y} vs {want}");
+            assert!(
+                (*y as f64 - want).abs() <= 2e-6 * want + 1e-38,
+                "x={x}: {y} vs {want}"
+            );
         }
     }
 
@@ -113,7 +114,18 @@ mod tests {
         let mut xs: Vec<f32> = (0..200_001)
             .map(|i| -1.0 + 2.0 * i as f32 / 200_000.0)
             .collect();
-        xs.extend([0.0, -0.0, 0.2, 0.199_999_99, 0.200_000_02, -0.17, -0.87, -0.88, -5.0, 50.0]);
+        xs.extend([
+            0.0,
+            -0.0,
+            0.2,
+            0.199_999_99,
+            0.200_000_02,
+            -0.17,
+            -0.87,
+            -0.88,
+            -5.0,
+            50.0,
+        ]);
         xs
     }
 
@@ -174,7 +186,10 @@ mod tests {
         exp_in_place(&mut got);
         for (x, y) in xs.iter().zip(&got) {
             let want = (*x as f64).exp();
-            assert!(((*y as f64) - want).abs() <= 3e-7 * want, "exp({x}) = {y}, want {want}");
+            assert!(
+                ((*y as f64) - want).abs() <= 3e-7 * want,
+                "exp({x}) = {y}, want {want}"
+            );
         }
     }
 }
