@@ -141,15 +141,23 @@ fn a_joint_slider_changes_only_the_hand() {
     let avatar = avatar_file(dir.path());
     let a = dir.path().join("a.png");
     let b = dir.path().join("b.png");
+    let report = dir.path().join("report.json");
     run_script(
         dir.path(),
         &avatar,
         serde_json::json!([
             {"show_ui": false}, {"mode": "sh"}, {"wait_frames": 3}, {"wait_idle": true}, {"wait_frames": 2},
             {"screenshot": a}, {"set_joint": [4, 2, 1.2]}, {"set_joint": [5, 2, 1.2]},
-            {"wait_frames": 2}, {"wait_idle": true}, {"wait_frames": 2}, {"screenshot": b}, {"exit": 0}
+            {"wait_frames": 2}, {"wait_idle": true}, {"wait_frames": 2}, {"screenshot": b},
+            {"report": report}, {"exit": 0}
         ]),
     );
+    // The worker ran the networks for the new pose; on a software adapter (lavapipe) the
+    // automatic engine choice keeps them on the CPU.
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let engine = r["nets_engine"].as_str().unwrap_or_default();
+    assert!(engine.starts_with("CPU"), "nets ran on {engine:?}: {r}");
     let (ia, ib) = (Rgba8::load(&a).unwrap(), Rgba8::load(&b).unwrap());
     assert_eq!((ia.width, ia.height), (ib.width, ib.height));
     let bg = ia.pixels[0];

@@ -188,6 +188,7 @@ pub fn run_script(
                 "fps": diag(&diagnostics, &bevy::diagnostic::FrameTimeDiagnosticsPlugin::FPS),
                 "frame_ms": diag(&diagnostics, &bevy::diagnostic::FrameTimeDiagnosticsPlugin::FRAME_TIME),
                 "embeddings_ms": session.embeddings.millis,
+                "nets_engine": session.nets_engine,
                 "kinematics_ms": session.kinematics_ms,
                 "gpu_encode_ms": timings.0.lock().map(|t| t.pipeline_ms).unwrap_or(0.0),
                 "cpu_neural_ms": cpu_neural.last_millis,

@@ -134,6 +134,8 @@ pub struct Session {
     pub camera: Option<Camera>,
     avatar_counter: u64,
     embed_counter: u64,
+    /// What ran the networks last (shown in the stats overlay).
+    pub nets_engine: String,
     requested: Option<PoseFrame>,
 }
 
@@ -215,6 +217,7 @@ impl Session {
             camera: None,
             avatar_counter: 1,
             embed_counter: 1,
+            nets_engine: String::new(),
             requested: None,
         }
     }
@@ -357,6 +360,7 @@ impl Session {
             if r.avatar_generation != self.avatar.generation {
                 continue;
             }
+            self.nets_engine = r.engine;
             match r.embeddings {
                 Ok(e) => {
                     self.embed_counter += 1;

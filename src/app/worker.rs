@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::avatar::Avatar;
+use crate::engine::{NetsChoice, NetsEngine};
 use crate::nn::Embeddings;
 use crate::pose::PoseFrame;
 
@@ -24,6 +25,8 @@ pub struct EmbedResult {
     pub frame: PoseFrame,
     pub embeddings: Result<Arc<Embeddings>, String>,
     pub millis: f64,
+    /// What ran the networks (`NetsEngine::describe`).
+    pub engine: String,
 }
 
 /// The embedding worker thread. Only the newest pending request is kept, so dragging a
@@ -89,6 +92,7 @@ fn embed_loop(
     busy: Arc<AtomicBool>,
 ) {
     let (lock, cvar) = &*pending;
+    let mut engine: Option<(u64, NetsEngine)> = None;
     loop {
         let req = {
             let Ok(mut slot) = lock.lock() else { return };
@@ -103,17 +107,32 @@ fn embed_loop(
                 };
             }
         };
+        // One engine per avatar, chosen like `--nets auto`: wgpu on a hardware GPU (or candle
+        // CUDA/Metal) when there is one, else the fused CPU path. Setting it up (a GPU device
+        // and the upload) is not counted in the timing.
+        if engine
+            .as_ref()
+            .is_none_or(|(g, _)| *g != req.avatar_generation)
+        {
+            drop(engine.take()); // the previous avatar's GPU buffers go first
+            engine = NetsEngine::new(NetsChoice::Auto, &req.avatar)
+                .ok()
+                .map(|e| (req.avatar_generation, e));
+        }
         let t = Instant::now();
-        let embeddings = req
-            .avatar
-            .embed(&req.frame)
-            .map(Arc::new)
-            .map_err(|e| e.to_string());
+        let (embeddings, engine_name) = match &engine {
+            Some((_, e)) => (e.embed(&req.avatar, &req.frame), e.describe()),
+            None => (
+                req.avatar.embed(&req.frame).map_err(anyhow::Error::from),
+                crate::device::describe(req.avatar.nets.device()),
+            ),
+        };
         let result = EmbedResult {
             avatar_generation: req.avatar_generation,
             frame: req.frame,
-            embeddings,
+            embeddings: embeddings.map(Arc::new).map_err(|e| e.to_string()),
             millis: t.elapsed().as_secs_f64() * 1e3,
+            engine: engine_name,
         };
         if tx.send(result).is_err() {
             return;

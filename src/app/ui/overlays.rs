@@ -40,6 +40,7 @@ pub fn stats(
                     "embeddings {:8.1} ms (worker)",
                     session.embeddings.millis
                 ));
+
                 ui.monospace(format!("kinematics {:8.3} ms", session.kinematics_ms));
                 ui.monospace(format!("upload     {:8.3} ms", t.upload_ms));
                 ui.monospace(format!("GPU encode {:8.3} ms (CPU)", t.pipeline_ms));
@@ -63,7 +64,13 @@ pub fn stats(
                     ui.monospace(format!("neural (CPU) {:6.0} ms", cpu_neural.last_millis));
                 }
                 ui.monospace(format!("GPU: {}", info.adapter));
-                ui.monospace(format!("nets: {}", info.candle));
+                // The engine the worker last ran the networks on, else the candle device.
+                let nets = if session.nets_engine.is_empty() {
+                    &info.candle
+                } else {
+                    &session.nets_engine
+                };
+                ui.monospace(format!("nets: {nets}"));
                 if session.details_stale() {
                     ui.colored_label(egui::Color32::YELLOW, "details updating…");
                 }
