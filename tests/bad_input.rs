@@ -186,6 +186,20 @@ fn invalid_contents_name_the_tensor() {
             vec!["color_net.lin0.weight", "latent_code width 12"],
         ),
         (
+            "zero-width-layer",
+            mutated(|w| {
+                w.f32("delta_net.lin1.weight", &[0, 32], &[]);
+            }),
+            vec!["delta_net.lin1.weight", "empty dimension"],
+        ),
+        (
+            "zero-latent",
+            mutated(|w| {
+                w.f32("color_net.latent_code", &[nv, 0], &[]);
+            }),
+            vec!["color_net.latent_code", "empty dimension"],
+        ),
+        (
             "wrong-static",
             mutated(|w| {
                 w.f32("lbs_net.static_code", &[10, 15], &vec![0.1; 150]);
@@ -324,7 +338,7 @@ fn invalid_contents_name_the_tensor() {
             mutated(|w| {
                 w.f32("sh_coeffs", &[0, 27], &[]);
             }),
-            vec!["sh_coeffs", "no rows"],
+            vec!["sh_coeffs", "empty dimension"],
         ),
         (
             "pose-mean",

@@ -303,14 +303,20 @@ impl TensorFile {
                 .iter()
                 .zip(expected)
                 .all(|(&s, e)| e.is_none_or(|e| e == s));
-        if matches {
-            Ok(())
-        } else {
-            Err(self.tensor_error(
+        if !matches {
+            return Err(self.tensor_error(
                 name,
                 format!("has shape {shape:?}; expected {}", shape_pattern(expected)),
-            ))
+            ));
         }
+        // A free size of 0 (a zero-width layer or latent code) is no network anyone trained.
+        if shape.contains(&0) {
+            return Err(self.tensor_error(
+                name,
+                format!("has shape {shape:?}: an empty dimension (every size must be at least 1)"),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -282,10 +282,8 @@ pub(super) fn from_tensor_file(
             format!("has {num_v} vertices; an avatar needs at least 3"),
         ));
     }
+    // An empty `faces` is refused by the shape check (no empty dimensions).
     let faces_raw = file.ints("faces", &[None, Some(3)])?;
-    if faces_raw.shape[0] == 0 {
-        return Err(cx.err("faces", "is empty; an avatar needs at least one triangle"));
-    }
     let mut faces = Vec::with_capacity(faces_raw.shape[0]);
     for (i, f) in faces_raw.data.chunks_exact(3).enumerate() {
         for &idx in f {
@@ -408,9 +406,6 @@ pub(super) fn from_tensor_file(
     let render_code = render_code.map(|t| cx.tensor(t)).transpose()?;
 
     let sh = cx.learnable("sh_coeffs", &[None, Some(SH_DIM)])?;
-    if sh.shape[0] == 0 {
-        return Err(cx.err("sh_coeffs", "has no rows; it needs at least one SH view"));
-    }
     let sh_coeffs: Vec<[f32; SH_DIM]> = sh
         .data
         .chunks_exact(SH_DIM)

@@ -59,8 +59,17 @@ impl DenseT {
 
 /// `dst[rows × n] = lhs[rows × k] · w_t[k × n]` (with `acc`, `dst += …`), all row-major.
 fn matmul(rows: usize, n: usize, k: usize, lhs: &[f32], w_t: &[f32], dst: &mut [f32], acc: bool) {
-    assert!(rows > 0 && n > 0 && k > 0);
     assert!(lhs.len() >= rows * k && w_t.len() >= k * n && dst.len() >= rows * n);
+    if rows == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        // An empty sum (avatar files never have empty widths: the loader refuses them).
+        if !acc {
+            dst[..rows * n].fill(0.0);
+        }
+        return;
+    }
     // SAFETY: the slices hold the matrices the strides describe (checked above); `dst` does
     // not alias the inputs (it is a `&mut`).
     unsafe {
@@ -109,8 +118,10 @@ pub struct FusedNet {
 }
 
 impl FusedNet {
-    pub fn new(host: HostNet, head: Head) -> Self {
+    pub fn new(mut host: HostNet, head: Head) -> Self {
         let layers = host.layers.iter().map(DenseT::new).collect();
+        // The transposed copies are what runs; only lin0 stays in `host`, for its bias.
+        host.layers.truncate(1);
         Self { host, layers, head }
     }
 
@@ -139,8 +150,8 @@ impl FusedNet {
         let mut out = vec![0.0; v * out_dim];
         let mut code = vec![0.0; v * code_dim];
         let widest = self.layers.iter().map(|l| l.out_dim).max().unwrap_or(1);
-        code.par_chunks_mut(TILE_ROWS * code_dim)
-            .zip(out.par_chunks_mut(TILE_ROWS * out_dim))
+        code.par_chunks_mut(TILE_ROWS * code_dim.max(1))
+            .zip(out.par_chunks_mut(TILE_ROWS * out_dim.max(1)))
             .enumerate()
             .for_each_init(
                 || {
@@ -261,6 +272,12 @@ pub struct FusedRenderer {
     /// `linear1..linearL`.
     layers: Vec<DenseT>,
     input: usize,
+}
+
+impl std::fmt::Debug for FusedRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FusedRenderer({} layers)", self.layers.len())
+    }
 }
 
 impl FusedRenderer {

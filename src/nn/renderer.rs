@@ -52,12 +52,6 @@ pub struct NeuralRenderer {
     fused: Arc<OnceLock<FusedRenderer>>,
 }
 
-impl std::fmt::Debug for FusedRenderer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FusedRenderer")
-    }
-}
-
 impl NeuralRenderer {
     /// Builds from layers `linear1..linearL` (index 0 = `linear1`). Shapes must be valid
     /// (the avatar loader checks them).
@@ -101,17 +95,20 @@ impl NeuralRenderer {
         self.layers.iter().map(Linear::macs).sum()
     }
 
+    /// The renderer on the fused CPU path ([`FusedRenderer`]), set up on first use.
+    pub fn fused(&self) -> Result<&FusedRenderer> {
+        if let Some(f) = self.fused.get() {
+            return Ok(f);
+        }
+        let f = FusedRenderer::new(self)?;
+        Ok(self.fused.get_or_init(|| f))
+    }
+
     /// Colours `[rows, 3]` for the row-major inputs `x` `[rows, input]`: on the fused,
     /// cache-blocked path ([`FusedRenderer`]) when `device` is the CPU, else with candle.
     pub fn forward_rows(&self, x: Vec<f32>, rows: usize, device: &Device) -> Result<Vec<f32>> {
         if device.is_cpu() {
-            if self.fused.get().is_none() {
-                let f = FusedRenderer::new(self)?;
-                let _ = self.fused.set(f);
-            }
-            if let Some(f) = self.fused.get() {
-                return Ok(f.forward(&x, rows));
-            }
+            return Ok(self.fused()?.forward(&x, rows));
         }
         let xt = Tensor::from_vec(x, (rows, self.input_dim()), device)?;
         self.forward(&xt)?.flatten_all()?.to_vec1::<f32>()
