@@ -174,7 +174,9 @@ fn segment_distance(p: vec2<f32>, a: vec2<f32>, b: vec2<f32>) -> f32 {
     return length(p - (a + t * ab));
 }
 
-// Darkens pixels within ~0.7 px of a triangle edge when the wireframe overlay is on.
+// The wireframe overlay (crate::wireframe, whose constants the generated header holds):
+// darkens pixels near the visible triangle's edges, fading the lines where triangles are
+// small on screen so a dense mesh is not painted black.
 fn with_wireframe(c: vec3<f32>, p: Pixel, px: vec2<u32>) -> vec3<f32> {
     if view.flags.x == 0u {
         return c;
@@ -184,8 +186,12 @@ fn with_wireframe(c: vec3<f32>, p: Pixel, px: vec2<u32>) -> vec3<f32> {
     let b = screen_of(p.face.y);
     let d = screen_of(p.face.z);
     let dist = min(segment_distance(q, a, b), min(segment_distance(q, b, d), segment_distance(q, d, a)));
-    let line = 1.0 - smoothstep(0.3, 1.0, dist);
-    return mix(c, vec3<f32>(0.05, 0.05, 0.08), 0.75 * line);
+    let e1 = b - a;
+    let e2 = d - a;
+    let size = sqrt(abs(e1.x * e2.y - e1.y * e2.x));
+    let line = 1.0 - smoothstep(WIRE_INNER_PX, WIRE_OUTER_PX, dist);
+    let weight = WIRE_OPACITY * line * smoothstep(WIRE_FADE_FROM_PX, WIRE_FADE_TO_PX, size);
+    return mix(c, WIRE_COLOR, weight);
 }
 
 // Colour of a covered pixel in every mode except neural (display order).

@@ -64,7 +64,9 @@ pub fn candle_device(choice: NetsChoice, force_cpu: bool) -> Result<Device, Engi
     }
 }
 
-/// The embedding networks of one avatar, ready on their engine.
+/// The embedding networks of one avatar, ready on their engine. (One exists per avatar,
+/// so the size of the wgpu variant does not matter.)
+#[allow(clippy::large_enum_variant)]
 pub enum NetsEngine {
     /// candle, on the device the avatar was loaded on.
     Candle(Device),

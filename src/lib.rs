@@ -32,6 +32,7 @@ pub mod skeleton;
 pub mod synthetic;
 pub mod torch;
 pub mod user_config;
+pub mod wireframe;
 
 /// Number of MANO joints (wrist + 15 finger joints).
 pub const NUM_JOINTS: usize = 16;

@@ -27,16 +27,21 @@ pub enum ShadingMode {
 }
 
 impl ShadingMode {
-    /// All modes, in UI order.
+    /// All modes, in UI order; the viewer's keys 1-7 choose them in this order.
     pub const ALL: [ShadingMode; 7] = [
         Self::Neural,
         Self::Sh,
         Self::Albedo,
         Self::Normals,
-        Self::Mask,
         Self::Weights,
         Self::Displacement,
+        Self::Mask,
     ];
+
+    /// The viewer's key for this mode ("1" … "7").
+    pub fn key(self) -> usize {
+        Self::ALL.iter().position(|&m| m == self).unwrap_or(0) + 1
+    }
 
     /// Short label for menus.
     pub fn label(self) -> &'static str {

@@ -68,6 +68,19 @@ pub fn directional_sh(dir: [f32; 3], strength: f32, ambient: f32) -> [f32; SH_DI
     sh
 }
 
+/// The light direction and strength of an SH vector's first-order terms (the inverse of
+/// [`directional_sh`], averaged over the colour channels); `None` when they are all zero.
+pub fn sh_direction(sh: &[f32; SH_DIM]) -> Option<([f32; 3], f32)> {
+    let mut d = [0.0f32; 3];
+    for ch in 0..3 {
+        d[0] -= sh[ch * SH_BANDS + 3] / 3.0;
+        d[1] -= sh[ch * SH_BANDS + 1] / 3.0;
+        d[2] += sh[ch * SH_BANDS + 2] / 3.0;
+    }
+    let strength = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+    (strength > 1e-9).then(|| (d.map(|x| x / strength), strength))
+}
+
 /// Normalises with XHand's `F.normalize` eps (1e-12 on the interpolated normal).
 pub fn normalize_eps(v: [f32; 3], eps: f32) -> [f32; 3] {
     let len = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt().max(eps);
@@ -78,6 +91,18 @@ pub fn normalize_eps(v: [f32; 3], eps: f32) -> [f32; 3] {
 mod tests {
     use super::*;
     const PI: f64 = std::f64::consts::PI;
+
+    #[test]
+    fn sh_direction_inverts_directional_sh() {
+        let dir = normalize_eps([0.3, -0.8, 0.5], 1e-12);
+        let (d, strength) = sh_direction(&directional_sh(dir, 0.7, 0.8)).unwrap();
+        assert!((strength - 0.7).abs() < 1e-6);
+        assert!(
+            d.iter().zip(dir).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{d:?}"
+        );
+        assert_eq!(sh_direction(&[0.0; SH_DIM]), None);
+    }
 
     #[test]
     fn constants_match_xhand_formula() {

@@ -1,5 +1,6 @@
 //! Small per-user files under `$XDG_CONFIG_HOME/xhand/` (or `~/.config/xhand/`): the viewer's
-//! recent-files list and the MANO model files it was last given, one per hand.
+//! recent-files list, the MANO model files it was last given (one per hand) and the folder
+//! it writes outputs to.
 
 use std::path::{Path, PathBuf};
 
@@ -61,4 +62,36 @@ impl ManoFiles {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         crate::image_io::write_atomically(&file, text.as_bytes()).map_err(std::io::Error::other)
     }
+}
+
+/// The folder the viewer writes screenshots, renders and exports to: the one chosen last
+/// (`output.json`), else `~/Pictures/xhand` (`~/xhand` without a Pictures folder), else
+/// `xhand-output` in the working directory; always absolute.
+pub fn output_dir() -> PathBuf {
+    let saved = config_dir()
+        .and_then(|d| std::fs::read_to_string(d.join("output.json")).ok())
+        .and_then(|t| serde_json::from_str::<PathBuf>(&t).ok())
+        .filter(|p| p.is_absolute());
+    if let Some(p) = saved {
+        return p;
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match home {
+        Some(h) if h.join("Pictures").is_dir() => h.join("Pictures").join("xhand"),
+        Some(h) if h.is_dir() => h.join("xhand"),
+        _ => std::env::current_dir()
+            .unwrap_or_default()
+            .join("xhand-output"),
+    }
+}
+
+/// Remembers `dir` as the output folder for the next run.
+pub fn remember_output_dir(dir: &Path) -> std::io::Result<()> {
+    let Some(cfg) = config_dir() else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(&cfg)?;
+    let text = serde_json::to_string(dir).map_err(std::io::Error::other)?;
+    crate::image_io::write_atomically(&cfg.join("output.json"), text.as_bytes())
+        .map_err(std::io::Error::other)
 }

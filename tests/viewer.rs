@@ -274,6 +274,12 @@ fn clear_errors_without_display_or_gpu() {
         ],
     );
     assert!(!ok && text.contains("GPU adapter"), "{text}");
+    let pose = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/poses/hamer_single.json");
+    let (ok, text) = xhand(&["view", pose.to_str().unwrap()], &[]);
+    assert!(
+        !ok && text.contains("looks like a pose file") && text.contains("--pose"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -312,4 +318,216 @@ fn the_grid_is_the_same_behind_neural_and_sh_shading() {
     assert!(worst <= 3, "backgrounds differ by up to {worst} levels");
     // And the neural image was the one shown (the hands differ).
     assert!(a.pixels != b.pixels, "the neural view shows the SH image");
+}
+
+/// Runs a script with a private configuration and home folder, no D-Bus session and no
+/// zenity (so no native file dialog can appear, as on a bare X server), returning the
+/// output and the home folder's path.
+fn run_script_at_home(
+    dir: &Path,
+    avatar: &str,
+    extra: &[&str],
+    steps: serde_json::Value,
+) -> String {
+    let script = dir.join("script.json");
+    std::fs::write(&script, steps.to_string()).unwrap();
+    let home = dir.join("home");
+    std::fs::create_dir_all(home.join("Pictures")).unwrap();
+    let mut args = vec![
+        "view",
+        avatar,
+        "--width",
+        "900",
+        "--height",
+        "600",
+        "--script",
+        script.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (ok, text) = xhand(
+        &args,
+        &[
+            ("HOME", Some(home.to_str().unwrap())),
+            (
+                "XDG_CONFIG_HOME",
+                Some(dir.join("config").to_str().unwrap()),
+            ),
+            ("DBUS_SESSION_BUS_ADDRESS", None),
+            ("PATH", Some("/nonexistent-xhand-test")),
+        ],
+    );
+    assert!(ok, "viewer run failed:\n{text}");
+    text
+}
+
+fn read_report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn shortcuts_path_fields_and_the_output_folder() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let r: Vec<_> = (0..5)
+        .map(|i| dir.path().join(format!("r{i}.json")))
+        .collect();
+    let mesh = dir.path().join("exports").join("hand.obj");
+    let pose = dir.path().join("pose.json");
+    run_script_at_home(
+        dir.path(),
+        &avatar,
+        &[],
+        serde_json::json!([
+            {"wait_idle": true},
+            // Tab twice (panels off and on again) must not leave egui holding the keys.
+            {"key": "Tab"}, {"wait_frames": 2}, {"key": "Tab"}, {"wait_frames": 2},
+            {"key": "2"}, {"wait_frames": 2}, {"key": "W"}, {"wait_frames": 2},
+            {"report": r[0]},
+            // No native dialog here: Ctrl+E opens the path field, pre-filled in the output folder.
+            {"key": "ctrl+E"}, {"wait_frames": 2}, {"report": r[1]},
+            {"submit_path": mesh}, {"wait_frames": 2},
+            {"set_joint": [2, 2, 0.9]}, {"open_dialog": "save_pose"}, {"submit_path": pose},
+            {"key": "ctrl+S"}, {"wait_frames": 3}, {"wait_idle": true}, {"report": r[2]},
+            {"key": "ctrl+shift+S"}, {"wait_frames": 6}, {"wait_idle": true}, {"wait_frames": 2},
+            {"report": r[3]}, {"exit": 0}
+        ]),
+    );
+    let r0 = read_report(&r[0]);
+    assert_eq!(r0["mode"], "Sh", "the 2 key after Tab: {r0}");
+    assert_eq!(r0["show_ui"], true);
+    assert_eq!(r0["wireframe"], true);
+    assert_eq!(r0["text_editing"], false);
+    let r1 = read_report(&r[1]);
+    assert_eq!(r1["native_dialogs"], false, "{r1}");
+    assert_eq!(r1["path_prompt"], "ExportMesh", "{r1}");
+    let out_dir = dir.path().join("home").join("Pictures").join("xhand");
+    assert_eq!(r1["output_dir"], out_dir.to_str().unwrap());
+    assert!(
+        std::fs::metadata(&mesh).is_ok_and(|m| m.len() > 1000),
+        "mesh written"
+    );
+    let saved = xhand::pose::load_pose_file(&pose).unwrap();
+    assert_eq!(
+        saved.frames[0].pose[8], 0.9,
+        "the saved pose has the slider edit"
+    );
+    let r2 = read_report(&r[2]);
+    let notes = r2["notes"].as_array().unwrap();
+    let shot_note = notes
+        .iter()
+        .filter_map(|n| n.as_str())
+        .find(|n| n.starts_with("saved ") && n.ends_with(".png"))
+        .unwrap_or_else(|| panic!("no screenshot note: {r2}"));
+    let shot = Path::new(&shot_note["saved ".len()..]);
+    assert!(
+        shot.is_absolute() && shot.starts_with(&out_dir),
+        "{shot_note}"
+    );
+    let name = shot.file_name().unwrap().to_str().unwrap();
+    // xhand-screenshot-YYYY-MM-DD_hh-mm-ss.png
+    assert_eq!(
+        name.len(),
+        "xhand-screenshot-2026-12-05_19-30-12.png".len(),
+        "{name}"
+    );
+    let r3 = read_report(&r[3]);
+    assert_eq!(
+        r3["show_ui"], true,
+        "the panels come back after a clean screenshot"
+    );
+    let mut shots: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    shots.sort();
+    assert_eq!(shots.len(), 2, "{shots:?}");
+    let with_ui = Rgba8::load(shot).unwrap();
+    let clean_path = shots.iter().find(|p| p.as_path() != shot).unwrap();
+    let clean = Rgba8::load(clean_path).unwrap();
+    // The menu bar (top rows) is in one and not the other.
+    let w = with_ui.width as usize;
+    let differs = (0..8 * w)
+        .filter(|&i| with_ui.pixels[i] != clean.pixels[i])
+        .count();
+    assert!(
+        differs > 2 * w,
+        "the clean screenshot shows the panels ({differs} px differ)"
+    );
+}
+
+#[test]
+fn a_travelling_sequence_is_framed_on_load_and_stays_in_view() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let poses = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/poses/hamer_video.json");
+    let (r0, r1, shot) = (
+        dir.path().join("r0.json"),
+        dir.path().join("r1.json"),
+        dir.path().join("travel.png"),
+    );
+    run_script_at_home(
+        dir.path(),
+        &avatar,
+        &["--pose", poses.to_str().unwrap()],
+        serde_json::json!([
+            {"wait_idle": true}, {"load_choice": true}, {"wait_idle": true}, {"wait_frames": 3},
+            {"report": r0}, {"key": "End"}, {"wait_idle": true}, {"wait_frames": 3}, {"report": r1},
+            {"screenshot": shot}, {"exit": 0}
+        ]),
+    );
+    for r in [read_report(&r0), read_report(&r1)] {
+        assert!(r["trans"][2].as_f64().unwrap() > 10.0, "HaMeR's depth: {r}");
+        let p = &r["hand_on_screen"];
+        let (x, y) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+        assert!(
+            (0.2..0.8).contains(&x) && (0.2..0.8).contains(&y),
+            "hand off screen: {r}"
+        );
+        let notes = r["notes"].as_array().unwrap();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.as_str().unwrap().contains("frames loaded")),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn the_wireframe_shows_over_the_cpu_neural_image() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let (plain, wired) = (dir.path().join("plain.png"), dir.path().join("wired.png"));
+    run_script(
+        dir.path(),
+        &avatar,
+        serde_json::json!([
+            {"show_ui": false}, {"mode": "neural"}, {"wait_idle": true}, {"wait_frames": 20},
+            {"wait_idle": true}, {"wait_frames": 5}, {"screenshot": plain},
+            {"key": "W"}, {"wait_frames": 20}, {"wait_idle": true}, {"wait_frames": 5},
+            {"screenshot": wired}, {"exit": 0}
+        ]),
+    );
+    let (a, b) = (Rgba8::load(&plain).unwrap(), Rgba8::load(&wired).unwrap());
+    let darker = a
+        .pixels
+        .iter()
+        .zip(&b.pixels)
+        .filter(|(p, q)| (0..3).all(|k| q[k] + 20 < p[k]))
+        .count();
+    let lighter = a
+        .pixels
+        .iter()
+        .zip(&b.pixels)
+        .filter(|(p, q)| (0..3).all(|k| q[k] > p[k] + 20))
+        .count();
+    assert!(
+        darker > 200,
+        "no wire lines over the neural image ({darker} px darker)"
+    );
+    assert_eq!(lighter, 0, "only darkening");
 }

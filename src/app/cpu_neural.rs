@@ -70,6 +70,7 @@ pub fn view_key(session: &Session) -> u64 {
     floats(&mut h, &session.settings.background);
     session.pose.hand.hash(&mut h);
     session.grid.hash(&mut h);
+    session.wireframe.hash(&mut h);
     if let Some(c) = &session.camera {
         (c.width, c.height).hash(&mut h);
         for v in c
@@ -129,6 +130,7 @@ pub fn update_cpu_neural(
     let sh = session.current_sh();
     let settings = session.settings;
     let grid = session.grid.then(|| super::render::grid_plane(&avatar));
+    let wireframe = session.wireframe;
     let started = Instant::now();
     let pending = Pending::spawn("xhand-cpu-neural", move || {
         let geometry = avatar.pose_geometry(&embeddings, &pose);
@@ -137,8 +139,18 @@ pub fn update_cpu_neural(
             geometry,
             sh,
         };
-        let out = crate::cpu_render::render(&avatar, &frame, &camera, &settings)
+        let mut out = crate::cpu_render::render(&avatar, &frame, &camera, &settings)
             .map_err(|e| e.to_string())?;
+        if wireframe {
+            // The same lines the GPU shading draws in the other modes.
+            crate::wireframe::overlay(
+                &mut out.image.pixels,
+                &out.visibility,
+                &camera,
+                &frame.geometry.vertices,
+                &avatar.template.faces,
+            );
+        }
         // The hand, and the grid the GPU pass would draw behind it (opaque, as there).
         let width = camera.width.max(1);
         let mut rgba = Vec::with_capacity(out.image.pixels.len() * 4);

@@ -1,7 +1,9 @@
-//! Opening files: native dialogs (rfd), drag-and-drop onto the window, recent files.
+//! Opening and saving files: native dialogs (rfd) with a typed-path fallback, drag-and-drop
+//! onto the window, recent files.
 //! Loading runs on a thread; errors become messages and the current avatar and pose stay.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy::window::FileDragAndDrop;
@@ -20,25 +22,163 @@ pub enum FileRole {
     ExportMesh,
     /// The MANO model file for an XHand checkpoint being opened.
     Mano,
+    /// Save the pose shown (xhand pose JSON).
+    SavePose,
+    /// Save the loaded sequence with its edits (xhand pose JSON).
+    SaveSequence,
+    /// Choose the folder outputs go to.
+    OutputFolder,
 }
 
-/// Open native dialogs.
-#[derive(Resource, Default)]
+impl FileRole {
+    /// The title of its dialog or path field.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Avatar => "Open an avatar or XHand checkpoint",
+            Self::Poses => "Open a pose file",
+            Self::ExportMesh => "Export the posed mesh (.obj or .ply)",
+            Self::Mano => "The MANO model file of this checkpoint's hand",
+            Self::SavePose => "Save the pose shown",
+            Self::SaveSequence => "Save the sequence",
+            Self::OutputFolder => "Folder for screenshots, renders and exports",
+        }
+    }
+
+    /// Whether the path names a file or folder to be written (it need not exist).
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Self::ExportMesh | Self::SavePose | Self::SaveSequence | Self::OutputFolder
+        )
+    }
+}
+
+/// A path typed or pasted by the user, for when no native dialog can be shown (and always
+/// offered beside one).
+#[derive(Clone, Debug)]
+pub struct PathPrompt {
+    pub role: FileRole,
+    pub text: String,
+    /// Why the field is shown, or what was wrong with the last path.
+    pub note: Option<String>,
+}
+
+/// A native dialog that returns "cancelled" this soon failed to appear (rfd reports both
+/// alike; no person cancels a dialog within a quarter second).
+const DIALOG_FAILED_WITHIN: Duration = Duration::from_millis(250);
+
+/// Native dialogs on threads, and the typed-path fallback.
+#[derive(Resource)]
 pub struct Dialogs {
-    pending: Vec<(FileRole, Pending<Option<PathBuf>>)>,
+    pending: Vec<(FileRole, Instant, Pending<Option<PathBuf>>)>,
+    /// Whether native dialogs can appear here: a desktop portal (D-Bus) or zenity on Linux.
+    /// Turned off when one fails to show.
+    pub native: bool,
+    /// The path field, when open.
+    pub prompt: Option<PathPrompt>,
+}
+
+impl Default for Dialogs {
+    fn default() -> Self {
+        Self {
+            pending: Vec::new(),
+            native: native_dialogs_available(),
+            prompt: None,
+        }
+    }
+}
+
+/// Whether this machine can show native file dialogs (rfd's xdg-portal backend needs a
+/// D-Bus session with the desktop portal, or zenity as its fallback).
+pub fn native_dialogs_available() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    let on_path = |exe: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(exe).is_file()))
+    };
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() || on_path("zenity")
+}
+
+/// A readable, sortable UTC time stamp for file names: `2026-12-05_19-30-12`.
+pub fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    timestamp_of(secs)
+}
+
+/// [`timestamp`] of a Unix time (civil-from-days, proleptic Gregorian calendar).
+pub fn timestamp_of(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}-{month:02}-{day:02}_{:02}-{:02}-{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// The file a save role suggests in the output folder.
+fn default_save_path(role: FileRole, session: &Session) -> Option<PathBuf> {
+    let stamp = timestamp();
+    let name = match role {
+        FileRole::ExportMesh => format!("xhand-mesh-{stamp}.obj"),
+        FileRole::SavePose => format!("xhand-pose-{stamp}.json"),
+        FileRole::SaveSequence => format!("xhand-sequence-{stamp}.json"),
+        FileRole::OutputFolder => return Some(session.output_dir.clone()),
+        _ => return None,
+    };
+    Some(session.output_dir.join(name))
 }
 
 impl Dialogs {
-    /// Shows a native open (or save) dialog on a thread.
-    pub fn open(&mut self, role: FileRole) {
+    /// Asks for a path for `role`: a native dialog on a thread where one can be shown,
+    /// else the path field.
+    pub fn open(&mut self, role: FileRole, session: &mut Session) {
+        let suggested = default_save_path(role, session);
+        if !self.native {
+            self.prompt = Some(PathPrompt {
+                role,
+                text: suggested
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                note: None,
+            });
+            return;
+        }
+        let output_dir = session.output_dir.clone();
         let pending = Pending::spawn("xhand-dialog", move || {
-            let dialog = rfd::FileDialog::new();
+            let dialog = rfd::FileDialog::new().set_title(role.title());
+            let dialog = match &suggested {
+                Some(p) if role.writes() => {
+                    let _ = std::fs::create_dir_all(&output_dir);
+                    let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                    let d = dialog.set_directory(&output_dir);
+                    match name {
+                        Some(n) if role != FileRole::OutputFolder => d.set_file_name(n),
+                        _ => d,
+                    }
+                }
+                _ => dialog,
+            };
             match role {
                 FileRole::Avatar => dialog
                     .add_filter("XHand avatar or checkpoint", &["safetensors", "pth", "pt"])
                     .pick_file(),
                 FileRole::Mano => dialog
-                    .set_title("Choose the MANO model file of this avatar's hand")
                     .add_filter(
                         "MANO model (MANO_RIGHT.pkl, MANO_LEFT.pkl, .npz)",
                         &["pkl", "npz"],
@@ -47,14 +187,96 @@ impl Dialogs {
                 FileRole::Poses => dialog
                     .add_filter("Poses (xhand, HaMeR, InterHand2.6M)", &["json"])
                     .pick_file(),
-                FileRole::ExportMesh => dialog
-                    .add_filter("Mesh", &["obj", "ply"])
-                    .set_file_name("hand.obj")
-                    .save_file(),
+                FileRole::ExportMesh => dialog.add_filter("Mesh", &["obj", "ply"]).save_file(),
+                FileRole::SavePose | FileRole::SaveSequence => {
+                    dialog.add_filter("xhand poses", &["json"]).save_file()
+                }
+                FileRole::OutputFolder => dialog.pick_folder(),
             }
         });
-        self.pending.push((role, pending));
+        self.pending.push((role, Instant::now(), pending));
     }
+
+    /// Whether a native dialog is open.
+    pub fn is_waiting(&self) -> bool {
+        !self.pending.is_empty()
+    }
+}
+
+/// Acts on a path chosen for `role` (from a dialog, the path field, or a script).
+pub fn use_path(session: &mut Session, role: FileRole, path: PathBuf) {
+    match role {
+        FileRole::Avatar => start_avatar_load(session, path),
+        FileRole::Poses => start_pose_load(session, path, None, None),
+        FileRole::ExportMesh => super::output::export_mesh(session, &path),
+        FileRole::Mano => use_mano_file(session, path),
+        FileRole::SavePose | FileRole::SaveSequence => save_poses(session, role, &path),
+        FileRole::OutputFolder => match std::fs::create_dir_all(&path) {
+            Ok(()) => {
+                let dir = path.canonicalize().unwrap_or(path);
+                if let Err(e) = crate::user_config::remember_output_dir(&dir) {
+                    session.error(format!("could not remember the output folder: {e}"));
+                }
+                session.info(format!("outputs now go to {}", dir.display()));
+                session.output_dir = dir;
+            }
+            Err(e) => session.error(format!(
+                "{}: cannot create the folder: {e}; outputs still go to {}",
+                path.display(),
+                session.output_dir.display()
+            )),
+        },
+    }
+}
+
+/// Writes the pose shown, or the whole sequence with its edits, as xhand pose JSON.
+fn save_poses(session: &mut Session, role: FileRole, path: &Path) {
+    let seq = match (&session.sequence, role) {
+        (Some(s), FileRole::SaveSequence) => s.poses.sequence.clone(),
+        (None, FileRole::SaveSequence) => {
+            session.error("no sequence is loaded: use Save pose… for the pose shown");
+            return;
+        }
+        _ => crate::pose::PoseSequence::single(session.pose.clone()),
+    };
+    let result = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| crate::pose::save_pose_json(path, &seq));
+    match result {
+        Ok(()) => session.info_with_folder(
+            format!(
+                "saved {} frame(s) to {}",
+                seq.len(),
+                absolute(path).display()
+            ),
+            path,
+        ),
+        Err(e) => session.error(format!("{}: cannot save: {e:#}", path.display())),
+    }
+}
+
+/// `path` made absolute against the working directory (for messages).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Checks a typed path before using it: files to open must exist.
+pub fn check_typed_path(role: FileRole, text: &str) -> Result<PathBuf, String> {
+    let text = text.trim().trim_matches(['"', '\'']);
+    if text.is_empty() {
+        return Err("type or paste a path".into());
+    }
+    let path = PathBuf::from(text);
+    if !role.writes() && !path.is_file() {
+        return Err(format!("{}: no such file", path.display()));
+    }
+    if role.writes() && path.is_dir() && role != FileRole::OutputFolder {
+        return Err(format!("{} is a folder: add a file name", path.display()));
+    }
+    Ok(path)
 }
 
 /// How a dropped or opened path is treated, from its extension.
@@ -158,6 +380,7 @@ pub fn poll_files(
     mut session: ResMut<Session>,
     mut dialogs: ResMut<Dialogs>,
     mut drops: MessageReader<FileDragAndDrop>,
+    mut orbit: ResMut<super::orbit::Orbit>,
 ) {
     for drop in drops.read() {
         if let FileDragAndDrop::DroppedFile { path_buf, .. } = drop {
@@ -165,18 +388,14 @@ pub fn poll_files(
         }
     }
     let mut still = Vec::new();
-    for (role, pending) in dialogs.pending.drain(..) {
+    let mut failed = None;
+    for (role, started, pending) in dialogs.pending.drain(..) {
         match pending.poll() {
-            None => still.push((role, pending)),
-            Some(Ok(Some(path))) => match role {
-                FileRole::Avatar => start_avatar_load(&mut session, path),
-                FileRole::Poses => start_pose_load(&mut session, path, None, None),
-                FileRole::ExportMesh => super::output::export_mesh(&mut session, &path),
-                FileRole::Mano => use_mano_file(&mut session, path),
-            },
+            None => still.push((role, started, pending)),
+            Some(Ok(Some(path))) => use_path(&mut session, role, path),
+            Some(Ok(None)) if started.elapsed() < DIALOG_FAILED_WITHIN => failed = Some(role),
             Some(Ok(None)) if role == FileRole::Mano => {
-                // Cancelled, or no dialog could be shown (rfd reports both alike): the
-                // checkpoint keeps waiting for a dropped MANO file.
+                // Cancelled: the checkpoint keeps waiting for a dropped MANO file.
                 if let Some((ck, _)) = &session.mano_prompt {
                     let text = format!(
                         "{}: no MANO file chosen — drop it onto the window to open the checkpoint",
@@ -186,12 +405,22 @@ pub fn poll_files(
                 }
             }
             Some(Ok(None)) => {}
-            Some(Err(e)) => session.error(format!(
-                "the file dialog failed: {e}; drop the file onto the window instead"
-            )),
+            Some(Err(_)) => failed = Some(role),
         }
     }
     dialogs.pending = still;
+    if let Some(role) = failed {
+        dialogs.native = false;
+        let text = "no file dialog could be shown here (no desktop portal or zenity): type or paste the path instead";
+        session.error(text);
+        dialogs.prompt = Some(PathPrompt {
+            role,
+            text: default_save_path(role, &session)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            note: Some(text.into()),
+        });
+    }
 
     if let Some((path, pending)) = session.loading_avatar.take() {
         match pending.poll() {
@@ -227,7 +456,7 @@ pub fn poll_files(
                     hand.as_str().to_ascii_uppercase()
                 ));
                 session.mano_prompt = Some((path, hand));
-                dialogs.open(FileRole::Mano);
+                dialogs.open(FileRole::Mano, &mut session);
             }
             Some(Ok(Err(e))) | Some(Err(e)) => {
                 session.error(format!("{e} — the current avatar stays loaded"))
@@ -238,8 +467,12 @@ pub fn poll_files(
         match pending.poll() {
             None => session.loading_poses = Some((path, pending)),
             Some(Ok(Ok(PoseLoadOutcome::Loaded(poses)))) => {
+                let name = path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into(),
+                );
                 for w in &poses.warnings {
-                    session.info(format!("{}: {w}", path.display()));
+                    session.info(format!("{name}: {w}"));
                 }
                 let n = poses.sequence.len();
                 let mirrored = poses
@@ -249,9 +482,10 @@ pub fn poll_files(
                     .any(|f| f.hand.is_some_and(|h| h != session.avatar.avatar.hand));
                 session.set_sequence(poses, path.clone());
                 session.remember(path.clone());
+                // Frame the hand wherever the file puts it (HaMeR: metres from its camera).
+                orbit.frame_requested = true;
                 session.info(format!(
-                    "{}: {n} frame{} loaded{}",
-                    path.display(),
+                    "{name}: {n} frame{} loaded{}",
                     if n == 1 { "" } else { "s" },
                     if mirrored {
                         " (a hand of the other side: shown mirrored)"
@@ -272,5 +506,34 @@ pub fn poll_files(
                 session.error(format!("{e} — the current poses stay loaded"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_readable_utc() {
+        assert_eq!(timestamp_of(0), "1970-01-01_00-00-00");
+        assert_eq!(timestamp_of(951_782_400), "2000-02-29_00-00-00");
+        assert_eq!(timestamp_of(1_796_499_012), "2026-12-05_19-30-12");
+    }
+
+    #[test]
+    fn typed_paths_are_checked_for_their_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.json");
+        std::fs::write(&file, "{}").unwrap();
+        let quoted = format!("  \"{}\" ", file.display());
+        assert_eq!(check_typed_path(FileRole::Poses, &quoted), Ok(file.clone()));
+        let missing = dir.path().join("missing.json");
+        let e = check_typed_path(FileRole::Poses, missing.to_str().unwrap()).unwrap_err();
+        assert!(e.contains("no such file"), "{e}");
+        assert!(check_typed_path(FileRole::SavePose, missing.to_str().unwrap()).is_ok());
+        let e = check_typed_path(FileRole::ExportMesh, dir.path().to_str().unwrap()).unwrap_err();
+        assert!(e.contains("folder"), "{e}");
+        assert!(check_typed_path(FileRole::OutputFolder, dir.path().to_str().unwrap()).is_ok());
+        assert!(check_typed_path(FileRole::Avatar, "  ").is_err());
     }
 }

@@ -83,6 +83,16 @@ fn initial_avatar(opts: &ViewerOptions, device: &candle_core::Device) -> anyhow:
 /// Runs the viewer until the window closes. Returns an error (and exits nonzero in the
 /// binary) when no window or GPU is available or a scripted run fails.
 pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
+    if let Some(p) = &opts.avatar
+        && files::role_of(p) == Some(files::FileRole::Poses)
+    {
+        bail!(
+            "{}: this looks like a pose file, not an avatar; show it with `xhand view --pose {}` (on the default avatar) or `xhand view AVATAR --pose {}`",
+            p.display(),
+            p.display(),
+            p.display()
+        );
+    }
     let gpu = preflight()?;
     let adapter = gpu.describe();
     drop(gpu);
@@ -120,6 +130,8 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
                 .set(WindowPlugin {
                     primary_window: Some(Window {
                         title: "xhand — neural hand avatar viewer".into(),
+                        // Shown once the first frames are drawn (no uninitialised pixels).
+                        visible: false,
                         resolution: WindowResolution::new(
                             opts.size.0.max(320),
                             opts.size.1.max(240),
@@ -150,13 +162,16 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
                 unfocused_mode: UpdateMode::Continuous,
             }
         } else {
-            WinitSettings::game()
+            // Redraw on input, and continuously only while something moves (see
+            // `keep_redrawing`): an idle viewer uses no CPU.
+            WinitSettings::desktop_app()
         })
         .insert_resource(session)
         .insert_resource(ui::DeviceInfo {
             adapter,
             candle: crate::device::describe(&device),
         })
+        .init_resource::<ui::KeyboardFocus>()
         .init_resource::<orbit::Orbit>()
         .init_resource::<orbit::Viewport>()
         .init_resource::<files::Dialogs>()
@@ -178,6 +193,8 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
                 output::take_screenshots,
                 output::report_jobs,
                 sync_clear_color,
+                show_window_when_drawn,
+                keep_redrawing,
             )
                 .chain(),
         );
@@ -199,8 +216,45 @@ fn spawn_camera(mut commands: Commands) {
     ));
 }
 
-fn advance_timeline(time: Res<Time>, mut session: ResMut<session::Session>) {
+/// Advances playback by wall-clock time (not Bevy's virtual time, whose step is capped), so
+/// a slow machine drops frames instead of playing slowly.
+fn advance_timeline(time: Res<Time<Real>>, mut session: ResMut<session::Session>) {
     session.advance(time.delta_secs());
+}
+
+/// Makes the window visible after its first frames are drawn.
+fn show_window_when_drawn(
+    mut window: Single<&mut Window, With<bevy::window::PrimaryWindow>>,
+    mut frames: Local<u32>,
+) {
+    if !window.visible {
+        *frames += 1;
+        if *frames >= 3 {
+            window.visible = true;
+        }
+    }
+}
+
+/// Asks for another frame while anything changes on its own: playback, loading, the
+/// networks, background jobs, notes fading, screenshots, CPU neural shading.
+fn keep_redrawing(
+    session: Res<session::Session>,
+    outputs: Res<output::OutputRequests>,
+    cpu_neural: Res<cpu_neural::CpuNeural>,
+    dialogs: Res<files::Dialogs>,
+    mut redraw: MessageWriter<bevy::window::RequestRedraw>,
+) {
+    let busy = session.timeline.playing
+        || !session.is_idle()
+        || session.jobs.precompute.is_some()
+        || session.jobs.render_sequence.is_some()
+        || session.messages.iter().any(|m| !m.is_error)
+        || outputs.busy()
+        || cpu_neural.is_updating()
+        || dialogs.is_waiting();
+    if busy {
+        redraw.write(bevy::window::RequestRedraw);
+    }
 }
 
 fn update_embeddings(

@@ -22,6 +22,11 @@ pub struct Orbit {
     pub fov_y: f64,
     /// Set to frame the hand on the next update.
     pub frame_requested: bool,
+    /// Move the target with the hand's translation (so a sequence that travels, like
+    /// HaMeR's camera-space tracks, stays in view).
+    pub follow_hand: bool,
+    /// The hand translation the target last followed.
+    followed: Vector3<f64>,
 }
 
 impl Default for Orbit {
@@ -33,6 +38,8 @@ impl Default for Orbit {
             distance: 0.5,
             fov_y: 30f64.to_radians(),
             frame_requested: true,
+            follow_hand: true,
+            followed: Vector3::zeros(),
         }
     }
 }
@@ -73,6 +80,24 @@ impl Orbit {
         cam
     }
 
+    /// Pans by a mouse drag of (`dx`, `dy`) pixels in a view `height` pixels tall: the
+    /// point under the cursor follows the cursor.
+    pub fn pan(&mut self, dx: f64, dy: f64, height: f64) {
+        let (dir, up) = self.basis();
+        let right = up.cross(&dir).normalize();
+        let scale = self.distance * 2.0 * (0.5 * self.fov_y).tan() / height.max(1.0);
+        self.target += (up * dy - right * dx) * scale;
+    }
+
+    /// Keeps the target on a hand that moved to translation `trans` since the last call.
+    pub fn follow(&mut self, trans: [f32; 3]) {
+        let t = Vector3::new(trans[0] as f64, trans[1] as f64, trans[2] as f64);
+        if self.follow_hand {
+            self.target += t - self.followed;
+        }
+        self.followed = t;
+    }
+
     /// Frames the box `[lo, hi]` from the current direction.
     pub fn frame_box(&mut self, lo: [f32; 3], hi: [f32; 3], aspect: f64) {
         let (dir, up) = self.basis();
@@ -90,7 +115,9 @@ impl Orbit {
     }
 }
 
-/// Mouse and keyboard camera control (skipped while egui uses the pointer/keyboard).
+/// Mouse and keyboard camera control (the mouse skipped while egui uses the pointer, keys
+/// while a text field is edited). Dragging in the pose file's camera view leaves it for the
+/// orbit camera, saying so.
 #[allow(clippy::too_many_arguments)]
 pub fn orbit_input(
     mut orbit: ResMut<Orbit>,
@@ -100,22 +127,30 @@ pub fn orbit_input(
     keys: Res<ButtonInput<KeyCode>>,
     window: Single<&Window, With<PrimaryWindow>>,
     egui_input: Res<bevy_egui::input::EguiWantsInput>,
-    session: Res<Session>,
+    focus: Res<super::ui::KeyboardFocus>,
+    mut session: ResMut<Session>,
 ) {
     let pointer_free = !egui_input.wants_any_pointer_input();
-    let keys_free = !egui_input.wants_any_keyboard_input();
     let h = window.height().max(1.0) as f64;
     if pointer_free {
         let d = motion.delta;
+        let dragging = (mouse.pressed(MouseButton::Left)
+            || mouse.pressed(MouseButton::Right)
+            || mouse.pressed(MouseButton::Middle))
+            && d != Vec2::ZERO;
+        if dragging && session.use_pose_camera {
+            session.use_pose_camera = false;
+            orbit.frame_requested = true;
+            session.info(
+                "left the pose file's camera view to orbit (tick \"HaMeR camera view\" in Display to go back)",
+            );
+        }
         if mouse.pressed(MouseButton::Left) {
             orbit.yaw -= d.x as f64 * 0.01;
             orbit.pitch = (orbit.pitch + d.y as f64 * 0.01).clamp(-1.55, 1.55);
         }
         if mouse.pressed(MouseButton::Right) || mouse.pressed(MouseButton::Middle) {
-            let (dir, up) = orbit.basis();
-            let right = up.cross(&dir).normalize();
-            let scale = orbit.distance * 2.0 * (0.5 * orbit.fov_y).tan() / h;
-            orbit.target += right * (d.x as f64 * scale) + up * (d.y as f64 * scale);
+            orbit.pan(d.x as f64, d.y as f64, h);
         }
         let wheel = match scroll.unit {
             MouseScrollUnit::Line => scroll.delta.y as f64,
@@ -125,30 +160,92 @@ pub fn orbit_input(
             orbit.distance = (orbit.distance * (-wheel * 0.1).exp()).clamp(0.12, 20.0);
         }
     }
-    if keys_free {
+    if !focus.text_editing {
+        let ctrl = keys.pressed(KeyCode::ControlLeft) || keys.pressed(KeyCode::ControlRight);
         if keys.just_pressed(KeyCode::KeyF) {
             orbit.frame_requested = true;
         }
-        if keys.just_pressed(KeyCode::KeyR) && !keys.pressed(KeyCode::ControlLeft) {
+        if keys.just_pressed(KeyCode::KeyR) && !ctrl {
             *orbit = Orbit::default();
         }
     }
-    let _ = session;
 }
 
-/// Frames the hand when asked (startup, F, avatar change).
+/// Frames the hand when asked (startup, F, avatar or pose file loaded); otherwise keeps
+/// the target on the hand as its translation changes.
 pub fn orbit_framing(
     mut orbit: ResMut<Orbit>,
     session: Res<Session>,
     window: Single<&Window, With<PrimaryWindow>>,
+    viewport: Res<Viewport>,
 ) {
     if !orbit.frame_requested {
+        orbit.follow(session.pose.trans);
         return;
     }
     orbit.frame_requested = false;
+    orbit.followed = Vector3::new(
+        session.pose.trans[0] as f64,
+        session.pose.trans[1] as f64,
+        session.pose.trans[2] as f64,
+    );
     let avatar = &session.avatar.avatar;
     let geo = avatar.pose_geometry(&session.embeddings.embeddings, &session.pose);
     let (lo, hi) = bounding_box(&geo.vertices);
-    let aspect = window.width().max(1.0) as f64 / window.height().max(1.0) as f64;
+    // Fit the free area between the panels, which the camera centres the view on.
+    let [x0, y0, x1, y1] = viewport.0;
+    let aspect = if x1 > x0 && y1 > y0 {
+        (x1 - x0) as f64 / (y1 - y0) as f64
+    } else {
+        window.width().max(1.0) as f64 / window.height().max(1.0) as f64
+    };
     orbit.frame_box(lo, hi, aspect);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen_of(orbit: &Orbit, p: Vector3<f64>) -> [f64; 2] {
+        let cam = orbit.camera(800, 600, [0.0; 4]);
+        let q = cam
+            .project([p.x as f32, p.y as f32, p.z as f32])
+            .expect("in front");
+        [q[0], q[1]]
+    }
+
+    #[test]
+    fn panning_moves_the_content_with_the_mouse_on_both_axes() {
+        for (yaw, pitch) in [(0.0, 0.0), (0.8, -0.4), (2.5, 1.0)] {
+            let mut orbit = Orbit {
+                yaw,
+                pitch,
+                ..Orbit::default()
+            };
+            let point = orbit.target;
+            let before = screen_of(&orbit, point);
+            orbit.pan(30.0, -20.0, 600.0);
+            let after = screen_of(&orbit, point);
+            assert!(
+                (after[0] - before[0] - 30.0).abs() < 0.5,
+                "x: {before:?} -> {after:?}"
+            );
+            assert!(
+                (after[1] - before[1] + 20.0).abs() < 0.5,
+                "y: {before:?} -> {after:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_target_follows_the_hand_translation_unless_told_not_to() {
+        let mut orbit = Orbit::default();
+        orbit.follow([0.0, 0.0, 30.0]);
+        assert_eq!(orbit.target, Vector3::new(0.0, 0.0, 30.0));
+        orbit.follow([0.1, 0.0, 30.0]);
+        assert!((orbit.target - Vector3::new(0.1, 0.0, 30.0)).norm() < 1e-6);
+        orbit.follow_hand = false;
+        orbit.follow([5.0, 0.0, 30.0]);
+        assert!((orbit.target - Vector3::new(0.1, 0.0, 30.0)).norm() < 1e-6);
+    }
 }

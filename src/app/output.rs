@@ -24,14 +24,66 @@ pub struct OutputRequests {
     pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// Results of finished screenshots (`Err` text on failure).
     pub finished: Arc<std::sync::Mutex<Vec<Result<PathBuf, String>>>>,
+    /// A screenshot without the panels: frames left before it is taken, and whether the
+    /// panels were shown before.
+    clean: Option<(u32, bool)>,
+    /// The panels to show again once the clean screenshot is written.
+    restore_ui: Option<bool>,
 }
 
-fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!("{secs}")
+impl OutputRequests {
+    /// Asks for a screenshot of the viewport alone (panels hidden for the frame).
+    pub fn request_clean_screenshot(&mut self) {
+        if self.clean.is_none() && self.restore_ui.is_none() {
+            self.clean = Some((2, false));
+        }
+    }
+
+    /// Whether output work is under way (the window keeps redrawing meanwhile).
+    pub fn busy(&self) -> bool {
+        self.screenshot
+            || self.screenshot_to.is_some()
+            || self.clean.is_some()
+            || self.restore_ui.is_some()
+            || self.in_flight.load(Ordering::SeqCst) > 0
+    }
+}
+
+/// Largest precompute cache; longer sequences keep their first frames only.
+pub const PRECOMPUTE_MAX_BYTES: usize = 2 << 30;
+
+/// Frames of the sequence the precompute cache holds within [`PRECOMPUTE_MAX_BYTES`].
+pub fn precompute_frames(session: &Session) -> usize {
+    let per_frame = session.embeddings.embeddings.heap_bytes().max(1);
+    session.frame_count().min(PRECOMPUTE_MAX_BYTES / per_frame)
+}
+
+/// Opens `dir` in the desktop's file manager. (One process spawn per platform: the
+/// `xdg-open`/`open`/`explorer` convention, not worth a dependency.)
+pub fn open_folder(session: &mut Session, dir: &Path) {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        session.error(format!("{}: cannot create the folder: {e}", dir.display()));
+        return;
+    }
+    let opener = if cfg!(target_os = "windows") {
+        "explorer"
+    } else if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    match std::process::Command::new(opener)
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(_) => session.info(format!("opened {}", dir.display())),
+        Err(e) => session.error(format!(
+            "cannot open {} with {opener}: {e} (the folder is there; open it from a file manager)",
+            dir.display()
+        )),
+    }
 }
 
 /// Starts requested screenshots of the window (UI included) and reports finished ones.
@@ -41,11 +93,35 @@ pub fn take_screenshots(
     mut session: ResMut<Session>,
 ) {
     let mut targets = Vec::new();
-    if std::mem::take(&mut requests.screenshot) {
-        targets.push(PathBuf::from(format!(
+    let auto_name = |dir: &Path| {
+        dir.join(format!(
             "xhand-screenshot-{}.png",
-            timestamp()
-        )));
+            super::files::timestamp()
+        ))
+    };
+    if std::mem::take(&mut requests.screenshot) {
+        targets.push(auto_name(&session.output_dir));
+    }
+    match requests.clean {
+        Some((2, _)) => {
+            // Hide the panels, let two frames render without them, then capture.
+            requests.clean = Some((1, session.show_ui));
+            session.show_ui = false;
+        }
+        Some((1, was)) => requests.clean = Some((0, was)),
+        Some((_, was)) => {
+            requests.clean = None;
+            requests.restore_ui = Some(was);
+            targets.push(auto_name(&session.output_dir));
+        }
+        None => {}
+    }
+    if let Some(was) = requests.restore_ui
+        && requests.in_flight.load(Ordering::SeqCst) == 0
+        && targets.is_empty()
+    {
+        requests.restore_ui = None;
+        session.show_ui = was;
     }
     if let Some(p) = requests.screenshot_to.take() {
         targets.push(p);
@@ -57,6 +133,9 @@ pub fn take_screenshots(
         commands
             .spawn(Screenshot::primary_window())
             .observe(move |ev: On<ScreenshotCaptured>| {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    let _ = std::fs::create_dir_all(dir);
+                }
                 let result = ev
                     .image
                     .clone()
@@ -87,7 +166,10 @@ pub fn take_screenshots(
         .unwrap_or_default();
     for r in done {
         match r {
-            Ok(p) => session.info(format!("saved {}", p.display())),
+            Ok(p) => session.info_with_folder(
+                format!("saved {}", super::files::absolute(&p).display()),
+                &p,
+            ),
             Err(e) => session.error(e),
         }
     }
@@ -110,19 +192,37 @@ pub fn export_mesh(session: &mut Session, path: &Path) {
         if geo.drive.mirrored {
             faces.iter_mut().for_each(|f| f.swap(1, 2));
         }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         crate::image_io::write_atomically(path, &mesh_bytes(format, &geo.vertices, &colors, &faces))
     })();
     match result {
-        Ok(()) => session.info(format!("exported {}", path.display())),
+        Ok(()) => session.info_with_folder(
+            format!("exported {}", super::files::absolute(path).display()),
+            path,
+        ),
         Err(e) => session.error(format!("{e:#}")),
     }
 }
 
-/// Runs the networks for every frame of the sequence in the background.
+/// Runs the networks for every frame of the sequence in the background (the first
+/// [`precompute_frames`] of a sequence too long to cache whole).
 pub fn start_precompute(session: &mut Session) {
+    let keep = precompute_frames(session);
+    let mut notes = Vec::new();
     let Some(seq) = &session.sequence else { return };
     let progress = Progress::default();
-    let frames = seq.poses.sequence.frames.clone();
+    let mut frames = seq.poses.sequence.frames.clone();
+    if keep < frames.len() {
+        let text = format!(
+            "the precompute cache holds {keep} of {} frames ({} MiB at most); the rest run live",
+            frames.len(),
+            PRECOMPUTE_MAX_BYTES >> 20
+        );
+        frames.truncate(keep);
+        notes.push(text);
+    }
     progress.total.store(frames.len(), Ordering::SeqCst);
     let cache = seq.cache.clone();
     let avatar = session.avatar.avatar.clone();
@@ -143,6 +243,9 @@ pub fn start_precompute(session: &mut Session) {
         Ok(())
     });
     session.jobs.precompute = Some(progress);
+    for n in notes {
+        session.info(n);
+    }
 }
 
 /// Renders every frame of the sequence with the current camera and shading to numbered
@@ -151,7 +254,9 @@ pub fn start_render_sequence(session: &mut Session) {
     let (Some(seq), Some(camera)) = (&session.sequence, session.camera.clone()) else {
         return;
     };
-    let folder = PathBuf::from(format!("xhand-render-{}", timestamp()));
+    let folder = session
+        .output_dir
+        .join(format!("xhand-render-{}", super::files::timestamp()));
     let progress = Progress::default();
     let frames = seq.poses.sequence.frames.clone();
     progress.total.store(frames.len(), Ordering::SeqCst);
@@ -237,7 +342,10 @@ pub fn report_jobs(mut session: ResMut<Session>) {
         session.jobs.render_sequence = None;
         match p.take_error() {
             Some(e) => session.error(e),
-            None => session.info(format!("rendered the sequence to {}", folder.display())),
+            None => session.info_with_folder(
+                format!("rendered the sequence to {}", folder.display()),
+                &folder,
+            ),
         }
     }
 }

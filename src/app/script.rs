@@ -9,6 +9,10 @@ use bevy::prelude::*;
 use bevy::window::{FileDragAndDrop, PrimaryWindow};
 use serde::Deserialize;
 
+use bevy::input::ButtonState;
+use bevy::input::keyboard::{Key, KeyboardInput};
+
+use super::files::{Dialogs, FileRole};
 use super::output::OutputRequests;
 use super::session::Session;
 use crate::pose::presets::PresetPose;
@@ -38,8 +42,71 @@ pub enum Step {
     Frame(usize),
     /// Write a JSON report of the viewer's state.
     Report(PathBuf),
+    /// Press and release a key as the keyboard would: a key name ("Tab", "Space", "2",
+    /// "W", "ArrowRight", "Home", "F1"…), optionally with "ctrl+" and/or "shift+" before it.
+    Key(String),
+    /// Ask for a path as File menu entries do: "avatar", "poses", "export_mesh",
+    /// "save_pose", "save_sequence", "output_folder".
+    OpenDialog(String),
+    /// Type a path into the open path field and confirm it.
+    SubmitPath(String),
+    /// Press "Load" in the picker a file with several captures or hands opens (its
+    /// default choice).
+    LoadChoice(bool),
     /// Quit with this exit code.
     Exit(u8),
+}
+
+/// A key name of [`Step::Key`] as Bevy's key code and egui's logical key.
+fn parse_key(name: &str) -> Option<(KeyCode, Key)> {
+    let ch = |c: &str| Key::Character(c.into());
+    Some(match name {
+        "Tab" => (KeyCode::Tab, Key::Tab),
+        "Space" => (KeyCode::Space, Key::Space),
+        "Enter" => (KeyCode::Enter, Key::Enter),
+        "Escape" => (KeyCode::Escape, Key::Escape),
+        "ArrowLeft" => (KeyCode::ArrowLeft, Key::ArrowLeft),
+        "ArrowRight" => (KeyCode::ArrowRight, Key::ArrowRight),
+        "Home" => (KeyCode::Home, Key::Home),
+        "End" => (KeyCode::End, Key::End),
+        "F1" => (KeyCode::F1, Key::F1),
+        _ => {
+            let c = name.chars().next().filter(|_| name.chars().count() == 1)?;
+            let code = match c.to_ascii_uppercase() {
+                '1' => KeyCode::Digit1,
+                '2' => KeyCode::Digit2,
+                '3' => KeyCode::Digit3,
+                '4' => KeyCode::Digit4,
+                '5' => KeyCode::Digit5,
+                '6' => KeyCode::Digit6,
+                '7' => KeyCode::Digit7,
+                'E' => KeyCode::KeyE,
+                'F' => KeyCode::KeyF,
+                'G' => KeyCode::KeyG,
+                'M' => KeyCode::KeyM,
+                'O' => KeyCode::KeyO,
+                'P' => KeyCode::KeyP,
+                'R' => KeyCode::KeyR,
+                'S' => KeyCode::KeyS,
+                'T' => KeyCode::KeyT,
+                'W' => KeyCode::KeyW,
+                _ => return None,
+            };
+            (code, ch(&c.to_ascii_lowercase().to_string()))
+        }
+    })
+}
+
+fn parse_role(name: &str) -> Option<FileRole> {
+    Some(match name {
+        "avatar" => FileRole::Avatar,
+        "poses" => FileRole::Poses,
+        "export_mesh" => FileRole::ExportMesh,
+        "save_pose" => FileRole::SavePose,
+        "save_sequence" => FileRole::SaveSequence,
+        "output_folder" => FileRole::OutputFolder,
+        _ => return None,
+    })
 }
 
 /// The running script.
@@ -50,6 +117,8 @@ pub struct Script {
     wait_frames: u32,
     waited: u32,
     started_screenshot: bool,
+    /// Keys pressed by the last step, released on the next frame.
+    held: Vec<(KeyCode, Key)>,
 }
 
 /// Frames a wait may last before the script gives up (about a minute at 30 fps on a slow
@@ -64,6 +133,7 @@ impl Script {
             wait_frames: 0,
             waited: 0,
             started_screenshot: false,
+            held: Vec::new(),
         }
     }
 
@@ -112,8 +182,27 @@ pub fn run_script(
     cpu_neural: Res<super::cpu_neural::CpuNeural>,
     diagnostics: Res<bevy::diagnostic::DiagnosticsStore>,
     timings: Res<super::render::RenderTimings>,
+    mut keyboard: MessageWriter<KeyboardInput>,
+    mut dialogs: ResMut<Dialogs>,
+    focus: Res<super::ui::KeyboardFocus>,
+    viewport: Res<super::orbit::Viewport>,
 ) {
     let Some(mut script) = script else { return };
+    let window = *window;
+    let key_message = |code: KeyCode, key: Key, state: ButtonState| KeyboardInput {
+        key_code: code,
+        text: match (&key, state) {
+            (Key::Character(c), ButtonState::Pressed) => Some(c.clone()),
+            _ => None,
+        },
+        logical_key: key,
+        state,
+        repeat: false,
+        window,
+    };
+    for (code, key) in std::mem::take(&mut script.held) {
+        keyboard.write(key_message(code, key, ButtonState::Released));
+    }
     let Some(step) = script.steps.get(script.next).cloned() else {
         return;
     };
@@ -171,7 +260,7 @@ pub fn run_script(
         },
         Step::DropFile(path) => {
             drops.write(FileDragAndDrop::DroppedFile {
-                window: *window,
+                window,
                 path_buf: path,
             });
         }
@@ -192,8 +281,23 @@ pub fn run_script(
                 "kinematics_ms": session.kinematics_ms,
                 "gpu_encode_ms": timings.0.lock().map(|t| t.pipeline_ms).unwrap_or(0.0),
                 "cpu_neural_ms": cpu_neural.last_millis,
-                "errors": session.messages.iter().filter(|m| m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
-                "notes": session.messages.iter().filter(|m| !m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
+                "errors": session.log.iter().filter(|m| m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
+                "notes": session.log.iter().filter(|m| !m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
+                "toasts": session.messages.iter().map(|m| m.text.clone()).collect::<Vec<_>>(),
+                "show_ui": session.show_ui,
+                "show_log": session.show_log,
+                "wireframe": session.wireframe,
+                "playing": session.timeline.playing,
+                "frame_edited": session.frame_edited(),
+                "edited_frames": session.sequence.as_ref().map_or(0, |s| s.edited.len()),
+                "pose": session.pose.pose.to_vec(),
+                "trans": session.pose.trans.to_vec(),
+                "text_editing": focus.text_editing,
+                "native_dialogs": dialogs.native,
+                "path_prompt": dialogs.prompt.as_ref().map(|p| format!("{:?}", p.role)),
+                "output_dir": session.output_dir,
+                "camera_center": session.camera.as_ref().map(|c| [c.center.x, c.center.y, c.center.z]),
+                "hand_on_screen": hand_on_screen(&session, viewport.0),
             });
             if let Err(e) = std::fs::write(
                 &path,
@@ -202,6 +306,50 @@ pub fn run_script(
                 session.error(format!("script: cannot write {}: {e}", path.display()));
             }
         }
+        Step::Key(spec) => {
+            let mut keys = Vec::new();
+            let mut rest = spec.as_str();
+            loop {
+                if let Some(r) = rest.strip_prefix("ctrl+") {
+                    keys.push((KeyCode::ControlLeft, Key::Control));
+                    rest = r;
+                } else if let Some(r) = rest.strip_prefix("shift+") {
+                    keys.push((KeyCode::ShiftLeft, Key::Shift));
+                    rest = r;
+                } else {
+                    break;
+                }
+            }
+            match parse_key(rest) {
+                Some(k) => {
+                    keys.push(k);
+                    for (code, key) in &keys {
+                        keyboard.write(key_message(*code, key.clone(), ButtonState::Pressed));
+                    }
+                    keys.reverse();
+                    script.held = keys;
+                }
+                None => session.error(format!("script: unknown key `{spec}`")),
+            }
+        }
+        Step::OpenDialog(role) => match parse_role(&role) {
+            Some(r) => dialogs.open(r, &mut session),
+            None => session.error(format!("script: unknown dialog `{role}`")),
+        },
+        Step::SubmitPath(text) => match dialogs.prompt.take() {
+            Some(prompt) => match super::files::check_typed_path(prompt.role, &text) {
+                Ok(path) => super::files::use_path(&mut session, prompt.role, path),
+                Err(e) => {
+                    session.error(format!("script: {e}"));
+                    dialogs.prompt = Some(prompt);
+                }
+            },
+            None => session.error("script: no path field is open"),
+        },
+        Step::LoadChoice(_) => match session.pose_choice.take() {
+            Some(c) => super::files::start_pose_load(&mut session, c.path, c.capture, c.hand),
+            None => session.error("script: no capture/hand picker is open"),
+        },
         Step::Exit(code) => {
             exit.write(if code == 0 {
                 AppExit::Success
@@ -222,4 +370,21 @@ fn diag(
     path: &bevy::diagnostic::DiagnosticPath,
 ) -> f64 {
     store.get(path).and_then(|d| d.smoothed()).unwrap_or(0.0)
+}
+
+/// Where the centre of the hand's bounding box lands in the last frame's camera, as a
+/// fraction of the free viewport between the panels ([0, 1] on both axes when it is in
+/// view); `None` behind the camera.
+fn hand_on_screen(session: &Session, viewport: [f32; 4]) -> Option<[f64; 2]> {
+    let camera = session.camera.as_ref()?;
+    let avatar = &session.avatar.avatar;
+    let geo = avatar.pose_geometry(&session.embeddings.embeddings, &session.pose);
+    let (lo, hi) = crate::mesh::bounding_box(&geo.vertices);
+    let centre = std::array::from_fn(|k| 0.5 * (lo[k] + hi[k]));
+    let p = camera.project(centre)?;
+    let [x0, y0, x1, y1] = viewport.map(f64::from);
+    Some([
+        (p[0] - x0) / (x1 - x0).max(1.0),
+        (p[1] - y0) / (y1 - y0).max(1.0),
+    ])
 }

@@ -20,8 +20,17 @@ use crate::render_settings::RenderSettings;
 pub struct Message {
     pub text: String,
     pub is_error: bool,
-    pub shown_at: Instant,
+    /// A folder the message is about (a saved file's), offered as "open folder".
+    pub folder: Option<PathBuf>,
+    /// When it was first drawn (`None` until the window shows it), so that notes given
+    /// before the first frame still get their seconds on screen.
+    pub shown_at: Option<Instant>,
 }
+
+/// How long a note stays on screen after it is first drawn (errors stay until dismissed).
+pub const NOTE_SECONDS: Duration = Duration::from_secs(6);
+/// Messages kept in the log.
+const LOG_LEN: usize = 500;
 
 /// Timeline of a loaded sequence.
 #[derive(Clone, Debug)]
@@ -53,6 +62,8 @@ pub struct LoadedSequence {
     pub path: PathBuf,
     /// Embeddings precomputed for each frame ("bake"), filled in the background.
     pub cache: Arc<std::sync::Mutex<Vec<Option<Arc<Embeddings>>>>>,
+    /// Frames changed in the viewer (their edits live in `poses`).
+    pub edited: std::collections::BTreeSet<usize>,
 }
 
 /// The avatar in use.
@@ -86,6 +97,19 @@ pub struct Lighting {
     pub light_azimuth: f32,
     pub light_elevation: f32,
     pub light_strength: f32,
+    /// Where the SH vector came from, highlighted in the panel.
+    pub source: LightSource,
+}
+
+/// The origin of the SH lighting in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LightSource {
+    /// The avatar's SH of one training view.
+    Row(usize),
+    Neutral,
+    StudioKey,
+    /// Edited with the direction pad, the strength or the coefficients.
+    Custom,
 }
 
 /// Background jobs with progress bars.
@@ -116,8 +140,14 @@ pub struct Session {
     pub use_pose_camera: bool,
     /// How the GPU runs the neural renderer.
     pub neural_path: crate::gpu::NeuralPath,
+    /// Messages on screen (toasts).
     pub messages: Vec<Message>,
+    /// Every message of this run, oldest first (the Messages log).
+    pub log: Vec<Message>,
+    pub show_log: bool,
     pub recent: Vec<PathBuf>,
+    /// Where screenshots, renders and exports go (absolute; remembered between runs).
+    pub output_dir: PathBuf,
     pub worker: EmbedWorker,
     /// An avatar being loaded in the background.
     pub loading_avatar: Option<(PathBuf, Pending<AvatarLoadOutcome>)>,
@@ -193,6 +223,7 @@ impl Session {
                 light_azimuth: 0.0,
                 light_elevation: 0.5,
                 light_strength: 0.4,
+                source: LightSource::Row(0),
             },
             settings: RenderSettings {
                 background: [0.16, 0.17, 0.2],
@@ -201,12 +232,15 @@ impl Session {
             wireframe: false,
             grid: true,
             show_ui: true,
-            show_stats: true,
+            show_stats: false,
             show_help: false,
             use_pose_camera: false,
             neural_path: crate::gpu::NeuralPath::default(),
             messages: Vec::new(),
+            log: Vec::new(),
+            show_log: false,
             recent: Vec::new(),
+            output_dir: crate::user_config::output_dir(),
             worker: EmbedWorker::start(),
             loading_avatar: None,
             mano_prompt: None,
@@ -226,28 +260,94 @@ impl Session {
     pub fn error(&mut self, text: impl Into<String>) {
         let text = text.into();
         bevy::log::error!("{text}");
-        self.messages.push(Message {
-            text,
-            is_error: true,
-            shown_at: Instant::now(),
-        });
+        self.push_message(text, true, None);
     }
 
-    /// Shows a note that fades after a few seconds.
+    /// Shows a note that fades a few seconds after it is first drawn.
     pub fn info(&mut self, text: impl Into<String>) {
         let text = text.into();
         bevy::log::info!("{text}");
-        self.messages.push(Message {
+        self.push_message(text, false, None);
+    }
+
+    /// A note about a file written to `path`, with an action that opens its folder.
+    pub fn info_with_folder(&mut self, text: impl Into<String>, path: &std::path::Path) {
+        let text = text.into();
+        bevy::log::info!("{text}");
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let folder = if abs.is_dir() {
+            Some(abs)
+        } else {
+            abs.parent().map(std::path::Path::to_path_buf)
+        };
+        self.push_message(text, false, folder);
+    }
+
+    fn push_message(&mut self, text: String, is_error: bool, folder: Option<PathBuf>) {
+        let m = Message {
             text,
-            is_error: false,
-            shown_at: Instant::now(),
+            is_error,
+            folder,
+            shown_at: None,
+        };
+        if self.log.len() >= LOG_LEN {
+            self.log.remove(0);
+        }
+        self.log.push(m.clone());
+        self.messages.push(m);
+    }
+
+    /// Drops notes shown for [`NOTE_SECONDS`] by `now` (errors stay until dismissed).
+    pub fn expire_messages(&mut self, now: Instant) {
+        self.messages.retain(|m| {
+            m.is_error
+                || m.shown_at
+                    .is_none_or(|t| now.duration_since(t) < NOTE_SECONDS)
         });
     }
 
-    /// Drops notes older than 5 s (errors stay until dismissed).
-    pub fn expire_messages(&mut self) {
-        self.messages
-            .retain(|m| m.is_error || m.shown_at.elapsed() < Duration::from_secs(5));
+    /// Starts or pauses playback; at the end of a sequence that does not loop, Play starts
+    /// again from the first frame.
+    pub fn toggle_playing(&mut self) {
+        if self.frame_count() == 0 {
+            return;
+        }
+        if !self.timeline.playing
+            && !self.timeline.looping
+            && self.timeline.frame + 1 >= self.frame_count()
+        {
+            self.go_to_frame(0);
+        }
+        self.timeline.playing = !self.timeline.playing;
+    }
+
+    /// Changes the shown pose (a slider, preset or reset). On a sequence frame the edit is
+    /// kept in the sequence, so stepping away and back shows it, and the frame is marked
+    /// edited; its precomputed embeddings are dropped.
+    pub fn edit_pose(&mut self, edit: impl FnOnce(&mut PoseFrame)) {
+        self.timeline.playing = false;
+        edit(&mut self.pose);
+        let f = self.timeline.frame;
+        let pose = self.pose.clone();
+        if let Some(seq) = self.sequence.as_mut()
+            && let Some(frame) = seq.poses.sequence.frames.get_mut(f)
+            && *frame != pose
+        {
+            *frame = pose;
+            seq.edited.insert(f);
+            if let Ok(mut c) = seq.cache.lock()
+                && let Some(e) = c.get_mut(f)
+            {
+                *e = None;
+            }
+        }
+    }
+
+    /// Whether the current sequence frame was edited in the viewer.
+    pub fn frame_edited(&self) -> bool {
+        self.sequence
+            .as_ref()
+            .is_some_and(|s| s.edited.contains(&self.timeline.frame))
     }
 
     /// Replaces the avatar (the pose and lighting carry over; lighting resets to the new
@@ -255,6 +355,7 @@ impl Session {
     pub fn set_avatar(&mut self, avatar: Avatar, embeddings: Embeddings, path: Option<PathBuf>) {
         self.avatar_counter += 1;
         self.lighting.sh = avatar.sh_row(0);
+        self.lighting.source = LightSource::Row(0);
         self.avatar = LoadedAvatar {
             avatar: Arc::new(avatar),
             generation: self.avatar_counter,
@@ -283,6 +384,7 @@ impl Session {
             poses,
             path,
             cache: Arc::new(std::sync::Mutex::new(vec![None; n])),
+            edited: Default::default(),
         });
         self.timeline = Timeline {
             looping: self.timeline.looping,
@@ -313,7 +415,8 @@ impl Session {
         self.pose = seq.poses.sequence.frames[f].clone();
     }
 
-    /// Advances playback by `dt` seconds.
+    /// Advances playback by `dt` seconds of wall-clock time (scaled by the speed), skipping
+    /// frames when the machine cannot draw them all.
     pub fn advance(&mut self, dt: f32) {
         if !self.timeline.playing || self.sequence.is_none() {
             return;
@@ -447,4 +550,115 @@ impl Session {
 /// Where the recent-files list lives.
 fn recent_file() -> Option<PathBuf> {
     crate::user_config::config_dir().map(|d| d.join("recent.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pose::{PoseFormat, PoseSequence};
+
+    fn session_with_sequence(n: usize) -> Session {
+        let device = candle_core::Device::Cpu;
+        let avatar = crate::synthetic::SyntheticSpec::test_avatar()
+            .avatar(&device)
+            .unwrap();
+        let emb = avatar.embed(&PoseFrame::default()).unwrap();
+        let mut s = Session::new(avatar, emb, None);
+        let frames = (0..n)
+            .map(|i| PoseFrame {
+                pose: [i as f32 * 0.01; crate::POSE_DIM],
+                ..PoseFrame::default()
+            })
+            .collect();
+        let poses = LoadedPoses {
+            sequence: PoseSequence {
+                fps: 30.0,
+                frames,
+                labels: None,
+                source: None,
+            },
+            format: PoseFormat::Xhand,
+            warnings: Vec::new(),
+            cameras: None,
+        };
+        s.set_sequence(poses, "seq.json".into());
+        s
+    }
+
+    #[test]
+    fn playback_follows_wall_clock_time_and_drops_frames() {
+        let mut s = session_with_sequence(100);
+        s.toggle_playing();
+        // One slow frame of half a second moves 15 frames at 30 fps, not one.
+        s.advance(0.5);
+        assert_eq!(s.timeline.frame, 15);
+        s.timeline.speed = 2.0;
+        s.advance(0.5);
+        assert_eq!(s.timeline.frame, 45);
+        assert_eq!(
+            s.pose,
+            s.sequence.as_ref().unwrap().poses.sequence.frames[45]
+        );
+    }
+
+    #[test]
+    fn play_at_the_end_of_a_sequence_that_does_not_loop_starts_again() {
+        let mut s = session_with_sequence(10);
+        s.timeline.looping = false;
+        s.toggle_playing();
+        s.advance(5.0);
+        assert!(!s.timeline.playing, "stops at the end");
+        assert_eq!(s.timeline.frame, 9);
+        s.toggle_playing();
+        assert!(s.timeline.playing);
+        assert_eq!(s.timeline.frame, 0, "plays again from the start");
+        // Looping sequences keep their place.
+        let mut s = session_with_sequence(10);
+        s.go_to_frame(9);
+        s.toggle_playing();
+        assert_eq!(s.timeline.frame, 9);
+    }
+
+    #[test]
+    fn edits_on_a_sequence_frame_are_kept_when_stepping() {
+        let mut s = session_with_sequence(5);
+        s.go_to_frame(2);
+        if let Ok(mut c) = s.sequence.as_ref().unwrap().cache.lock() {
+            c[2] = Some(s.embeddings.embeddings.clone());
+        }
+        s.edit_pose(|p| p.pose[5] = 0.7);
+        assert!(s.frame_edited());
+        s.go_to_frame(3);
+        assert!(!s.frame_edited());
+        assert_eq!(s.pose.pose[5], 0.03);
+        s.go_to_frame(2);
+        assert_eq!(s.pose.pose[5], 0.7, "the edit survives stepping");
+        let seq = s.sequence.as_ref().unwrap();
+        assert_eq!(seq.edited.iter().copied().collect::<Vec<_>>(), vec![2]);
+        assert!(
+            seq.cache.lock().unwrap()[2].is_none(),
+            "stale cache dropped"
+        );
+        // An edit that changes nothing marks nothing.
+        s.go_to_frame(4);
+        s.edit_pose(|_| {});
+        assert!(!s.frame_edited());
+    }
+
+    #[test]
+    fn notes_last_from_when_they_are_first_shown_and_the_log_keeps_all() {
+        let mut s = session_with_sequence(1);
+        s.info("shown mirrored");
+        s.error("broken file");
+        let start = Instant::now();
+        s.expire_messages(start + Duration::from_secs(60));
+        assert_eq!(s.messages.len(), 2, "not shown yet: kept");
+        s.messages.iter_mut().for_each(|m| m.shown_at = Some(start));
+        s.expire_messages(start + NOTE_SECONDS - Duration::from_millis(1));
+        assert_eq!(s.messages.len(), 2);
+        s.expire_messages(start + NOTE_SECONDS);
+        assert_eq!(s.messages.len(), 1);
+        assert!(s.messages[0].is_error, "errors stay until dismissed");
+        assert_eq!(s.log.len(), 2, "the log keeps every message");
+    }
 }

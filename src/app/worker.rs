@@ -152,9 +152,26 @@ pub struct Progress {
     pub cancel: Arc<AtomicBool>,
     pub finished: Arc<AtomicBool>,
     pub error: Arc<Mutex<Option<String>>>,
+    /// When the job started (set by [`spawn_job`]).
+    pub started: Arc<std::sync::OnceLock<Instant>>,
 }
 
 impl Progress {
+    /// "12 / 300 · about 1 min 20 s left" (the estimate once a step is done).
+    pub fn status_text(&self) -> String {
+        let done = self.done.load(Ordering::Relaxed);
+        let total = self.total.load(Ordering::Relaxed);
+        let mut text = format!("{done} / {total}");
+        if let Some(t) = self.started.get()
+            && done > 0
+            && done < total
+        {
+            let left = t.elapsed().as_secs_f64() / done as f64 * (total - done) as f64;
+            text += &format!(" · about {} left", duration_text(left));
+        }
+        text
+    }
+
     /// Fraction done in [0, 1].
     pub fn fraction(&self) -> f32 {
         let total = self.total.load(Ordering::Relaxed).max(1);
@@ -176,12 +193,23 @@ impl Progress {
     }
 }
 
+/// "45 s", "3 min 05 s", "1 h 02 min".
+pub fn duration_text(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s / 60 % 60),
+    }
+}
+
 /// Runs `f` on a thread, marking `progress` finished at the end.
 pub fn spawn_job(
     name: &str,
     progress: Progress,
     f: impl FnOnce(&Progress) -> Result<(), String> + Send + 'static,
 ) {
+    let _ = progress.started.set(Instant::now());
     let p = progress.clone();
     let spawned = std::thread::Builder::new()
         .name(name.into())
@@ -226,5 +254,26 @@ impl<T: Send + 'static> Pending<T> {
                 Some(Err("the background task stopped unexpectedly".into()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_reads_as_count_and_time_left() {
+        assert_eq!(duration_text(44.6), "45 s");
+        assert_eq!(duration_text(185.0), "3 min 05 s");
+        assert_eq!(duration_text(3720.0), "1 h 02 min");
+        let p = Progress::default();
+        p.total.store(300, Ordering::SeqCst);
+        assert_eq!(p.status_text(), "0 / 300");
+        let _ = p
+            .started
+            .set(Instant::now() - std::time::Duration::from_secs(10));
+        p.done.store(100, Ordering::SeqCst);
+        let text = p.status_text();
+        assert!(text.starts_with("100 / 300 · about 2"), "{text}");
     }
 }

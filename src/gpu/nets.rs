@@ -278,7 +278,7 @@ impl GpuNets {
             if floats * 4 > max_binding {
                 return Err(GpuError::Limits(format!(
                     "the networks' {what} need {} MB in one buffer; this GPU allows {} MB",
-                    floats * 4 >> 20,
+                    (floats * 4) >> 20,
                     max_binding >> 20
                 )));
             }

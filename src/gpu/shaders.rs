@@ -84,6 +84,7 @@ pub fn shade_program_for(
     let _ = writeln!(source, "const CODES: u32 = {codes}u;");
     let _ = writeln!(source, "const ATTR_STRIDE: u32 = {}u;", codes + 4);
     let _ = writeln!(source, "const MLP_WIDTH: u32 = {width}u;");
+    source.push_str(&crate::wireframe::wgsl_constants());
     let _ = writeln!(
         source,
         "fn run_mlp_tiled(lid: u32, x: ptr<private, array<f32, MLP_WIDTH>>, h0: ptr<private, array<f32, MLP_WIDTH>>, h1: ptr<private, array<f32, MLP_WIDTH>>) {{\n{tiled}}}"

@@ -195,6 +195,17 @@ pub struct Embeddings {
     pub code_albedo_dim: usize,
 }
 
+impl Embeddings {
+    /// Bytes of host memory the outputs take (what caching one frame costs).
+    pub fn heap_bytes(&self) -> usize {
+        4 * (self.delta.len()
+            + self.code_delta.len()
+            + self.albedo.len()
+            + self.code_albedo.len()
+            + self.lbs_weights.len())
+    }
+}
+
 /// The three networks of an avatar: displacement, albedo and skinning weights.
 #[derive(Clone, Debug)]
 pub struct EmbeddingNets {

@@ -188,9 +188,67 @@ pub fn from_value(path: &Path, value: &Value) -> Result<PoseSequence, PoseError>
     }
 }
 
+/// Writes a sequence in the project's format (`{"fps", "frames": [...]}`), which
+/// [`parse_pose_json`] reads back exactly: f32 values print in their shortest round-trip
+/// form. Per-frame cameras and labels are not part of the format.
+pub fn to_json(seq: &PoseSequence) -> String {
+    let frames: Vec<Value> = seq
+        .frames
+        .iter()
+        .map(|f| {
+            let mut o = serde_json::Map::new();
+            o.insert("pose".into(), numbers(&f.pose));
+            o.insert("trans".into(), numbers(&f.trans));
+            o.insert("scale".into(), number(f.scale));
+            if let Some(h) = f.hand {
+                o.insert("hand".into(), Value::from(h.as_str()));
+            }
+            if let Some(sh) = &f.sh {
+                o.insert("sh".into(), numbers(sh));
+            }
+            Value::Object(o)
+        })
+        .collect();
+    let doc = serde_json::json!({ "fps": number(seq.fps), "frames": frames });
+    serde_json::to_string(&doc).unwrap_or_default()
+}
+
+/// An f32 as the JSON number with its shortest decimal form (not widened to f64 digits).
+fn number(x: f32) -> Value {
+    x.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+fn numbers(v: &[f32]) -> Value {
+    Value::Array(v.iter().map(|&x| number(x)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_sequences_read_back_exactly() {
+        let frame = |k: f32| PoseFrame {
+            pose: std::array::from_fn(|i| (i as f32 * 0.137 + k).sin()),
+            trans: [0.1 * k, -0.25, 3.0e-7],
+            scale: 1.0 + k,
+            hand: (k > 0.5).then_some(Handedness::Left),
+            sh: (k > 1.5).then(|| std::array::from_fn(|i| i as f32 / 7.0)),
+        };
+        let seq = PoseSequence {
+            fps: 24.0,
+            frames: vec![frame(0.0), frame(1.0), frame(2.0)],
+            labels: None,
+            source: None,
+        };
+        let back = parse(&to_json(&seq)).unwrap();
+        assert_eq!(back.fps, seq.fps);
+        assert_eq!(back.frames, seq.frames, "bit-exact f32 values");
+    }
 
     fn parse(s: &str) -> Result<PoseSequence, PoseError> {
         parse_pose_json(Path::new("p.json"), s)

@@ -23,7 +23,7 @@ pub use hamer::{
     HAMER_CROP_FOCAL, HAMER_CROP_SIZE, ROTATION_REPAIR_TOL, ROTATION_SILENT_TOL, pose_to_matrices,
 };
 pub use interhand::MAX_INTERHAND_FILE_BYTES;
-pub use json::{MAX_POSE_FILE_BYTES, parse_pose_json};
+pub use json::{MAX_POSE_FILE_BYTES, parse_pose_json, to_json as sequence_to_json};
 
 use crate::camera::Camera;
 use crate::hand::{Handedness, mirror_pose};
@@ -253,6 +253,12 @@ pub fn mean_relative(
         mirror_pose(pose_mean)
     };
     std::array::from_fn(|i| flat[i] - mean[i])
+}
+
+/// Saves `seq` as the project's pose JSON (written atomically; read back by
+/// [`load_pose_file`] with the same values).
+pub fn save_pose_json(path: &Path, seq: &PoseSequence) -> anyhow::Result<()> {
+    crate::image_io::write_atomically(path, json::to_json(seq).as_bytes())
 }
 
 /// Bytes read to detect an InterHand file before deciding how to read the rest.

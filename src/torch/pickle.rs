@@ -1137,7 +1137,7 @@ impl<'a> Machine<'a> {
 }
 
 fn pairs(items: &[Id]) -> Option<Vec<(Id, Id)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return None;
     }
     Some(items.chunks_exact(2).map(|c| (c[0], c[1])).collect())

@@ -1,5 +1,6 @@
-//! The joints panel: 16 MANO joints grouped by finger, three axis-angle sliders each, resets
-//! and preset poses.
+//! The joints panel: 16 MANO joints grouped by finger, three rotation values each in
+//! degrees (drag: 0.5° a pixel, Shift: 0.05°; double-click to type), named by what the axis
+//! does, resets and preset poses. Edits on a sequence frame stay in the sequence.
 
 use bevy_egui::egui;
 
@@ -17,22 +18,46 @@ const GROUPS: [(&str, &[usize]); 6] = [
     ("Pinky", &[7, 8, 9]),
 ];
 
+/// Degrees a pixel of drag turns a joint (Shift: a tenth of it, egui's slow drag).
+const DEGREES_PER_PIXEL: f64 = 0.5;
+
+/// What rotating about each axis does to joint `j`, in MANO's flat right hand (fingers along
+/// +x, palm facing −y): fingers flex about z and spread about y; the thumb's outer joints
+/// flex about y; x twists along the bone. The left hand mirrors the same names.
+pub fn axis_names(j: usize) -> [&'static str; 3] {
+    match j {
+        0 => ["x", "y", "z"],
+        13 => ["twist", "flex", "across"],
+        14 | 15 => ["twist", "flex", "spread"],
+        _ => ["twist", "spread", "flex"],
+    }
+}
+
 pub fn joints_panel(ui: &mut egui::Ui, session: &mut Session) {
     ui.heading("Joints");
-    ui.label(egui::RichText::new("Axis-angle (rad) relative to the avatar's mean pose").weak());
+    ui.label(
+        egui::RichText::new(
+            "Degrees, relative to the avatar's mean pose. Drag a value (Shift: finer), double-click to type.",
+        )
+        .weak(),
+    );
     ui.horizontal_wrapped(|ui| {
         let mean = *session.avatar.avatar.template.skeleton.pose_mean();
         for preset in PresetPose::ALL {
             if ui.button(preset.label()).clicked() {
-                session.timeline.playing = false;
-                session.pose.pose = preset.pose(&mean);
+                session.edit_pose(|p| p.pose = preset.pose(&mean));
             }
         }
     });
-    if ui.button("Reset all").clicked() {
-        session.timeline.playing = false;
-        session.pose.pose = [0.0; crate::POSE_DIM];
-    }
+    ui.horizontal(|ui| {
+        if ui.button("Reset all").clicked() {
+            session.edit_pose(|p| p.pose = [0.0; crate::POSE_DIM]);
+        }
+        if session.frame_edited() {
+            ui.colored_label(egui::Color32::from_rgb(240, 190, 80), "frame edited")
+                .on_hover_text("kept when you step away; File > Save sequence… writes it");
+        }
+    });
     for (group, joints) in GROUPS {
         egui::CollapsingHeader::new(group)
             .default_open(group == "Index")
@@ -42,33 +67,14 @@ pub fn joints_panel(ui: &mut egui::Ui, session: &mut Session) {
                         .small_button(format!("reset {}", group.to_lowercase()))
                         .clicked()
                 {
-                    for &j in joints {
-                        session.pose.pose[3 * j..3 * j + 3].fill(0.0);
-                    }
-                }
-                for &j in joints {
-                    ui.horizontal(|ui| {
-                        ui.label(MANO_JOINT_NAMES[j]);
-                        if ui
-                            .small_button("⟲")
-                            .on_hover_text("reset this joint")
-                            .clicked()
-                        {
-                            session.pose.pose[3 * j..3 * j + 3].fill(0.0);
+                    session.edit_pose(|p| {
+                        for &j in joints {
+                            p.pose[3 * j..3 * j + 3].fill(0.0);
                         }
                     });
-                    for (axis, name) in ["x", "y", "z"].iter().enumerate() {
-                        let k = 3 * j + axis;
-                        let mut v = session.pose.pose[k];
-                        let r = ui.add(
-                            egui::Slider::new(&mut v, -std::f32::consts::PI..=std::f32::consts::PI)
-                                .text(*name),
-                        );
-                        if r.changed() {
-                            session.timeline.playing = false;
-                            session.pose.pose[k] = v;
-                        }
-                    }
+                }
+                for &j in joints {
+                    joint_row(ui, session, j);
                 }
             });
     }
@@ -79,7 +85,7 @@ pub fn joints_panel(ui: &mut egui::Ui, session: &mut Session) {
         .add(egui::Slider::new(&mut s, 0.2..=3.0).text("scale"))
         .changed()
     {
-        session.pose.scale = s;
+        session.edit_pose(|p| p.scale = s);
     }
     let hand = session.avatar.avatar.hand;
     let mut mirrored = session.pose.hand.is_some_and(|h| h != hand);
@@ -90,6 +96,56 @@ pub fn joints_panel(ui: &mut egui::Ui, session: &mut Session) {
         )
         .changed()
     {
-        session.pose.hand = if mirrored { Some(hand.other()) } else { None };
+        session.edit_pose(|p| p.hand = if mirrored { Some(hand.other()) } else { None });
+    }
+}
+
+/// One joint: its name, a reset, and a value per axis.
+fn joint_row(ui: &mut egui::Ui, session: &mut Session, j: usize) {
+    ui.horizontal(|ui| {
+        ui.label(egui::RichText::new(MANO_JOINT_NAMES[j]).strong());
+        if ui
+            .small_button("reset")
+            .on_hover_text("this joint back to the mean pose")
+            .clicked()
+        {
+            session.edit_pose(|p| p.pose[3 * j..3 * j + 3].fill(0.0));
+        }
+    });
+    ui.horizontal(|ui| {
+        for (axis, name) in axis_names(j).iter().enumerate() {
+            let k = 3 * j + axis;
+            let mut deg = session.pose.pose[k].to_degrees() as f64;
+            ui.label(*name);
+            let r = ui.add(
+                egui::DragValue::new(&mut deg)
+                    .speed(DEGREES_PER_PIXEL)
+                    .range(-180.0..=180.0)
+                    .fixed_decimals(1)
+                    .suffix("°"),
+            );
+            if r.changed() {
+                let rad = (deg as f32).to_radians();
+                session.edit_pose(|p| p.pose[k] = rad);
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_names_match_how_the_presets_bend_the_hand() {
+        // The fist curls every finger and thumb joint mostly about the axis called "flex".
+        let fist = PresetPose::Fist.pose(&[0.0; crate::POSE_DIM]);
+        for j in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15] {
+            let v = &fist[3 * j..3 * j + 3];
+            let main = (0..3)
+                .max_by(|&a, &b| v[a].abs().total_cmp(&v[b].abs()))
+                .unwrap();
+            assert_eq!(axis_names(j)[main], "flex", "joint {j}: {v:?}");
+        }
     }
 }

@@ -2,8 +2,11 @@
 
 use bevy_egui::egui;
 
-use crate::app::session::Session;
-use crate::shading::{SH_BANDS, directional_sh};
+use crate::app::session::{LightSource, Session};
+use crate::shading::{SH_BANDS, directional_sh, sh_direction};
+
+/// The pad's strength after "studio key" (a key light that does not blow out the albedo).
+const STUDIO_KEY_STRENGTH: f32 = 0.4;
 
 pub fn lighting_panel(ui: &mut egui::Ui, session: &mut Session) {
     ui.heading("Lighting (SH)");
@@ -15,27 +18,50 @@ pub fn lighting_panel(ui: &mut egui::Ui, session: &mut Session) {
         );
     }
     ui.horizontal_wrapped(|ui| {
+        let active = session.lighting.source;
         for (i, row) in avatar.sh_coeffs.iter().enumerate().take(12) {
             if ui
-                .small_button(format!("view {i}"))
-                .on_hover_text("the avatar's SH of training view {i}")
+                .selectable_label(active == LightSource::Row(i), format!("view {i}"))
+                .on_hover_text(format!("the avatar's SH of training view {i}"))
                 .clicked()
             {
                 session.lighting.sh = *row;
                 session.lighting.use_frame_sh = false;
+                session.lighting.source = LightSource::Row(i);
+                pad_from_sh(session);
             }
         }
-        if ui.small_button("neutral").clicked() {
+        if ui
+            .selectable_label(active == LightSource::Neutral, "neutral")
+            .clicked()
+        {
             session.lighting.sh = [0.0; crate::SH_DIM];
             session.lighting.use_frame_sh = false;
+            session.lighting.source = LightSource::Neutral;
+            pad_from_sh(session);
         }
-        if ui.small_button("studio key").clicked() {
+        if ui
+            .selectable_label(active == LightSource::StudioKey, "studio key")
+            .clicked()
+        {
             session.lighting.light_azimuth = 0.6;
             session.lighting.light_elevation = 0.6;
+            session.lighting.light_strength = STUDIO_KEY_STRENGTH;
             session.lighting.sh = key_light(session);
             session.lighting.use_frame_sh = false;
+            session.lighting.source = LightSource::StudioKey;
         }
     });
+    let active = match session.lighting.source {
+        _ if session.lighting.use_frame_sh && session.pose.sh.is_some() => {
+            "the pose file's lighting".to_string()
+        }
+        LightSource::Row(i) => format!("training view {i}"),
+        LightSource::Neutral => "neutral".into(),
+        LightSource::StudioKey => "studio key".into(),
+        LightSource::Custom => "edited".into(),
+    };
+    ui.label(egui::RichText::new(format!("in use: {active}")).weak());
     ui.label("Light direction (drag)");
     let size = egui::vec2(140.0, 140.0);
     let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click_and_drag());
@@ -53,6 +79,7 @@ pub fn lighting_panel(ui: &mut egui::Ui, session: &mut Session) {
         session.lighting.light_elevation = (1.0 - r) * std::f32::consts::FRAC_PI_2;
         session.lighting.sh = key_light(session);
         session.lighting.use_frame_sh = false;
+        session.lighting.source = LightSource::Custom;
     }
     let (az, el) = (
         session.lighting.light_azimuth,
@@ -67,6 +94,7 @@ pub fn lighting_panel(ui: &mut egui::Ui, session: &mut Session) {
     {
         session.lighting.sh = key_light(session);
         session.lighting.use_frame_sh = false;
+        session.lighting.source = LightSource::Custom;
     }
     ui.checkbox(&mut session.lighting.linked, "link R, G, B");
     egui::CollapsingHeader::new("Coefficients").show(ui, |ui| {
@@ -82,6 +110,7 @@ pub fn lighting_panel(ui: &mut egui::Ui, session: &mut Session) {
                     .changed()
                 {
                     session.lighting.use_frame_sh = false;
+                    session.lighting.source = LightSource::Custom;
                     if session.lighting.linked {
                         for c in 0..3 {
                             session.lighting.sh[c * SH_BANDS + k] = v;
@@ -93,6 +122,33 @@ pub fn lighting_panel(ui: &mut egui::Ui, session: &mut Session) {
             }
         }
     });
+}
+
+/// Points the direction pad and strength at the first-order light of the SH in use (in
+/// the current camera's frame; a light from behind the hand sits on the rim).
+fn pad_from_sh(session: &mut Session) {
+    let Some((dir, strength)) = sh_direction(&session.lighting.sh) else {
+        session.lighting.light_strength = 0.0;
+        return;
+    };
+    let world = nalgebra::Vector3::new(dir[0] as f64, dir[1] as f64, dir[2] as f64);
+    let cam = match &session.camera {
+        Some(c) => c.rotation * world,
+        None => world,
+    };
+    let (az, el) = pad_angles([cam.x as f32, cam.y as f32, cam.z as f32]);
+    let l = &mut session.lighting;
+    l.light_azimuth = az;
+    l.light_elevation = el;
+    l.light_strength = strength.min(1.5);
+}
+
+/// Azimuth and elevation on the pad of a direction towards the light in the camera frame
+/// (x right, y down, z forward): the inverse of the mapping in [`key_light`].
+fn pad_angles(cam: [f32; 3]) -> (f32, f32) {
+    let el = (-cam[2]).clamp(0.0, 1.0).asin();
+    let az = cam[0].atan2(-cam[1]);
+    (az, el)
 }
 
 /// First-order SH from the light direction control, in the current camera's frame: the
@@ -117,4 +173,21 @@ fn key_light(session: &Session) -> [f32; crate::SH_DIM] {
         }
     }
     sh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pad_angles_invert_the_pad_direction() {
+        for (az, el) in [(0.6f32, 0.6f32), (-2.0, 0.1), (1.0, 1.4)] {
+            let cam = [az.sin() * el.cos(), -az.cos() * el.cos(), -el.sin()];
+            let (a, e) = pad_angles(cam);
+            assert!(
+                (a - az).abs() < 1e-5 && (e - el).abs() < 1e-5,
+                "{az} {el} -> {a} {e}"
+            );
+        }
+    }
 }

@@ -17,6 +17,14 @@ use super::render::{RenderMessages, RenderTimings};
 use super::session::Session;
 use crate::render_settings::ShadingMode;
 
+/// Whether a text field has the keyboard: the viewer's shortcuts work whenever it does
+/// not. (egui also gives focus to buttons and menus, e.g. on Tab; that focus is dropped
+/// each frame so it never swallows the shortcuts.)
+#[derive(Resource, Clone, Copy, Default)]
+pub struct KeyboardFocus {
+    pub text_editing: bool,
+}
+
 /// Adapter and device names for the stats overlay.
 #[derive(Resource, Clone, Default)]
 pub struct DeviceInfo {
@@ -40,14 +48,19 @@ pub fn ui_system(
     diagnostics: Res<bevy::diagnostic::DiagnosticsStore>,
     window: Single<&Window, With<PrimaryWindow>>,
     cpu_neural: Res<super::cpu_neural::CpuNeural>,
+    mut focus: ResMut<KeyboardFocus>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
+    if !ctx.text_edit_focused() && ctx.memory(|m| m.focused().is_some()) {
+        ctx.memory_mut(|m| m.stop_text_input());
+    }
+    focus.text_editing = ctx.text_edit_focused();
     if let Ok(mut m) = render_messages.0.lock() {
         for text in m.drain(..) {
             session.error(text);
         }
     }
-    session.expire_messages();
+    session.expire_messages(std::time::Instant::now());
     let scale = window.scale_factor();
     if !session.show_ui {
         viewport.0 = [
@@ -56,6 +69,8 @@ pub fn ui_system(
             window.physical_width() as f32,
             window.physical_height() as f32,
         ];
+        // Messages wait for the panels (a clean screenshot shows the viewport alone).
+        overlays::path_prompt(&ctx, &mut session, &mut dialogs);
         return Ok(());
     }
     let mut root = egui::Ui::new(
@@ -113,6 +128,8 @@ pub fn ui_system(
         &cpu_neural,
     );
     overlays::messages(&ctx, free, &mut session);
+    overlays::message_log(&ctx, &mut session);
+    overlays::path_prompt(&ctx, &mut session, &mut dialogs);
     overlays::pose_choice(&ctx, &mut session);
     overlays::help(&ctx, &mut session);
     Ok(())
@@ -132,13 +149,13 @@ fn menu_bar(
                 .add(egui::Button::new("Open avatar…").shortcut_text("Ctrl+O"))
                 .clicked()
             {
-                dialogs.open(FileRole::Avatar);
+                dialogs.open(FileRole::Avatar, session);
             }
             if ui
                 .add(egui::Button::new("Open poses…").shortcut_text("Ctrl+P"))
                 .clicked()
             {
-                dialogs.open(FileRole::Poses);
+                dialogs.open(FileRole::Poses, session);
             }
             ui.menu_button("Recent", |ui| {
                 if session.recent.is_empty() {
@@ -152,23 +169,59 @@ fn menu_bar(
             });
             ui.separator();
             if ui
+                .add(egui::Button::new("Save pose…"))
+                .on_hover_text("the pose shown, slider edits included, as xhand pose JSON")
+                .clicked()
+            {
+                dialogs.open(FileRole::SavePose, session);
+            }
+            let has_seq = session.frame_count() > 0;
+            if ui
+                .add_enabled(has_seq, egui::Button::new("Save sequence…"))
+                .on_hover_text("every frame, edited ones included, as xhand pose JSON")
+                .clicked()
+            {
+                dialogs.open(FileRole::SaveSequence, session);
+            }
+            ui.separator();
+            if ui
                 .add(egui::Button::new("Screenshot").shortcut_text("Ctrl+S"))
                 .clicked()
             {
                 outputs.screenshot = true;
             }
             if ui
+                .add(egui::Button::new("Screenshot without panels").shortcut_text("Ctrl+Shift+S"))
+                .clicked()
+            {
+                outputs.request_clean_screenshot();
+            }
+            if ui
                 .add(egui::Button::new("Export mesh (OBJ/PLY)…").shortcut_text("Ctrl+E"))
                 .clicked()
             {
-                dialogs.open(FileRole::ExportMesh);
+                dialogs.open(FileRole::ExportMesh, session);
             }
-            let has_seq = session.frame_count() > 0;
             if ui
                 .add_enabled(has_seq, egui::Button::new("Render sequence to PNGs"))
                 .clicked()
             {
                 output::start_render_sequence(session);
+            }
+            ui.separator();
+            if ui
+                .button("Output folder…")
+                .on_hover_text(format!(
+                    "where screenshots, renders and exports go: {}",
+                    session.output_dir.display()
+                ))
+                .clicked()
+            {
+                dialogs.open(FileRole::OutputFolder, session);
+            }
+            if ui.button("Open output folder").clicked() {
+                let dir = session.output_dir.clone();
+                output::open_folder(session, &dir);
             }
             ui.separator();
             if ui
@@ -180,10 +233,22 @@ fn menu_bar(
         });
         ui.menu_button("View", |ui| {
             for mode in ShadingMode::ALL {
-                ui.radio_value(&mut session.settings.mode, mode, mode.label());
+                let selected = session.settings.mode == mode;
+                if ui
+                    .add(
+                        egui::Button::selectable(selected, mode.label())
+                            .shortcut_text(mode.key().to_string()),
+                    )
+                    .clicked()
+                {
+                    session.settings.mode = mode;
+                }
             }
             ui.separator();
             ui.checkbox(&mut session.wireframe, "Wireframe overlay (W)");
+            ui.checkbox(&mut session.grid, "Grid (G)");
+            ui.checkbox(&mut orbit.follow_hand, "Camera follows the hand")
+                .on_hover_text("keep the hand in view when a sequence moves it");
             if ui
                 .add(egui::Button::new("Frame the hand").shortcut_text("F"))
                 .clicked()
@@ -196,8 +261,10 @@ fn menu_bar(
             {
                 *orbit = Orbit::default();
             }
+            ui.separator();
             ui.checkbox(&mut session.show_stats, "Stats overlay (T)");
-            ui.label("Hide panels: Tab");
+            ui.checkbox(&mut session.show_log, "Messages log (M)");
+            ui.label("Hide / show panels: Tab");
         });
         ui.menu_button("Help", |ui| {
             if ui
@@ -273,11 +340,13 @@ fn display_panel(ui: &mut egui::Ui, session: &mut Session) {
                 }
             });
         session.settings.weight_joint = j;
+        heat_legend(ui, "weight 0", "1");
     }
     if session.settings.mode == ShadingMode::Displacement {
         let mut mm = session.settings.displacement_range * 1000.0;
         ui.add(egui::Slider::new(&mut mm, 0.5..=20.0).text("range (mm)"));
         session.settings.displacement_range = mm / 1000.0;
+        heat_legend(ui, "0 mm", &format!("{mm:.1} mm"));
     }
     ui.checkbox(&mut session.wireframe, "Wireframe overlay (W)");
     ui.checkbox(&mut session.grid, "Grid (G)");
@@ -296,39 +365,65 @@ fn display_panel(ui: &mut egui::Ui, session: &mut Session) {
     }
 }
 
-/// Global keyboard shortcuts (skipped while egui has keyboard focus).
+/// The colour scale of the heat-map modes (`render_settings::heat_color`), low to high.
+fn heat_legend(ui: &mut egui::Ui, low: &str, high: &str) {
+    ui.horizontal(|ui| {
+        ui.label(low);
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(120.0, 12.0), egui::Sense::hover());
+        let steps = 40;
+        for i in 0..steps {
+            let t = (i as f32 + 0.5) / steps as f32;
+            let [r, g, b] = crate::render_settings::heat_color(t).map(|c| (c * 255.0) as u8);
+            let x0 = rect.left() + rect.width() * i as f32 / steps as f32;
+            let x1 = rect.left() + rect.width() * (i + 1) as f32 / steps as f32;
+            ui.painter().rect_filled(
+                egui::Rect::from_min_max(egui::pos2(x0, rect.top()), egui::pos2(x1, rect.bottom())),
+                0.0,
+                egui::Color32::from_rgb(r, g, b),
+            );
+        }
+        ui.label(high);
+    });
+}
+
+/// Global keyboard shortcuts (skipped only while a text field is being edited).
 pub fn shortcuts(
     keys: Res<ButtonInput<KeyCode>>,
     mut session: ResMut<Session>,
     mut dialogs: ResMut<Dialogs>,
     mut outputs: ResMut<OutputRequests>,
-    egui_input: Res<bevy_egui::input::EguiWantsInput>,
+    focus: Res<KeyboardFocus>,
     mut exit: MessageWriter<AppExit>,
 ) {
-    if egui_input.wants_any_keyboard_input() {
+    if focus.text_editing {
         return;
     }
     let ctrl = keys.pressed(KeyCode::ControlLeft) || keys.pressed(KeyCode::ControlRight);
+    let shift = keys.pressed(KeyCode::ShiftLeft) || keys.pressed(KeyCode::ShiftRight);
     if ctrl {
         if keys.just_pressed(KeyCode::KeyS) {
-            outputs.screenshot = true;
+            if shift {
+                outputs.request_clean_screenshot();
+            } else {
+                outputs.screenshot = true;
+            }
         }
         if keys.just_pressed(KeyCode::KeyO) {
-            dialogs.open(FileRole::Avatar);
+            dialogs.open(FileRole::Avatar, &mut session);
         }
         if keys.just_pressed(KeyCode::KeyP) {
-            dialogs.open(FileRole::Poses);
+            dialogs.open(FileRole::Poses, &mut session);
         }
         if keys.just_pressed(KeyCode::KeyE) {
-            dialogs.open(FileRole::ExportMesh);
+            dialogs.open(FileRole::ExportMesh, &mut session);
         }
         if keys.just_pressed(KeyCode::KeyQ) {
             exit.write(AppExit::Success);
         }
         return;
     }
-    if keys.just_pressed(KeyCode::Space) && session.frame_count() > 0 {
-        session.timeline.playing = !session.timeline.playing;
+    if keys.just_pressed(KeyCode::Space) {
+        session.toggle_playing();
     }
     if keys.just_pressed(KeyCode::ArrowRight) && session.frame_count() > 0 {
         session.timeline.playing = false;
@@ -340,6 +435,14 @@ pub fn shortcuts(
         let f = session.timeline.frame.saturating_sub(1);
         session.go_to_frame(f);
     }
+    if keys.just_pressed(KeyCode::Home) {
+        session.timeline.playing = false;
+        session.go_to_frame(0);
+    }
+    if keys.just_pressed(KeyCode::End) {
+        session.timeline.playing = false;
+        session.go_to_frame(usize::MAX);
+    }
     if keys.just_pressed(KeyCode::KeyW) {
         session.wireframe = !session.wireframe;
     }
@@ -349,21 +452,25 @@ pub fn shortcuts(
     if keys.just_pressed(KeyCode::KeyT) {
         session.show_stats = !session.show_stats;
     }
+    if keys.just_pressed(KeyCode::KeyM) {
+        session.show_log = !session.show_log;
+    }
     if keys.just_pressed(KeyCode::Tab) {
         session.show_ui = !session.show_ui;
     }
     if keys.just_pressed(KeyCode::F1) {
         session.show_help = !session.show_help;
     }
-    for (k, mode) in [
-        (KeyCode::Digit1, ShadingMode::Neural),
-        (KeyCode::Digit2, ShadingMode::Sh),
-        (KeyCode::Digit3, ShadingMode::Albedo),
-        (KeyCode::Digit4, ShadingMode::Normals),
-        (KeyCode::Digit5, ShadingMode::Weights),
-        (KeyCode::Digit6, ShadingMode::Displacement),
-        (KeyCode::Digit7, ShadingMode::Mask),
-    ] {
+    const DIGITS: [KeyCode; 7] = [
+        KeyCode::Digit1,
+        KeyCode::Digit2,
+        KeyCode::Digit3,
+        KeyCode::Digit4,
+        KeyCode::Digit5,
+        KeyCode::Digit6,
+        KeyCode::Digit7,
+    ];
+    for (k, mode) in DIGITS.into_iter().zip(ShadingMode::ALL) {
         if keys.just_pressed(k) {
             session.settings.mode = mode;
         }

@@ -4,6 +4,7 @@ use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
 use bevy_egui::egui;
 
 use super::DeviceInfo;
+use crate::app::files::{Dialogs, FileRole, check_typed_path};
 use crate::app::render::RenderTimings;
 use crate::app::session::Session;
 
@@ -84,31 +85,153 @@ pub fn stats(
         });
 }
 
+/// Toasts shown at once; older ones wait in the log.
+const MAX_TOASTS: usize = 4;
+
+/// The newest messages as toasts in the bottom-left corner of the free viewport (clear of
+/// the panels and the menu), with dismiss, dismiss-all and open-folder actions.
 pub fn messages(ctx: &egui::Context, free: egui::Rect, session: &mut Session) {
     if session.messages.is_empty() {
         return;
     }
+    let now = std::time::Instant::now();
     let mut dismiss = None;
+    let mut dismiss_all = false;
+    let mut open_folder = None;
+    let first = session.messages.len().saturating_sub(MAX_TOASTS);
     egui::Area::new("messages".into())
-        .fixed_pos(free.left_top() + egui::vec2(12.0, 8.0))
+        .pivot(egui::Align2::LEFT_BOTTOM)
+        .fixed_pos(free.left_bottom() + egui::vec2(12.0, -12.0))
         .show(ctx, |ui| {
-            ui.set_max_width((free.width() - 300.0).max(200.0));
-            for (i, m) in session.messages.iter().enumerate() {
+            ui.set_max_width((free.width() - 24.0).clamp(200.0, 720.0));
+            if first > 0 || session.messages.len() > 1 {
+                ui.horizontal(|ui| {
+                    if first > 0 {
+                        ui.label(
+                            egui::RichText::new(format!("{first} older in the log (M)")).weak(),
+                        );
+                    }
+                    if ui.small_button("dismiss all").clicked() {
+                        dismiss_all = true;
+                    }
+                });
+            }
+            for (i, m) in session.messages.iter_mut().enumerate().skip(first) {
+                m.shown_at.get_or_insert(now);
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
-                    ui.horizontal(|ui| {
+                    ui.horizontal_wrapped(|ui| {
                         if m.is_error {
-                            ui.colored_label(egui::Color32::from_rgb(255, 110, 100), "⚠");
+                            ui.colored_label(egui::Color32::from_rgb(255, 110, 100), "error:");
                         }
                         ui.label(&m.text);
-                        if m.is_error && ui.small_button("✕").on_hover_text("dismiss").clicked() {
+                        if let Some(dir) = &m.folder
+                            && ui.small_button("open folder").clicked()
+                        {
+                            open_folder = Some(dir.clone());
+                        }
+                        if ui.small_button("dismiss").clicked() {
                             dismiss = Some(i);
                         }
                     });
                 });
             }
         });
-    if let Some(i) = dismiss {
+    if dismiss_all {
+        session.messages.clear();
+    } else if let Some(i) = dismiss {
         session.messages.remove(i);
+    }
+    if let Some(dir) = open_folder {
+        crate::app::output::open_folder(session, &dir);
+    }
+}
+
+/// Every message of this run (M), newest last.
+pub fn message_log(ctx: &egui::Context, session: &mut Session) {
+    let mut open = session.show_log;
+    if !open {
+        return;
+    }
+    let mut clear = false;
+    egui::Window::new("Messages")
+        .open(&mut open)
+        .default_size([520.0, 260.0])
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(format!("{} message(s) this run", session.log.len()));
+                if ui.small_button("clear").clicked() {
+                    clear = true;
+                }
+            });
+            egui::ScrollArea::vertical()
+                .stick_to_bottom(true)
+                .show(ui, |ui| {
+                    for m in &session.log {
+                        if m.is_error {
+                            ui.colored_label(
+                                egui::Color32::from_rgb(255, 110, 100),
+                                format!("error: {}", m.text),
+                            );
+                        } else {
+                            ui.label(&m.text);
+                        }
+                    }
+                });
+        });
+    if clear {
+        session.log.clear();
+    }
+    session.show_log = open;
+}
+
+/// The path field: type or paste a path where a file dialog would be (always available;
+/// the only way when no native dialog can be shown).
+pub fn path_prompt(ctx: &egui::Context, session: &mut Session, dialogs: &mut Dialogs) {
+    let Some(mut prompt) = dialogs.prompt.take() else {
+        return;
+    };
+    let mut open = true;
+    let mut cancel = false;
+    let mut submit = false;
+    egui::Window::new(prompt.role.title())
+        .id("path-prompt".into())
+        .collapsible(false)
+        .open(&mut open)
+        .show(ctx, |ui| {
+            if let Some(note) = &prompt.note {
+                ui.label(note);
+            }
+            let field = ui.add(
+                egui::TextEdit::singleline(&mut prompt.text)
+                    .desired_width(460.0)
+                    .hint_text("a full path, e.g. /home/me/hands/avatar.safetensors"),
+            );
+            if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                submit = true;
+            }
+            ui.horizontal(|ui| {
+                let verb = if prompt.role.writes() { "Save" } else { "Open" };
+                let verb = if prompt.role == FileRole::OutputFolder {
+                    "Use folder"
+                } else {
+                    verb
+                };
+                submit |= ui.button(verb).clicked();
+                cancel = ui.button("Cancel").clicked();
+                ui.label(egui::RichText::new("Enter to confirm").weak());
+            });
+        });
+    if submit {
+        match check_typed_path(prompt.role, &prompt.text) {
+            Ok(path) => {
+                crate::app::files::use_path(session, prompt.role, path);
+                return;
+            }
+            Err(e) => prompt.note = Some(e),
+        }
+    }
+    if open && !cancel {
+        dialogs.prompt = Some(prompt);
     }
 }
 
@@ -173,21 +296,27 @@ pub fn help(ctx: &egui::Context, session: &mut Session) {
                     ("wheel", "zoom"),
                     ("F", "frame the hand"),
                     ("R", "reset the camera"),
-                    ("Space", "play / pause"),
-                    ("← / →", "previous / next frame"),
+                    ("Space", "play / pause (at the end: play again)"),
+                    ("Left / Right arrow", "previous / next frame"),
+                    ("Home / End", "first / last frame"),
                     (
                         "1 … 7",
                         "neural, SH, albedo, normals, weights, displacement, mask",
                     ),
+                    ("Shift + drag a value", "finer joint and light edits"),
                     ("W", "wireframe overlay"),
                     ("G", "background grid"),
                     ("T", "stats overlay"),
+                    ("M", "messages log"),
                     ("Tab", "hide / show panels"),
                     ("Ctrl+O / Ctrl+P", "open avatar / poses"),
-                    ("Ctrl+S", "screenshot"),
+                    ("Ctrl+S", "screenshot (Ctrl+Shift+S: without panels)"),
                     ("Ctrl+E", "export mesh"),
                     ("Ctrl+Q", "quit"),
-                    ("drop a file", ".safetensors → avatar, .json → poses"),
+                    (
+                        "drop a file",
+                        ".safetensors or .pth: avatar; .json: poses; .pkl: MANO",
+                    ),
                 ] {
                     ui.monospace(k);
                     ui.label(what);

@@ -1,5 +1,5 @@
-//! The timeline of a loaded sequence: play/pause, step, scrub, speed, loop, precompute,
-//! render to PNGs.
+//! The timeline of a loaded sequence: play/pause, step, scrub, speed, loop, edited frames,
+//! precompute (with its memory cost), render to PNGs.
 
 use bevy_egui::egui;
 
@@ -10,26 +10,50 @@ pub fn timeline(ui: &mut egui::Ui, session: &mut Session, outputs: &mut OutputRe
     let n = session.frame_count();
     let fps = session.fps();
     ui.horizontal(|ui| {
-        let label = if session.timeline.playing {
-            "⏸ Pause"
-        } else {
-            "▶ Play"
-        };
-        if ui.button(label).on_hover_text("Space").clicked() {
-            session.timeline.playing = !session.timeline.playing;
+        if ui
+            .button("First")
+            .on_hover_text("first frame (Home)")
+            .clicked()
+        {
+            session.timeline.playing = false;
+            session.go_to_frame(0);
         }
-        if ui.button("⏮").on_hover_text("previous frame (←)").clicked() {
+        if ui
+            .button("Prev")
+            .on_hover_text("previous frame (Left arrow)")
+            .clicked()
+        {
             session.timeline.playing = false;
             let f = session.timeline.frame.saturating_sub(1);
             session.go_to_frame(f);
         }
-        if ui.button("⏭").on_hover_text("next frame (→)").clicked() {
+        let label = if session.timeline.playing {
+            "Pause"
+        } else {
+            "Play"
+        };
+        if ui.button(label).on_hover_text("Space").clicked() {
+            session.toggle_playing();
+        }
+        if ui
+            .button("Next")
+            .on_hover_text("next frame (Right arrow)")
+            .clicked()
+        {
             session.timeline.playing = false;
             let f = session.timeline.frame + 1;
             session.go_to_frame(f);
         }
+        if ui
+            .button("Last")
+            .on_hover_text("last frame (End)")
+            .clicked()
+        {
+            session.timeline.playing = false;
+            session.go_to_frame(usize::MAX);
+        }
         let mut f = session.timeline.frame;
-        let width = (ui.available_width() - 420.0).max(120.0);
+        let width = (ui.available_width() - 480.0).max(120.0);
         ui.spacing_mut().slider_width = width;
         if ui
             .add(egui::Slider::new(&mut f, 0..=n.saturating_sub(1)).show_value(false))
@@ -53,6 +77,20 @@ pub fn timeline(ui: &mut egui::Ui, session: &mut Session, outputs: &mut OutputRe
         {
             ui.label(egui::RichText::new(format!("id {label}")).weak());
         }
+        if session.frame_edited() {
+            ui.colored_label(egui::Color32::from_rgb(240, 190, 80), "edited")
+                .on_hover_text(
+                    "this frame's pose was changed here; File > Save sequence… keeps it",
+                );
+        }
+        if let Some(n) = session
+            .sequence
+            .as_ref()
+            .map(|s| s.edited.len())
+            .filter(|&n| n > 0)
+        {
+            ui.label(egui::RichText::new(format!("{n} frame(s) edited")).weak());
+        }
     });
     ui.horizontal(|ui| {
         ui.add(egui::Slider::new(&mut session.timeline.speed, 0.1..=4.0).logarithmic(true).text("speed"));
@@ -66,20 +104,28 @@ pub fn timeline(ui: &mut egui::Ui, session: &mut Session, outputs: &mut OutputRe
         ui.separator();
         match session.jobs.precompute.clone() {
             Some(p) if !p.is_finished() => {
-                ui.add(egui::ProgressBar::new(p.fraction()).desired_width(160.0).show_percentage().text("precomputing"));
+                ui.add(egui::ProgressBar::new(p.fraction()).desired_width(160.0).text(format!("precomputing {}", p.status_text())));
                 if ui.small_button("cancel").clicked() {
                     p.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
             }
             _ => {
-                if ui.button("Precompute all frames").on_hover_text("run the networks for every frame in the background, then play from the cache").clicked() {
+                let bytes = session.embeddings.embeddings.heap_bytes() * n;
+                let mib = bytes as f64 / (1024.0 * 1024.0);
+                let over = bytes > output::PRECOMPUTE_MAX_BYTES;
+                let hover = if over {
+                    format!("the cache would need {mib:.0} MiB for {n} frames; only the first {} frames are kept (about {} MiB)", output::precompute_frames(session), output::PRECOMPUTE_MAX_BYTES >> 20)
+                } else {
+                    format!("run the networks for every frame in the background, then play from the cache (about {mib:.0} MiB of memory)")
+                };
+                if ui.button("Precompute all frames").on_hover_text(hover).clicked() {
                     output::start_precompute(session);
                 }
             }
         }
         match session.jobs.render_sequence.clone() {
             Some((p, _)) if !p.is_finished() => {
-                ui.add(egui::ProgressBar::new(p.fraction()).desired_width(160.0).show_percentage().text("rendering"));
+                ui.add(egui::ProgressBar::new(p.fraction()).desired_width(160.0).text(format!("rendering {}", p.status_text())));
                 if ui.small_button("cancel").clicked() {
                     p.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
