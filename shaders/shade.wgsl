@@ -190,7 +190,8 @@ fn with_wireframe(c: vec3<f32>, p: Pixel, px: vec2<u32>) -> vec3<f32> {
     let e2 = d - a;
     let size = sqrt(abs(e1.x * e2.y - e1.y * e2.x));
     let line = 1.0 - smoothstep(WIRE_INNER_PX, WIRE_OUTER_PX, dist);
-    let weight = WIRE_OPACITY * line * smoothstep(WIRE_FADE_FROM_PX, WIRE_FADE_TO_PX, size);
+    let density = mix(WIRE_DENSE_OPACITY, 1.0, smoothstep(WIRE_FADE_FROM_PX, WIRE_FADE_TO_PX, size));
+    let weight = WIRE_OPACITY * line * density;
     return mix(c, WIRE_COLOR, weight);
 }
 

@@ -1,6 +1,8 @@
 //! The wireframe overlay: darkens pixels near the edges of the visible triangle, fading the
-//! lines out where triangles are small on screen. A 49k-vertex hand seen whole has triangles
-//! of 1-3 px, where full-strength lines would paint it black; zoomed in, the lines show.
+//! lines where triangles are small on screen. A 49k-vertex hand seen whole has triangles of
+//! 1-3 px, where full-strength lines would paint it black: there the lines keep a fraction
+//! of their opacity (a light mesh texture, so W visibly does something); zoomed in they show
+//! in full.
 //! The GPU shading shader ([`crate::gpu`], `shade.wgsl`) and the CPU neural image of the
 //! viewer (this module's [`overlay`]) draw the same lines from these constants.
 
@@ -14,10 +16,12 @@ pub const LINE_OPACITY: f32 = 0.75;
 /// Distance to an edge (px) below which a pixel is fully on the line, and where it stops.
 pub const LINE_INNER_PX: f32 = 0.3;
 pub const LINE_OUTER_PX: f32 = 1.0;
-/// Triangle size on screen (square root of twice its area, px) at which lines start to show,
-/// and from which they have full opacity.
+/// Triangle size on screen (square root of twice its area, px) up to which lines keep
+/// [`DENSE_OPACITY`] of their opacity, and from which they have all of it.
 pub const FADE_FROM_PX: f32 = 3.0;
 pub const FADE_TO_PX: f32 = 10.0;
+/// The fraction of [`LINE_OPACITY`] lines keep on triangles smaller than [`FADE_FROM_PX`].
+pub const DENSE_OPACITY: f32 = 0.3;
 
 fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
     let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
@@ -42,7 +46,9 @@ pub fn line_weight(p: [f32; 2], a: [f32; 2], b: [f32; 2], c: [f32; 2]) -> f32 {
     let cross = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
     let size = cross.abs().sqrt();
     let line = 1.0 - smoothstep(LINE_INNER_PX, LINE_OUTER_PX, dist);
-    LINE_OPACITY * line * smoothstep(FADE_FROM_PX, FADE_TO_PX, size)
+    let density =
+        DENSE_OPACITY + (1.0 - DENSE_OPACITY) * smoothstep(FADE_FROM_PX, FADE_TO_PX, size);
+    LINE_OPACITY * line * density
 }
 
 /// Draws the overlay into an RGBA8 image (row-major pixels) rendered with `camera` whose
@@ -89,7 +95,8 @@ pub fn wgsl_constants() -> String {
          const WIRE_INNER_PX: f32 = {LINE_INNER_PX:?};\n\
          const WIRE_OUTER_PX: f32 = {LINE_OUTER_PX:?};\n\
          const WIRE_FADE_FROM_PX: f32 = {FADE_FROM_PX:?};\n\
-         const WIRE_FADE_TO_PX: f32 = {FADE_TO_PX:?};\n"
+         const WIRE_FADE_TO_PX: f32 = {FADE_TO_PX:?};\n\
+         const WIRE_DENSE_OPACITY: f32 = {DENSE_OPACITY:?};\n"
     )
 }
 
@@ -106,15 +113,16 @@ mod tests {
             0.0,
             "interior stays clean"
         );
-        // The same pixel on an edge of a 2-px triangle: too dense to draw.
+        // The same pixel on an edge of a 2-px triangle: a faint line only.
         let s = 0.02;
-        assert_eq!(
-            line_weight([50.0 * s, 0.2], a, [100.0 * s, 0.0], [0.0, 100.0 * s]),
-            0.0
+        let dense = line_weight([50.0 * s, 0.2], a, [100.0 * s, 0.0], [0.0, 100.0 * s]);
+        assert!(
+            (dense - LINE_OPACITY * DENSE_OPACITY).abs() < 1e-6,
+            "{dense}"
         );
         // In between, partly faded.
         let w = line_weight([3.0, 0.2], a, [6.0, 0.0], [0.0, 6.0]);
-        assert!(w > 0.0 && w < LINE_OPACITY, "{w}");
+        assert!(w > dense && w < LINE_OPACITY, "{w}");
     }
 
     #[test]
