@@ -283,18 +283,21 @@ fn clear_errors_without_display_or_gpu() {
 }
 
 #[test]
-fn the_grid_is_the_same_behind_neural_and_sh_shading() {
+fn the_grid_and_the_wireframe_show_with_neural_and_sh_shading() {
     require_display();
     let dir = tempfile::tempdir().unwrap();
     let avatar = avatar_file(dir.path());
     let (neural, sh) = (dir.path().join("neural.png"), dir.path().join("sh.png"));
+    let wired = dir.path().join("wired.png");
     run_script(
         dir.path(),
         &avatar,
         serde_json::json!([
             {"show_ui": false}, {"mode": "neural"}, {"wait_idle": true}, {"wait_frames": 20},
             {"wait_idle": true}, {"wait_frames": 20}, {"screenshot": neural},
-            {"mode": "sh"}, {"wait_frames": 5}, {"screenshot": sh}, {"exit": 0}
+            {"mode": "sh"}, {"wait_frames": 5}, {"screenshot": sh},
+            {"mode": "neural"}, {"key": "W"}, {"wait_frames": 20}, {"wait_idle": true},
+            {"wait_frames": 5}, {"screenshot": wired}, {"exit": 0}
         ]),
     );
     let (a, b) = (Rgba8::load(&neural).unwrap(), Rgba8::load(&sh).unwrap());
@@ -318,6 +321,22 @@ fn the_grid_is_the_same_behind_neural_and_sh_shading() {
     assert!(worst <= 3, "backgrounds differ by up to {worst} levels");
     // And the neural image was the one shown (the hands differ).
     assert!(a.pixels != b.pixels, "the neural view shows the SH image");
+    // W draws the wireframe over the CPU's neural image too: darker lines, nothing lighter.
+    let w = Rgba8::load(&wired).unwrap();
+    let count = |f: &dyn Fn(&[u8; 4], &[u8; 4]) -> bool| {
+        a.pixels
+            .iter()
+            .zip(&w.pixels)
+            .filter(|(p, q)| f(p, q))
+            .count()
+    };
+    let darker = count(&|p, q| (0..3).all(|k| q[k] + 20 < p[k]));
+    let lighter = count(&|p, q| (0..3).any(|k| q[k] > p[k] + 20));
+    assert!(
+        darker > 200,
+        "no wire lines over the neural image ({darker} px darker)"
+    );
+    assert_eq!(lighter, 0, "the wireframe only darkens");
 }
 
 /// Runs a script with a private configuration and home folder, no D-Bus session and no
@@ -494,40 +513,4 @@ fn a_travelling_sequence_is_framed_on_load_and_stays_in_view() {
             "{r}"
         );
     }
-}
-
-#[test]
-fn the_wireframe_shows_over_the_cpu_neural_image() {
-    require_display();
-    let dir = tempfile::tempdir().unwrap();
-    let avatar = avatar_file(dir.path());
-    let (plain, wired) = (dir.path().join("plain.png"), dir.path().join("wired.png"));
-    run_script(
-        dir.path(),
-        &avatar,
-        serde_json::json!([
-            {"show_ui": false}, {"mode": "neural"}, {"wait_idle": true}, {"wait_frames": 20},
-            {"wait_idle": true}, {"wait_frames": 5}, {"screenshot": plain},
-            {"key": "W"}, {"wait_frames": 20}, {"wait_idle": true}, {"wait_frames": 5},
-            {"screenshot": wired}, {"exit": 0}
-        ]),
-    );
-    let (a, b) = (Rgba8::load(&plain).unwrap(), Rgba8::load(&wired).unwrap());
-    let darker = a
-        .pixels
-        .iter()
-        .zip(&b.pixels)
-        .filter(|(p, q)| (0..3).all(|k| q[k] + 20 < p[k]))
-        .count();
-    let lighter = a
-        .pixels
-        .iter()
-        .zip(&b.pixels)
-        .filter(|(p, q)| (0..3).all(|k| q[k] > p[k] + 20))
-        .count();
-    assert!(
-        darker > 200,
-        "no wire lines over the neural image ({darker} px darker)"
-    );
-    assert_eq!(lighter, 0, "only darkening");
 }
