@@ -22,6 +22,10 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
 fi
 
+echo "== format and lints =="
+cargo fmt --all --check
+cargo clippy --locked --all-targets -- -D warnings
+
 echo "== headless core (no Bevy) =="
 cargo test --locked --no-default-features
 

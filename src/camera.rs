@@ -69,6 +69,34 @@ pub struct InterHandCamera {
     pub princpt: [f64; 2],
 }
 
+impl InterHandCamera {
+    /// Checks the values make a camera: finite numbers, positive focal lengths, and
+    /// `camrot` a rotation (orthonormal, determinant +1, to 1e-3).
+    pub fn check(&self) -> Result<(), String> {
+        let all = self
+            .campos
+            .iter()
+            .chain(self.camrot.iter().flatten())
+            .chain(&self.focal)
+            .chain(&self.princpt);
+        if !all.clone().all(|v| v.is_finite()) {
+            return Err("the camera has a value that is not a finite number".into());
+        }
+        if self.focal.iter().any(|&f| f <= 0.0) {
+            return Err(format!("`focal` {:?} must be positive", self.focal));
+        }
+        let r = Matrix3::from_fn(|i, j| self.camrot[i][j]);
+        let off = (r * r.transpose() - Matrix3::identity()).abs().max();
+        if off > 1e-3 || (r.determinant() - 1.0).abs() > 1e-3 {
+            return Err(format!(
+                "`camrot` is not a rotation matrix (|R·Rᵀ − I| = {off:.2e}, det = {:.4})",
+                r.determinant()
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Camera {
     /// A camera at `eye` looking at `target` with `up` pointing up in the image, a vertical
     /// field of view `fov_y` (radians) and the principal point at the image centre.

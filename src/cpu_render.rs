@@ -30,6 +30,36 @@ pub enum RenderError {
     NoRenderer(String),
     #[error("the neural renderer failed: {0}")]
     Candle(#[from] candle_core::Error),
+    #[error(
+        "a {width}x{height} image needs about {need_mib} MiB on the CPU but {available_mib} MiB are free; render a smaller image (or with --gpu)"
+    )]
+    TooLarge {
+        width: u32,
+        height: u32,
+        need_mib: u64,
+        available_mib: u64,
+    },
+}
+
+/// An upper bound of the memory [`render`] takes for an image of `camera`'s size: per pixel
+/// the visibility buffer, colours, mask and 8-bit image; per covered pixel (all of them, at
+/// worst) the interpolated attributes and, in neural mode, the renderer's input row.
+pub fn memory_estimate(avatar: &Avatar, camera: &Camera, settings: &RenderSettings) -> u64 {
+    let pixels = camera.width as u64 * camera.height as u64;
+    let per_pixel = 16 + 12 + 1 + 4 + 48;
+    let neural = match (&avatar.renderer, settings.mode) {
+        (Some(r), ShadingMode::Neural) => 4 * (r.input_dim() + 2 * r.hidden_dim()) as u64,
+        _ => 0,
+    };
+    pixels * (per_pixel + neural)
+}
+
+/// Memory the system can give now (`MemAvailable` on Linux; `None` where unknown).
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// A rendered frame.
@@ -93,6 +123,17 @@ pub fn render(
 ) -> Result<Rendered, RenderError> {
     if settings.mode == ShadingMode::Neural && avatar.renderer.is_none() {
         return Err(RenderError::NoRenderer(avatar.name.clone()));
+    }
+    let need = memory_estimate(avatar, camera, settings);
+    if let Some(free) = available_memory()
+        && need > free / 10 * 8
+    {
+        return Err(RenderError::TooLarge {
+            width: camera.width,
+            height: camera.height,
+            need_mib: need >> 20,
+            available_mib: free >> 20,
+        });
     }
     let faces = &avatar.template.faces;
     let geo = &frame.geometry;

@@ -501,3 +501,74 @@ fn without_avatar_commands_use_the_default_hand_and_presets_pose_it() {
     let (ok, text) = xhand(&["render", "--preset", "nonsense", "--out", "x.png"]);
     assert!(!ok && text.contains("nonsense"), "{text}");
 }
+
+#[test]
+fn impossible_images_and_cameras_are_refused_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, pose) = setup(dir.path());
+    let out = dir.path().join("big.png");
+    let (ok, text) = xhand(&[
+        "render",
+        "--avatar",
+        &avatar,
+        "--pose",
+        &pose,
+        "--mode",
+        "neural",
+        "--width",
+        "16384",
+        "--height",
+        "16384",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && text.contains("16384x16384") && text.contains("MiB"),
+        "{text}"
+    );
+    let camera = |focal: f64, r00: f64| {
+        serde_json::json!({
+            "campos": [0.0, 0.0, -500.0],
+            "camrot": [[r00, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            "focal": [focal, focal],
+            "princpt": [128.0, 128.0]
+        })
+        .to_string()
+    };
+    for (text_in, want) in [
+        (camera(-100.0, 1.0), "focal"),
+        (camera(500.0, 2.0), "not a rotation"),
+    ] {
+        let cam = dir.path().join("cam.json");
+        std::fs::write(&cam, text_in).unwrap();
+        let (ok, text) = xhand(&[
+            "render",
+            "--avatar",
+            &avatar,
+            "--pose",
+            &pose,
+            "--camera",
+            cam.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            !ok && text.contains("cam.json") && text.contains(want),
+            "{text}"
+        );
+    }
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, camera(500.0, 1.0)).unwrap();
+    let (ok, text) = xhand(&[
+        "render",
+        "--avatar",
+        &avatar,
+        "--pose",
+        &pose,
+        "--camera",
+        good.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+}

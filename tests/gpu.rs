@@ -78,7 +78,9 @@ fn gpu_skinning_matches_cpu_on_a_paper_size_avatar() {
     .enumerate()
     {
         let geo = avatar.pose_geometry(&emb, frame);
-        renderer.upload_embeddings(&ctx.queue, &avatar, &emb);
+        renderer
+            .upload_embeddings(&ctx.queue, &avatar, &emb)
+            .unwrap();
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         renderer.encode_skinning(
             &ctx.queue,
@@ -176,4 +178,49 @@ fn gpu_images_match_the_cpu_reference_in_every_mode() {
             assert!(p >= 40.0, "{mode:?} {path:?}: PSNR {p} dB");
         }
     }
+}
+
+/// A renderer whose hidden layers differ in width (a user's own network): the GPU's
+/// per-pixel arrays must hold the widest, not the first.
+#[test]
+fn a_renderer_with_uneven_widths_renders_like_the_cpu() {
+    let ctx = gpu();
+    let mut avatar = test_avatar();
+    let input = avatar.renderer.as_ref().unwrap().input_dim();
+    // One layer wider than the input (which sizes the arrays otherwise), past the next
+    // multiple of 64.
+    let widths = [32, input + 70, 48, 80, 40, 24, 16];
+    let mut layers = Vec::new();
+    let mut prev = input;
+    for k in 1..=8usize {
+        let i = if k == xhand::nn::RENDERER_SKIP_LAYER {
+            prev + input
+        } else {
+            prev
+        };
+        let o = if k == 8 { 3 } else { widths[k - 1] };
+        let scale = 1.0 / (i as f32).sqrt();
+        let w = common::random_tensor((o, i), 100 + k as u64, scale);
+        let b = common::random_tensor((1, o), 200 + k as u64, scale)
+            .flatten_all()
+            .unwrap();
+        layers.push(xhand::nn::Linear::new(w, b).unwrap());
+        prev = o;
+    }
+    avatar.renderer = Some(xhand::nn::NeuralRenderer::new(layers).unwrap());
+    let posed = avatar.evaluate(&posed_pose(), 0).unwrap();
+    let (lo, hi) = bounding_box(&posed.geometry.vertices);
+    let cam = Camera::framing(lo, hi, ViewDirection::Front, 120, 160);
+    let settings = RenderSettings {
+        mode: ShadingMode::Neural,
+        background: [0.0, 0.0, 0.0],
+        ..Default::default()
+    };
+    let cpu = xhand::cpu_render::render(&avatar, &posed, &cam, &settings).unwrap();
+    let mut renderer = HandRenderer::new(&ctx.device, &avatar).unwrap();
+    renderer.neural_path = NeuralPath::Fragment;
+    let img = render_frame(&ctx, &mut renderer, &avatar, &posed, &cam, &settings).unwrap();
+    let p = psnr(&img, &cpu.image, Some(&cpu.mask));
+    eprintln!("uneven renderer (input {input}): PSNR {p:.1} dB");
+    assert!(p >= 40.0, "uneven renderer: PSNR {p} dB against the CPU");
 }

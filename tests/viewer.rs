@@ -392,7 +392,9 @@ fn shortcuts_path_fields_and_the_output_folder() {
         .map(|i| dir.path().join(format!("r{i}.json")))
         .collect();
     let mesh = dir.path().join("exports").join("hand.obj");
+    let mesh2 = dir.path().join("exports").join("hand2.obj");
     let pose = dir.path().join("pose.json");
+    let pose2 = dir.path().join("pose2.json");
     run_script_at_home(
         dir.path(),
         &avatar,
@@ -407,6 +409,9 @@ fn shortcuts_path_fields_and_the_output_folder() {
             {"key": "ctrl+E"}, {"wait_frames": 2}, {"report": r[1]},
             {"submit_path": mesh}, {"wait_frames": 2},
             {"set_joint": [2, 2, 0.9]}, {"open_dialog": "save_pose"}, {"submit_path": pose},
+            // An export right after a slider change writes the new pose's details.
+            {"set_joint": [5, 2, 0.7]}, {"open_dialog": "export_mesh"}, {"submit_path": mesh2},
+            {"open_dialog": "save_pose"}, {"submit_path": pose2}, {"wait_idle": true},
             {"key": "ctrl+S"}, {"wait_frames": 3}, {"wait_idle": true}, {"report": r[2]},
             {"key": "ctrl+shift+S"}, {"wait_frames": 6}, {"wait_idle": true}, {"wait_frames": 2},
             {"report": r[3]}, {"exit": 0}
@@ -513,4 +518,51 @@ fn a_travelling_sequence_is_framed_on_load_and_stays_in_view() {
             "{r}"
         );
     }
+}
+
+/// A looping sequence played for a while: memory stays flat after warm-up (the 30-minute
+/// version of this run is in docs/viewer.md).
+#[test]
+fn looped_playback_keeps_memory_flat() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let frames: Vec<_> = (0..90)
+        .map(|i| {
+            let mut p = [0.0f32; 48];
+            p[5] = (i as f32 * 0.1).sin();
+            p[14] = (i as f32 * 0.07).cos();
+            serde_json::json!({"pose": p.to_vec(), "trans": [0.002 * i as f32, 0.0, 0.0]})
+        })
+        .collect();
+    let seq = dir.path().join("seq.json");
+    std::fs::write(
+        &seq,
+        serde_json::json!({"fps": 30, "frames": frames}).to_string(),
+    )
+    .unwrap();
+    let r: Vec<_> = (0..3)
+        .map(|i| dir.path().join(format!("m{i}.json")))
+        .collect();
+    run_script(
+        dir.path(),
+        &avatar,
+        serde_json::json!([
+            {"drop_file": seq}, {"wait_idle": true}, {"loop": true}, {"play": true},
+            {"wait_frames": 60}, {"report": r[0]}, {"wait_frames": 120}, {"report": r[1]},
+            {"wait_frames": 120}, {"report": r[2]}, {"exit": 0}
+        ]),
+    );
+    let rss: Vec<f64> = r
+        .iter()
+        .map(|p| read_report(p)["memory_rss_mib"].as_f64().unwrap())
+        .collect();
+    let last = read_report(&r[2]);
+    assert_eq!(last["playing"], true, "{last}");
+    assert_eq!(last["frames"], 90);
+    eprintln!("resident memory after warm-up, +120, +240 frames: {rss:?} MiB");
+    assert!(
+        rss[2] - rss[1] < 16.0,
+        "memory grows while looping: {rss:?} MiB"
+    );
 }

@@ -175,8 +175,18 @@ pub fn take_screenshots(
     }
 }
 
-/// Writes the current posed mesh (OBJ or PLY by extension) with albedo colours.
+/// Writes the current posed mesh (OBJ or PLY by extension) with albedo colours — once the
+/// networks' details for the pose shown are in (until then the export waits, so it never
+/// writes the previous pose's displacement and colours).
 pub fn export_mesh(session: &mut Session, path: &Path) {
+    if session.details_stale() {
+        session.info(format!(
+            "exporting {} once this pose's details are computed…",
+            super::files::absolute(path).display()
+        ));
+        session.jobs.export_mesh = Some(path.to_path_buf());
+        return;
+    }
     let result = (|| -> anyhow::Result<()> {
         let format = MeshFormat::from_path(path)?;
         let avatar = &session.avatar.avatar;
@@ -325,8 +335,13 @@ fn frames_len(session: &Session) -> usize {
     session.frame_count()
 }
 
-/// Reports finished background jobs.
+/// Reports finished background jobs and writes a mesh export that waited for details.
 pub fn report_jobs(mut session: ResMut<Session>) {
+    if !session.details_stale()
+        && let Some(path) = session.jobs.export_mesh.take()
+    {
+        export_mesh(&mut session, &path);
+    }
     if let Some(p) = session.jobs.precompute.clone()
         && p.is_finished()
     {

@@ -215,8 +215,11 @@ fn prepare_hand(
     let stale = gpu.embeddings_generation != generation;
     if let Some(r) = gpu.renderer.as_mut() {
         r.neural_path = frame.neural_path;
-        if stale {
-            r.upload_embeddings(&queue, &frame.avatar, &frame.embeddings);
+        if stale
+            && let Err(e) = r.upload_embeddings(&queue, &frame.avatar, &frame.embeddings)
+            && let Ok(mut m) = messages.0.lock()
+        {
+            m.push(e.to_string());
         }
     }
     if stale {

@@ -50,6 +50,12 @@ pub enum Step {
     OpenDialog(String),
     /// Type a path into the open path field and confirm it.
     SubmitPath(String),
+    /// Start or stop playback.
+    Play(bool),
+    /// Loop the sequence or not.
+    Loop(bool),
+    /// Start precomputing the loaded sequence's embeddings.
+    Precompute(bool),
     /// Press "Load" in the picker a file with several captures or hands opens (its
     /// default choice).
     LoadChoice(bool),
@@ -286,6 +292,7 @@ pub fn run_script(
                 "toasts": session.messages.iter().map(|m| m.text.clone()).collect::<Vec<_>>(),
                 "show_ui": session.show_ui,
                 "show_log": session.show_log,
+                "memory_rss_mib": resident_mib(),
                 "wireframe": session.wireframe,
                 "playing": session.timeline.playing,
                 "frame_edited": session.frame_edited(),
@@ -346,6 +353,9 @@ pub fn run_script(
             },
             None => session.error("script: no path field is open"),
         },
+        Step::Play(on) => session.timeline.playing = on && session.frame_count() > 0,
+        Step::Loop(on) => session.timeline.looping = on,
+        Step::Precompute(_) => super::output::start_precompute(&mut session),
         Step::LoadChoice(_) => match session.pose_choice.take() {
             Some(c) => super::files::start_pose_load(&mut session, c.path, c.capture, c.hand),
             None => session.error("script: no capture/hand picker is open"),
@@ -387,4 +397,12 @@ fn hand_on_screen(session: &Session, viewport: [f32; 4]) -> Option<[f64; 2]> {
         (p[0] - x0) / (x1 - x0).max(1.0),
         (p[1] - y0) / (y1 - y0).max(1.0),
     ])
+}
+
+/// The process's resident memory (Linux `/proc/self/status` VmRSS), MiB.
+fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }

@@ -117,6 +117,8 @@ pub enum LightSource {
 pub struct Jobs {
     pub precompute: Option<Progress>,
     pub render_sequence: Option<(Progress, PathBuf)>,
+    /// A mesh export waiting for the details of the pose shown.
+    pub export_mesh: Option<PathBuf>,
 }
 
 /// Everything the viewer shows.
@@ -351,11 +353,16 @@ impl Session {
     }
 
     /// Replaces the avatar (the pose and lighting carry over; lighting resets to the new
-    /// avatar's first SH row).
+    /// avatar's first SH row). A precompute under way is cancelled and the cache starts
+    /// empty (a new one: the old job can only write into the old); a flat-relative sequence
+    /// (HaMeR) is re-expressed for the new avatar's mean pose, edits included.
     pub fn set_avatar(&mut self, avatar: Avatar, embeddings: Embeddings, path: Option<PathBuf>) {
         self.avatar_counter += 1;
         self.lighting.sh = avatar.sh_row(0);
         self.lighting.source = LightSource::Row(0);
+        let old = self.avatar.avatar.clone();
+        let (old_mean, old_hand) = (*old.template.skeleton.pose_mean(), old.hand);
+        let (new_mean, new_hand) = (*avatar.template.skeleton.pose_mean(), avatar.hand);
         self.avatar = LoadedAvatar {
             avatar: Arc::new(avatar),
             generation: self.avatar_counter,
@@ -369,10 +376,19 @@ impl Session {
             millis: 0.0,
         };
         self.requested = None;
-        if let Some(seq) = &self.sequence
-            && let Ok(mut c) = seq.cache.lock()
-        {
-            c.iter_mut().for_each(|e| *e = None);
+        if let Some(p) = self.jobs.precompute.take() {
+            p.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        if let Some(seq) = self.sequence.as_mut() {
+            let n = seq.poses.sequence.len();
+            seq.cache = Arc::new(std::sync::Mutex::new(vec![None; n]));
+            if seq.poses.format == crate::pose::PoseFormat::Hamer {
+                let reconvert = |f: &mut PoseFrame| {
+                    crate::pose::reconvert_for_mean(f, &old_mean, old_hand, &new_mean, new_hand)
+                };
+                seq.poses.sequence.frames.iter_mut().for_each(reconvert);
+                reconvert(&mut self.pose);
+            }
         }
     }
 
@@ -510,7 +526,9 @@ impl Session {
         if frame.pose != self.pose.pose {
             return None;
         }
-        seq.cache.lock().ok()?.get(self.timeline.frame)?.clone()
+        let cached = seq.cache.lock().ok()?.get(self.timeline.frame)?.clone()?;
+        // Never another avatar's outputs (a stale job's), whatever wrote them.
+        (cached.num_vertices == self.avatar.avatar.num_vertices()).then_some(cached)
     }
 
     /// Whether nothing is loading or computing (used by scripted runs).
@@ -519,6 +537,7 @@ impl Session {
             && !self.worker.is_busy()
             && self.loading_avatar.is_none()
             && self.loading_poses.is_none()
+            && self.jobs.export_mesh.is_none()
     }
 
     /// Remembers a file in the recent list (most recent first, 8 entries), saved to
@@ -528,12 +547,20 @@ impl Session {
         self.recent.retain(|p| p != &path);
         self.recent.insert(0, path);
         self.recent.truncate(8);
-        if let Some(file) = recent_file() {
-            let _ = std::fs::create_dir_all(file.parent().unwrap_or(&file));
-            let _ = std::fs::write(
-                &file,
-                serde_json::to_string_pretty(&self.recent).unwrap_or_default(),
-            );
+        let Some(file) = recent_file() else { return };
+        let written = file
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .map_err(anyhow::Error::from)
+            .and_then(|_| {
+                let text = serde_json::to_string_pretty(&self.recent)?;
+                crate::image_io::write_atomically(&file, text.as_bytes())
+            });
+        if let Err(e) = written {
+            self.error(format!(
+                "could not save the recent-files list to {}: {e:#}",
+                file.display()
+            ));
         }
     }
 
@@ -643,6 +670,45 @@ mod tests {
         s.go_to_frame(4);
         s.edit_pose(|_| {});
         assert!(!s.frame_edited());
+    }
+
+    #[test]
+    fn a_new_avatar_cancels_precompute_and_never_reads_the_old_cache() {
+        let mut s = session_with_sequence(4);
+        crate::app::output::start_precompute(&mut s);
+        let job = s.jobs.precompute.clone().unwrap();
+        let old_cache = s.sequence.as_ref().unwrap().cache.clone();
+        let device = candle_core::Device::Cpu;
+        let other = crate::synthetic::SyntheticSpec {
+            mesh: crate::synthetic::SyntheticMesh::ToyHand {
+                around: 10,
+                rings_per_bone: 3,
+            },
+            seed: 99,
+            ..crate::synthetic::SyntheticSpec::test_avatar()
+        }
+        .avatar(&device)
+        .unwrap();
+        let emb = other.embed(&PoseFrame::default()).unwrap();
+        s.set_avatar(other, emb, None);
+        assert!(
+            job.cancel.load(std::sync::atomic::Ordering::SeqCst),
+            "job cancelled"
+        );
+        assert!(s.jobs.precompute.is_none());
+        let cache = s.sequence.as_ref().unwrap().cache.clone();
+        assert!(!Arc::ptr_eq(&cache, &old_cache), "a fresh cache");
+        // Even a stray entry of the old avatar is never used.
+        let stale = old_cache.lock().unwrap()[0]
+            .clone()
+            .unwrap_or_else(|| Arc::new(s.embeddings.embeddings.as_ref().clone()));
+        let stale = Arc::new(Embeddings {
+            num_vertices: stale.num_vertices + 1,
+            ..(*stale).clone()
+        });
+        cache.lock().unwrap()[0] = Some(stale);
+        s.go_to_frame(0);
+        assert!(s.cached_embeddings().is_none());
     }
 
     #[test]

@@ -29,42 +29,48 @@ pub struct EmbedResult {
     pub engine: String,
 }
 
+/// The worker's inbox: the newest request not yet started, and whether one is running.
+/// Both live under one lock, so "busy" can never be cleared while a request is in flight.
+#[derive(Default)]
+struct Inbox {
+    request: Option<EmbedRequest>,
+    running: bool,
+}
+
+type Shared = Arc<(Mutex<Inbox>, std::sync::Condvar)>;
+
 /// The embedding worker thread. Only the newest pending request is kept, so dragging a
 /// slider never queues up stale work.
 pub struct EmbedWorker {
-    pending: Arc<(Mutex<Option<EmbedRequest>>, std::sync::Condvar)>,
+    inbox: Shared,
     results: Mutex<Receiver<EmbedResult>>,
-    busy: Arc<AtomicBool>,
 }
 
 impl EmbedWorker {
     /// Starts the thread.
     pub fn start() -> Self {
-        let pending: Arc<(Mutex<Option<EmbedRequest>>, std::sync::Condvar)> = Arc::default();
+        let inbox: Shared = Arc::default();
         let (tx, results) = channel();
-        let busy = Arc::new(AtomicBool::new(false));
-        let (p, b) = (pending.clone(), busy.clone());
+        let shared = inbox.clone();
         std::thread::Builder::new()
             .name("xhand-embeddings".into())
-            .spawn(move || embed_loop(p, tx, b))
+            .spawn(move || embed_loop(shared, tx))
             .expect("spawning the embedding thread");
         Self {
-            pending,
+            inbox,
             results: Mutex::new(results),
-            busy,
         }
     }
 
     /// Asks for the embeddings of `frame`, replacing any request not yet started.
     pub fn request(&self, avatar: Arc<Avatar>, avatar_generation: u64, frame: PoseFrame) {
-        let (lock, cvar) = &*self.pending;
-        if let Ok(mut slot) = lock.lock() {
-            *slot = Some(EmbedRequest {
+        let (lock, cvar) = &*self.inbox;
+        if let Ok(mut inbox) = lock.lock() {
+            inbox.request = Some(EmbedRequest {
                 avatar,
                 avatar_generation,
                 frame,
             });
-            self.busy.store(true, Ordering::SeqCst);
             cvar.notify_one();
         }
     }
@@ -80,28 +86,29 @@ impl EmbedWorker {
         out
     }
 
-    /// Whether a request is pending or running.
+    /// Whether a request is pending or running (its result may still be in the channel).
     pub fn is_busy(&self) -> bool {
-        self.busy.load(Ordering::SeqCst)
+        self.inbox
+            .0
+            .lock()
+            .map(|i| i.request.is_some() || i.running)
+            .unwrap_or(false)
     }
 }
 
-fn embed_loop(
-    pending: Arc<(Mutex<Option<EmbedRequest>>, std::sync::Condvar)>,
-    tx: Sender<EmbedResult>,
-    busy: Arc<AtomicBool>,
-) {
-    let (lock, cvar) = &*pending;
+fn embed_loop(inbox: Shared, tx: Sender<EmbedResult>) {
+    let (lock, cvar) = &*inbox;
     let mut engine: Option<(u64, NetsEngine)> = None;
     loop {
         let req = {
-            let Ok(mut slot) = lock.lock() else { return };
+            let Ok(mut inbox) = lock.lock() else { return };
+            inbox.running = false;
             loop {
-                if let Some(r) = slot.take() {
+                if let Some(r) = inbox.request.take() {
+                    inbox.running = true;
                     break r;
                 }
-                busy.store(false, Ordering::SeqCst);
-                slot = match cvar.wait(slot) {
+                inbox = match cvar.wait(inbox) {
                     Ok(s) => s,
                     Err(_) => return,
                 };
@@ -136,10 +143,6 @@ fn embed_loop(
         };
         if tx.send(result).is_err() {
             return;
-        }
-        let still_empty = lock.lock().map(|s| s.is_none()).unwrap_or(true);
-        if still_empty {
-            busy.store(false, Ordering::SeqCst);
         }
     }
 }
@@ -211,11 +214,19 @@ pub fn spawn_job(
 ) {
     let _ = progress.started.set(Instant::now());
     let p = progress.clone();
+    let job = name.to_string();
     let spawned = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
-            if let Err(e) = f(&p) {
-                p.fail(e);
+            // A panic ends the job with an error instead of leaving it "running" forever.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&p)));
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => p.fail(e),
+                Err(panic) => p.fail(format!(
+                    "{job} stopped with an internal error: {}",
+                    panic_text(&panic)
+                )),
             }
             p.finished.store(true, Ordering::SeqCst);
         });
@@ -223,6 +234,15 @@ pub fn spawn_job(
         progress.fail(format!("could not start a background thread: {e}"));
         progress.finished.store(true, Ordering::SeqCst);
     }
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// A value computed on a thread, polled each frame.
@@ -260,6 +280,55 @@ impl<T: Send + 'static> Pending<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worker_is_busy_until_the_newest_request_is_answered() {
+        let device = candle_core::Device::Cpu;
+        let avatar = Arc::new(
+            crate::synthetic::SyntheticSpec::test_avatar()
+                .avatar(&device)
+                .unwrap(),
+        );
+        let worker = EmbedWorker::start();
+        for i in 0..40 {
+            let frame = PoseFrame {
+                scale: 1.0 + i as f32,
+                ..PoseFrame::default()
+            };
+            worker.request(avatar.clone(), 1, frame.clone());
+            let t = Instant::now();
+            'wait: loop {
+                // Checked before polling: a result not yet received means still busy.
+                let busy = worker.is_busy();
+                for r in worker.poll() {
+                    if r.frame == frame {
+                        break 'wait;
+                    }
+                }
+                assert!(busy, "request {i} in flight but the worker says idle");
+                assert!(t.elapsed().as_secs() < 30, "no answer to request {i}");
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_job_ends_with_an_error() {
+        let p = Progress::default();
+        spawn_job("xhand-test-job", p.clone(), |_| {
+            panic!("index out of range")
+        });
+        let t = Instant::now();
+        while !p.is_finished() && t.elapsed().as_secs() < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(p.is_finished(), "the job never ended");
+        let e = p.take_error().expect("an error");
+        assert!(
+            e.contains("internal error") && e.contains("index out of range"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn progress_reads_as_count_and_time_left() {

@@ -214,6 +214,8 @@ impl CameraArgs {
                     path.display()
                 )
             })?;
+            cam.check()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             return Ok(Camera::from_interhand(&cam, self.width, self.height));
         }
         let (dir, up) = self.view.eye_and_up();

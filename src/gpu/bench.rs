@@ -70,8 +70,7 @@ pub fn run(
     let mut shade_neural: [Vec<f64>; 2] = Default::default();
     for run in 0..=runs.max(1) {
         let t_up = timed(ctx, |_| {
-            r.upload_embeddings(&ctx.queue, avatar, &frame.embeddings);
-            Ok(())
+            r.upload_embeddings(&ctx.queue, avatar, &frame.embeddings)
         })?;
         let t_skin = timed(ctx, |enc| {
             r.encode_skinning(

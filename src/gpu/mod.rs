@@ -107,7 +107,7 @@ pub fn render_frame(
     camera: &Camera,
     settings: &RenderSettings,
 ) -> Result<Rgba8, GpuError> {
-    renderer.upload_embeddings(&ctx.queue, avatar, &frame.embeddings);
+    renderer.upload_embeddings(&ctx.queue, avatar, &frame.embeddings)?;
     let mut encoder = ctx
         .device
         .create_command_encoder(&wgpu::CommandEncoderDescriptor {

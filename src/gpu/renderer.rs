@@ -488,16 +488,37 @@ impl HandRenderer {
     }
 
     /// Uploads one set of network outputs: `verts + D`, skinning weights, and the
-    /// per-vertex shading attributes (albedo, codes, ‖D‖). Call once per change.
-    pub fn upload_embeddings(&self, queue: &wgpu::Queue, avatar: &Avatar, e: &Embeddings) {
+    /// per-vertex shading attributes (albedo, codes, ‖D‖). Call once per change. Outputs
+    /// of another avatar (other vertex count or code widths) are refused, not written past
+    /// the buffers.
+    pub fn upload_embeddings(
+        &self,
+        queue: &wgpu::Queue,
+        avatar: &Avatar,
+        e: &Embeddings,
+    ) -> Result<(), GpuError> {
         let v = self.num_vertices as usize;
+        let rc = avatar.render_code_width();
+        let sizes_fit = e.num_vertices == v
+            && e.delta.len() == 3 * v
+            && e.albedo.len() == 3 * v
+            && e.lbs_weights.len() == crate::NUM_JOINTS * v
+            && e.code_delta.len() == v * e.code_delta_dim
+            && e.code_albedo.len() == v * e.code_albedo_dim
+            && avatar.render_code_host.len() == v * rc
+            && 3 + e.code_delta_dim + e.code_albedo_dim + rc + 1 == self.attr_stride;
+        if !sizes_fit {
+            return Err(GpuError::Device(format!(
+                "network outputs for {} vertices (codes {} + {}) do not fit this avatar's GPU buffers ({v} vertices, {} attribute floats); skipped",
+                e.num_vertices, e.code_delta_dim, e.code_albedo_dim, self.attr_stride
+            )));
+        }
         let mut rest = Vec::with_capacity(v * 3);
         for (i, p) in self.verts.iter().enumerate() {
             rest.extend(p.iter().zip(&e.delta[3 * i..3 * i + 3]).map(|(a, d)| a + d));
         }
         queue.write_buffer(&self.rest, 0, bytemuck::cast_slice(&rest));
         queue.write_buffer(&self.weights, 0, bytemuck::cast_slice(&e.lbs_weights));
-        let rc = avatar.render_code_width();
         let mut attrs = Vec::with_capacity(v * self.attr_stride);
         for i in 0..v {
             attrs.extend_from_slice(&e.albedo[3 * i..3 * i + 3]);
@@ -511,6 +532,7 @@ impl HandRenderer {
             attrs.push((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt());
         }
         queue.write_buffer(&self.attrs, 0, bytemuck::cast_slice(&attrs));
+        Ok(())
     }
 
     /// Encodes skinning with the 16 joint transforms (column-major) and placement, then
@@ -652,6 +674,13 @@ impl HandRenderer {
     ) -> Result<(), GpuError> {
         if view.camera.width == 0 || view.camera.height == 0 {
             return Ok(());
+        }
+        let max = device.limits().max_texture_dimension_2d;
+        if view.camera.width > max || view.camera.height > max {
+            return Err(GpuError::Device(format!(
+                "a {}x{} image is larger than this GPU's largest texture ({max}x{max}); render a smaller image",
+                view.camera.width, view.camera.height
+            )));
         }
         self.encode_raster(device, queue, encoder, view);
         self.encode_shading(encoder, view)?;

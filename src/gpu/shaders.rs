@@ -119,6 +119,45 @@ mod tests {
     }
 
     #[test]
+    fn per_pixel_arrays_hold_the_widest_renderer_layer() {
+        let device = candle_core::Device::Cpu;
+        let codes = 40;
+        let input = crate::nn::renderer_input_width(codes);
+        // The first layer narrow, a later one wider than the input.
+        let outs = [32, input + 70, 48, 80, 40, 24, 16, 3];
+        let mut prev = input;
+        let layers = (1..=8)
+            .map(|k| {
+                let i = if k == RENDERER_SKIP_LAYER {
+                    prev + input
+                } else {
+                    prev
+                };
+                let o = outs[k - 1];
+                prev = o;
+                let w = candle_core::Tensor::zeros((o, i), candle_core::DType::F32, &device)?;
+                let b = candle_core::Tensor::zeros(o, candle_core::DType::F32, &device)?;
+                crate::nn::Linear::new(w, b)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()
+            .unwrap();
+        let renderer = NeuralRenderer::new(layers).unwrap();
+        let program = shade_program_for(codes, Some(&renderer)).unwrap();
+        let width: usize = program
+            .source
+            .lines()
+            .find_map(|l| l.strip_prefix("const MLP_WIDTH: u32 = "))
+            .and_then(|v| v.trim_end_matches("u;").parse().ok())
+            .unwrap();
+        assert!(
+            width >= input + 70,
+            "MLP_WIDTH {width} < widest layer {}",
+            input + 70
+        );
+        validate("shade.wgsl (uneven renderer)", &program.source);
+    }
+
+    #[test]
     fn every_shader_validates() {
         validate("skin.wgsl", SKIN_WGSL);
         validate("normals.wgsl", NORMALS_WGSL);

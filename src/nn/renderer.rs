@@ -85,9 +85,10 @@ impl NeuralRenderer {
         self.layers[0].in_dim()
     }
 
-    /// Hidden width (256 for XHand).
+    /// The widest layer output (256 for XHand, whose hidden layers are all alike); what a
+    /// per-pixel buffer of hidden values must hold when the widths are uneven.
     pub fn hidden_dim(&self) -> usize {
-        self.layers[0].out_dim()
+        self.layers.iter().map(Linear::out_dim).max().unwrap_or(0)
     }
 
     /// Multiply-adds per pixel.

@@ -255,6 +255,30 @@ pub fn mean_relative(
     std::array::from_fn(|i| flat[i] - mean[i])
 }
 
+/// Re-expresses a frame converted for one avatar's mean (`old_mean` of `old_hand`) for
+/// another avatar's (`new_mean` of `new_hand`), keeping the flat-hand rotation the file gave:
+/// what loading a flat-relative file (HaMeR) for the new avatar would have produced. A
+/// frame that named no hand keeps showing the old avatar's side.
+pub fn reconvert_for_mean(
+    frame: &mut PoseFrame,
+    old_mean: &[f32; POSE_DIM],
+    old_hand: Handedness,
+    new_mean: &[f32; POSE_DIM],
+    new_hand: Handedness,
+) {
+    let hand = frame.hand.unwrap_or(old_hand);
+    let mean_of = |mean: &[f32; POSE_DIM], of: Handedness| {
+        if hand == of { *mean } else { mirror_pose(mean) }
+    };
+    let (old, new) = (mean_of(old_mean, old_hand), mean_of(new_mean, new_hand));
+    for i in 0..POSE_DIM {
+        frame.pose[i] += old[i] - new[i];
+    }
+    if frame.hand.is_none() && old_hand != new_hand {
+        frame.hand = Some(old_hand);
+    }
+}
+
 /// Saves `seq` as the project's pose JSON (written atomically; read back by
 /// [`load_pose_file`] with the same values).
 pub fn save_pose_json(path: &Path, seq: &PoseSequence) -> anyhow::Result<()> {
@@ -475,4 +499,43 @@ pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, PoseError> {
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconverting_for_another_mean_equals_loading_for_it() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/poses/hamer_frames.json");
+        let mean_a: [f32; POSE_DIM] = std::array::from_fn(|i| 0.01 * i as f32);
+        let mean_b: [f32; POSE_DIM] = std::array::from_fn(|i| 0.3 - 0.02 * i as f32);
+        let load = |mean, hand| {
+            let opts = PoseLoadOptions {
+                pose_mean: Some(mean),
+                pose_mean_hand: hand,
+                hand: Some(Handedness::Right),
+                ..PoseLoadOptions::default()
+            };
+            load_poses(&path, &opts).unwrap().sequence.frames
+        };
+        for new_hand in [Handedness::Right, Handedness::Left] {
+            let mut frames = load(mean_a, Handedness::Right);
+            let want = load(mean_b, new_hand);
+            for f in &mut frames {
+                reconvert_for_mean(f, &mean_a, Handedness::Right, &mean_b, new_hand);
+            }
+            for (f, w) in frames.iter().zip(&want) {
+                assert!(
+                    f.pose
+                        .iter()
+                        .zip(&w.pose)
+                        .all(|(a, b)| (a - b).abs() < 1e-5)
+                );
+                let side = |h: Option<Handedness>| h.unwrap_or(Handedness::Right);
+                assert_eq!(side(f.hand), side(w.hand));
+            }
+        }
+    }
 }
