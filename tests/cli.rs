@@ -279,6 +279,7 @@ fn help_is_available_everywhere() {
         "eval",
         "render",
         "export-mesh",
+        "convert-poses",
         "bench",
         "make-test-avatar",
         "bake-default",
@@ -571,4 +572,83 @@ fn impossible_images_and_cameras_are_refused_with_a_message() {
         out.to_str().unwrap(),
     ]);
     assert!(ok, "{text}");
+}
+
+#[test]
+fn convert_poses_round_trips_through_npz_and_refuses_broken_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, pose) = setup(dir.path());
+    let npz = dir.path().join("out").join("seq.npz");
+    let back = dir.path().join("back.json");
+    let (ok, text) = xhand(&[
+        "convert-poses",
+        &pose,
+        "--to",
+        "npz",
+        "--out",
+        npz.to_str().unwrap(),
+        "--avatar",
+        &avatar,
+    ]);
+    assert!(ok && text.contains("3 frame(s)"), "{text}");
+    assert_eq!(
+        &std::fs::read(&npz).unwrap()[..4],
+        b"PK\x03\x04",
+        "a zip (.npz)"
+    );
+    let (ok, text) = xhand(&[
+        "convert-poses",
+        npz.to_str().unwrap(),
+        "--to",
+        "xhand",
+        "--out",
+        back.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let a = xhand::pose::load_pose_file(Path::new(&pose)).unwrap();
+    let b = xhand::pose::load_pose_file(&back).unwrap();
+    assert_eq!(a.fps, b.fps);
+    assert_eq!(a.frames.len(), b.frames.len());
+    for (x, y) in a.frames.iter().zip(&b.frames) {
+        let worst = x
+            .pose
+            .iter()
+            .zip(&y.pose)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst <= 1e-5 && x.trans == y.trans && x.scale == y.scale,
+            "{x:?} vs {y:?}"
+        );
+    }
+    // A HaMeR dump converts too (cameras are left out, with a note).
+    let hamer = common::fixture("poses/hamer_single.json");
+    let out = dir.path().join("hamer.json");
+    let (ok, text) = xhand(&[
+        "convert-poses",
+        hamer.to_str().unwrap(),
+        "--to",
+        "xhand",
+        "--out",
+        out.to_str().unwrap(),
+        "--avatar",
+        &avatar,
+    ]);
+    assert!(ok && text.contains("cameras"), "{text}");
+    // A truncated .npz names the file and the problem.
+    let bytes = std::fs::read(&npz).unwrap();
+    let bad = dir.path().join("bad.npz");
+    std::fs::write(&bad, &bytes[..bytes.len() / 3]).unwrap();
+    let (ok, text) = xhand(&[
+        "convert-poses",
+        bad.to_str().unwrap(),
+        "--to",
+        "xhand",
+        "--out",
+        back.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && text.contains("bad.npz") && text.contains("corrupt"),
+        "{text}"
+    );
 }

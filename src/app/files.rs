@@ -188,9 +188,10 @@ impl Dialogs {
                     .add_filter("Poses (xhand, HaMeR, InterHand2.6M)", &["json"])
                     .pick_file(),
                 FileRole::ExportMesh => dialog.add_filter("Mesh", &["obj", "ply"]).save_file(),
-                FileRole::SavePose | FileRole::SaveSequence => {
-                    dialog.add_filter("xhand poses", &["json"]).save_file()
-                }
+                FileRole::SavePose | FileRole::SaveSequence => dialog
+                    .add_filter("xhand poses", &["json"])
+                    .add_filter("MANO parameters (smplx, aitviewer)", &["npz"])
+                    .save_file(),
                 FileRole::OutputFolder => dialog.pick_folder(),
             }
         });
@@ -244,7 +245,7 @@ fn save_poses(session: &mut Session, role: FileRole, path: &Path) {
         .filter(|d| !d.as_os_str().is_empty())
         .map_or(Ok(()), std::fs::create_dir_all)
         .map_err(anyhow::Error::from)
-        .and_then(|_| crate::pose::save_pose_json(path, &seq));
+        .and_then(|_| crate::pose::save_poses(path, &seq, crate::pose::save_format_for(path)));
     match result {
         Ok(()) => session.info_with_folder(
             format!(

@@ -3,6 +3,7 @@
 mod bake_default;
 mod bench;
 mod common;
+mod convert_poses;
 mod eval;
 mod export_mesh;
 mod import;
@@ -40,6 +41,8 @@ pub enum Command {
     Render(render::RenderCmd),
     /// Write the posed mesh with per-vertex colours (OBJ or PLY).
     ExportMesh(export_mesh::ExportMeshCmd),
+    /// Convert a pose file to xhand pose JSON or MANO parameters (.npz).
+    ConvertPoses(convert_poses::ConvertPosesCmd),
     /// Time every stage of a frame.
     Bench(bench::BenchCmd),
     /// Open the viewer window (the default without a subcommand).
@@ -59,6 +62,7 @@ impl Command {
             Command::Eval(c) => c.run(force_cpu),
             Command::Render(c) => c.run(force_cpu),
             Command::ExportMesh(c) => c.run(force_cpu),
+            Command::ConvertPoses(c) => c.run(force_cpu),
             Command::Bench(c) => c.run(force_cpu),
             Command::MakeTestAvatar(c) => c.run(force_cpu),
             Command::BakeDefault(c) => c.run(force_cpu),

@@ -260,6 +260,20 @@ fn bind_group(
     })
 }
 
+/// The first of `sizes` (label, bytes) a storage buffer of this device cannot hold.
+pub fn storage_limit_error(limits: &wgpu::Limits, sizes: &[(&str, u64)]) -> Option<String> {
+    let max = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    sizes.iter().find(|(_, b)| *b > max).map(|(label, bytes)| {
+        format!(
+            "the {label} buffer ({} MiB) exceeds this GPU's storage buffer limit ({} MiB)",
+            bytes >> 20,
+            max >> 20
+        )
+    })
+}
+
 fn groups(n: u32, size: u32) -> u32 {
     n.div_ceil(size)
 }
@@ -269,16 +283,25 @@ impl HandRenderer {
     pub fn new(device: &wgpu::Device, avatar: &Avatar) -> Result<Self, GpuError> {
         let v = avatar.num_vertices();
         let f = avatar.num_faces();
-        let limits = device.limits();
-        let largest = (v * 16 * 4).max(f * 3 * 4) as u64;
-        if largest > limits.max_storage_buffer_binding_size {
-            return Err(GpuError::Limits(format!(
-                "a {largest}-byte buffer exceeds the device's storage buffer limit of {} bytes",
-                limits.max_storage_buffer_binding_size
-            )));
-        }
         let program =
             shaders::shade_program(avatar).map_err(|e| GpuError::Device(e.to_string()))?;
+        // Every storage buffer below, checked against the device before any is made.
+        let float = 4u64;
+        let sizes = [
+            ("faces", 3 * f as u64 * float),
+            ("adjacency faces", 3 * f as u64 * float),
+            ("adjacency offsets", (v as u64 + 1) * float),
+            ("renderer weights", program.mlp_weights.len() as u64 * float),
+            ("skinning weights", (v * NUM_JOINTS) as u64 * float),
+            (
+                "vertex attributes",
+                (v * program.attr_stride) as u64 * float,
+            ),
+            ("vertex positions", 3 * v as u64 * float),
+        ];
+        if let Some(e) = storage_limit_error(&device.limits(), &sizes) {
+            return Err(GpuError::Limits(e));
+        }
         let faces_flat: Vec<u32> = avatar.template.faces.iter().flatten().copied().collect();
         let adjacency = VertexFaces::new(v, &avatar.template.faces);
 
@@ -930,5 +953,27 @@ impl SkinParams {
             num_vertices,
             ..bytemuck::Zeroable::zeroed()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_buffer_is_checked_against_the_storage_limits() {
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: 128 << 20,
+            max_buffer_size: 256 << 20,
+            ..wgpu::Limits::default()
+        };
+        let fits = [("faces", 1 << 20), ("vertex attributes", 100 << 20)];
+        assert_eq!(storage_limit_error(&limits, &fits), None);
+        let big = [("faces", 1 << 20), ("vertex attributes", 200 << 20)];
+        let e = storage_limit_error(&limits, &big).unwrap();
+        assert!(
+            e.contains("vertex attributes") && e.contains("128 MiB"),
+            "{e}"
+        );
     }
 }

@@ -13,6 +13,7 @@
 mod hamer;
 mod interhand;
 mod json;
+mod npz;
 pub mod presets;
 mod value;
 
@@ -159,6 +160,10 @@ pub enum PoseFormat {
     /// InterHand2.6M MANO annotations (`{capture: {frame: {right, left}}}`).
     #[value(name = "interhand")]
     InterHand,
+    /// MANO parameters as numpy's `.npz` (`global_orient`, `hand_pose`, `transl` per frame;
+    /// what smplx-based tools such as aitviewer read).
+    #[value(name = "npz")]
+    Npz,
 }
 
 impl PoseFormat {
@@ -168,6 +173,7 @@ impl PoseFormat {
             Self::Xhand => "xhand",
             Self::Hamer => "hamer",
             Self::InterHand => "interhand",
+            Self::Npz => "npz",
         }
     }
 }
@@ -279,12 +285,6 @@ pub fn reconvert_for_mean(
     }
 }
 
-/// Saves `seq` as the project's pose JSON (written atomically; read back by
-/// [`load_pose_file`] with the same values).
-pub fn save_pose_json(path: &Path, seq: &PoseSequence) -> anyhow::Result<()> {
-    crate::image_io::write_atomically(path, json::to_json(seq).as_bytes())
-}
-
 /// Bytes read to detect an InterHand file before deciding how to read the rest.
 const SNIFF_BYTES: u64 = 64 << 10;
 
@@ -292,7 +292,11 @@ const SNIFF_BYTES: u64 = 64 << 10;
 enum Opened {
     InterHandStream,
     Text(serde_json::Value, String),
+    Npz(Vec<u8>),
 }
+
+/// A zip file's first bytes (`.npz` is a zip of `.npy` arrays).
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 
 fn open(path: &Path, forced: Option<PoseFormat>) -> Result<Opened, PoseError> {
     if forced == Some(PoseFormat::InterHand) {
@@ -309,7 +313,13 @@ fn open(path: &Path, forced: Option<PoseFormat>) -> Result<Opened, PoseError> {
             if interhand::sniff(&prefix) {
                 return Ok(Opened::InterHandStream);
             }
+            if prefix.starts_with(ZIP_MAGIC) {
+                return Ok(Opened::Npz(read_bytes(path, MAX_POSE_FILE_BYTES)?));
+            }
         }
+    }
+    if forced == Some(PoseFormat::Npz) {
+        return Ok(Opened::Npz(read_bytes(path, MAX_POSE_FILE_BYTES)?));
     }
     let text = read_text(path, MAX_POSE_FILE_BYTES)?;
     let v = value::parse_pruned(path, &text)?;
@@ -365,6 +375,22 @@ fn detect(v: &serde_json::Value) -> PoseFormat {
 pub fn inspect_poses(path: &Path) -> Result<PoseFileSummary, PoseError> {
     match open(path, None)? {
         Opened::InterHandStream => interhand::inspect_file(path),
+        Opened::Npz(bytes) => {
+            let seq = npz::from_npz(path, &bytes)?;
+            let mut hands = Vec::new();
+            for h in [Handedness::Right, Handedness::Left] {
+                if seq.frames.iter().any(|f| f.hand == Some(h)) {
+                    hands.push(h);
+                }
+            }
+            Ok(PoseFileSummary {
+                format: PoseFormat::Npz,
+                captures: Vec::new(),
+                capture_frames: Vec::new(),
+                hands,
+                frames: seq.len(),
+            })
+        }
         Opened::Text(v, text) => match detect(&v) {
             PoseFormat::Xhand => {
                 let seq = json::from_value(path, &v)?;
@@ -384,6 +410,7 @@ pub fn inspect_poses(path: &Path) -> Result<PoseFileSummary, PoseError> {
             }
             PoseFormat::Hamer => Ok(parse_hamer(path, &v, true)?.summary()),
             PoseFormat::InterHand => interhand::inspect_bytes(path, text.as_bytes()),
+            PoseFormat::Npz => Err(PoseError::file(path, "it is text, not an .npz archive")),
         },
     }
 }
@@ -401,6 +428,7 @@ pub fn load_poses(path: &Path, opts: &PoseLoadOptions) -> Result<LoadedPoses, Po
     }
     let (format, v, text) = match open(path, opts.format)? {
         Opened::InterHandStream => return interhand::load_file(path, opts),
+        Opened::Npz(bytes) => return load_npz(path, &bytes, opts),
         Opened::Text(v, text) => (opts.format.unwrap_or_else(|| detect(&v)), v, text),
     };
     match format {
@@ -426,7 +454,96 @@ pub fn load_poses(path: &Path, opts: &PoseLoadOptions) -> Result<LoadedPoses, Po
         }
         PoseFormat::Hamer => parse_hamer(path, &v, opts.format.is_none())?.select(path, opts),
         PoseFormat::InterHand => interhand::load_bytes(path, text.as_bytes(), opts),
+        PoseFormat::Npz => Err(PoseError::file(path, "it is text, not an .npz archive")),
     }
+}
+
+/// An `.npz` of MANO parameters, one hand chosen when it holds both.
+fn load_npz(path: &Path, bytes: &[u8], opts: &PoseLoadOptions) -> Result<LoadedPoses, PoseError> {
+    let mut sequence = npz::from_npz(path, bytes)?;
+    let mut warnings = Vec::new();
+    let sides: Vec<Handedness> = [Handedness::Right, Handedness::Left]
+        .into_iter()
+        .filter(|h| sequence.frames.iter().any(|f| f.hand == Some(*h)))
+        .collect();
+    match (opts.hand, sides.len()) {
+        (Some(h), _) => {
+            let before = sequence.len();
+            sequence.frames.retain(|f| f.hand.is_none_or(|x| x == h));
+            if sequence.is_empty() {
+                return Err(PoseError::file(path, format!("it has no {h} hand frames")));
+            }
+            if sequence.len() < before {
+                warnings.push(format!(
+                    "{} of {before} frames are of the other hand and were left out",
+                    before - sequence.len()
+                ));
+            }
+        }
+        (None, 2) => {
+            return Err(PoseError::file(
+                path,
+                "it holds right and left hand frames; choose one with --hand right|left",
+            ));
+        }
+        _ => {}
+    }
+    if opts.capture.is_some() {
+        warnings.push("an .npz pose file has no captures; --capture was ignored".into());
+    }
+    if let Some(fps) = opts.fps {
+        sequence.fps = fps;
+    }
+    Ok(LoadedPoses {
+        sequence,
+        format: PoseFormat::Npz,
+        warnings,
+        cameras: None,
+    })
+}
+
+/// Writes `seq` to `path` as `format` (xhand pose JSON or MANO `.npz`; the other formats
+/// are read only), atomically.
+pub fn save_poses(path: &Path, seq: &PoseSequence, format: PoseFormat) -> anyhow::Result<()> {
+    let bytes = match format {
+        PoseFormat::Xhand => json::to_json(seq).into_bytes(),
+        PoseFormat::Npz => npz::to_npz(seq),
+        other => anyhow::bail!(
+            "{}: writing {} files is not supported; write xhand JSON or .npz",
+            path.display(),
+            other.as_str()
+        ),
+    };
+    crate::image_io::write_atomically(path, &bytes)
+}
+
+/// The format a file name asks for when saving: `.npz` → MANO parameters, else xhand JSON.
+pub fn save_format_for(path: &Path) -> PoseFormat {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("npz") => PoseFormat::Npz,
+        _ => PoseFormat::Xhand,
+    }
+}
+
+/// Reads a whole binary file of at most `max_bytes`.
+fn read_bytes(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PoseError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| PoseError::file(path, format!("cannot read it: {e}")))?;
+    if meta.len() > max_bytes {
+        return Err(PoseError::file(
+            path,
+            format!(
+                "it is {:.1} MB; pose files are at most {} MB",
+                meta.len() as f64 / 1e6,
+                max_bytes >> 20
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes))
+        .map_err(|e| PoseError::file(path, format!("cannot read it: {e}")))?;
+    Ok(bytes)
 }
 
 /// Parses a HaMeR document; when the format was guessed and nothing in the document looks

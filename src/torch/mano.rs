@@ -176,7 +176,7 @@ impl ManoModel {
 }
 
 /// Something named arrays can be read from (a pickled dict, an `.npz`).
-pub(super) trait ArraySource {
+pub(crate) trait ArraySource {
     /// The array stored under `key`, `None` when absent; an error when present but unusable.
     fn array(&self, key: &str) -> Result<Option<Array>, String>;
     /// The keys present, for error messages.

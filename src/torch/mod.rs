@@ -6,7 +6,7 @@
 pub mod checkpoint;
 pub mod import;
 pub mod mano;
-mod npz;
+pub(crate) mod npz;
 pub mod pickle;
 pub mod xhand;
 
