@@ -621,6 +621,39 @@ fn convert_poses_round_trips_through_npz_and_refuses_broken_files() {
             "{x:?} vs {y:?}"
         );
     }
+    // Through a HaMeR-style dump and back (flat-hand matrices, the avatar's mean added back).
+    let dump = dir.path().join("seq.hamer.json");
+    let back2 = dir.path().join("back2.json");
+    for (input, to, out) in [
+        (pose.as_str(), "hamer", dump.to_str().unwrap()),
+        (dump.to_str().unwrap(), "xhand", back2.to_str().unwrap()),
+    ] {
+        let (ok, text) = xhand(&[
+            "convert-poses",
+            input,
+            "--to",
+            to,
+            "--out",
+            out,
+            "--avatar",
+            &avatar,
+        ]);
+        assert!(ok, "{text}");
+    }
+    let c = xhand::pose::load_pose_file(&back2).unwrap();
+    for (x, y) in a.frames.iter().zip(&c.frames) {
+        let worst = x
+            .pose
+            .iter()
+            .zip(&y.pose)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst <= 1e-5 && x.trans == y.trans,
+            "hamer round trip: {worst}"
+        );
+    }
+    assert!((c.fps - a.fps).abs() < 1e-3);
     // A HaMeR dump converts too (cameras are left out, with a note).
     let hamer = common::fixture("poses/hamer_single.json");
     let out = dir.path().join("hamer.json");

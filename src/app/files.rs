@@ -191,6 +191,7 @@ impl Dialogs {
                 FileRole::SavePose | FileRole::SaveSequence => dialog
                     .add_filter("xhand poses", &["json"])
                     .add_filter("MANO parameters (smplx, aitviewer)", &["npz"])
+                    .add_filter("HaMeR-style dump (name it *.hamer.json)", &["json"])
                     .save_file(),
                 FileRole::OutputFolder => dialog.pick_folder(),
             }
@@ -245,7 +246,16 @@ fn save_poses(session: &mut Session, role: FileRole, path: &Path) {
         .filter(|d| !d.as_os_str().is_empty())
         .map_or(Ok(()), std::fs::create_dir_all)
         .map_err(anyhow::Error::from)
-        .and_then(|_| crate::pose::save_poses(path, &seq, crate::pose::save_format_for(path)));
+        .and_then(|_| {
+            let avatar = &session.avatar.avatar;
+            crate::pose::save_poses(
+                path,
+                &seq,
+                crate::pose::save_format_for(path),
+                avatar.template.skeleton.pose_mean(),
+                avatar.hand,
+            )
+        });
     match result {
         Ok(()) => session.info_with_folder(
             format!(

@@ -1,5 +1,6 @@
 //! `xhand convert-poses`: a pose file of any supported kind written as the project's pose
-//! JSON or as MANO parameters in an `.npz` (what smplx-based tools such as aitviewer read).
+//! JSON, as MANO parameters in an `.npz` (what smplx-based tools such as aitviewer read) or
+//! as a HaMeR-style dump.
 
 use std::path::PathBuf;
 
@@ -17,9 +18,13 @@ pub enum PoseTarget {
     Xhand,
     /// MANO parameters in numpy's `.npz`: `global_orient`, `hand_pose`, `betas`, `transl`.
     Npz,
+    /// A HaMeR-style dump: per-frame records with rotation matrices relative to the flat
+    /// hand (the avatar's mean added back), `is_right`, `pred_cam_t_full`.
+    Hamer,
 }
 
-/// Convert a pose file (xhand, HaMeR, InterHand2.6M or .npz) to xhand JSON or MANO `.npz`.
+/// Convert a pose file (xhand, HaMeR, InterHand2.6M or .npz) to xhand JSON, MANO `.npz` or a
+/// HaMeR-style dump.
 #[derive(Debug, Args)]
 pub struct ConvertPosesCmd {
     /// The pose file to read (format detected; see --format).
@@ -73,12 +78,25 @@ impl ConvertPosesCmd {
         let format = match self.to {
             PoseTarget::Xhand => PoseFormat::Xhand,
             PoseTarget::Npz => PoseFormat::Npz,
+            PoseTarget::Hamer => PoseFormat::Hamer,
         };
+        let seq = &loaded.sequence;
+        if self.to != PoseTarget::Npz && self.to != PoseTarget::Xhand {
+            if seq.frames.iter().any(|f| f.scale != 1.0) {
+                eprintln!(
+                    "warning: HaMeR dumps have no scale; frame scales other than 1 were left out"
+                );
+            }
+            if seq.frames.iter().any(|f| f.sh.is_some()) {
+                eprintln!("warning: HaMeR dumps have no lighting; the frames' SH was left out");
+            }
+        }
         if let Some(dir) = self.out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create folder {}", dir.display()))?;
         }
-        save_poses(&self.out, &loaded.sequence, format)?;
+        let mean = avatar.template.skeleton.pose_mean();
+        save_poses(&self.out, seq, format, mean, avatar.hand)?;
         println!(
             "wrote {} frame(s) of {} ({}) to {}",
             loaded.sequence.len(),

@@ -11,6 +11,7 @@
 //! layout and conversion.
 
 mod hamer;
+mod hamer_out;
 mod interhand;
 mod json;
 mod npz;
@@ -502,26 +503,41 @@ fn load_npz(path: &Path, bytes: &[u8], opts: &PoseLoadOptions) -> Result<LoadedP
     })
 }
 
-/// Writes `seq` to `path` as `format` (xhand pose JSON or MANO `.npz`; the other formats
-/// are read only), atomically.
-pub fn save_poses(path: &Path, seq: &PoseSequence, format: PoseFormat) -> anyhow::Result<()> {
+/// Writes `seq` to `path` as `format`, atomically: xhand pose JSON, MANO `.npz`, or a
+/// HaMeR-style dump (whose flat-hand rotations need the mean the frames are relative to:
+/// `pose_mean` of a `mean_hand` MANO model, the avatar's). InterHand files are read only.
+pub fn save_poses(
+    path: &Path,
+    seq: &PoseSequence,
+    format: PoseFormat,
+    pose_mean: &[f32; POSE_DIM],
+    mean_hand: Handedness,
+) -> anyhow::Result<()> {
     let bytes = match format {
         PoseFormat::Xhand => json::to_json(seq).into_bytes(),
         PoseFormat::Npz => npz::to_npz(seq),
-        other => anyhow::bail!(
-            "{}: writing {} files is not supported; write xhand JSON or .npz",
-            path.display(),
-            other.as_str()
+        PoseFormat::Hamer => hamer_out::to_hamer_json(seq, pose_mean, mean_hand).into_bytes(),
+        PoseFormat::InterHand => anyhow::bail!(
+            "{}: writing InterHand2.6M files is not supported; write xhand, hamer or npz",
+            path.display()
         ),
     };
     crate::image_io::write_atomically(path, &bytes)
 }
 
-/// The format a file name asks for when saving: `.npz` → MANO parameters, else xhand JSON.
+/// The format a file name asks for when saving: `.npz` → MANO parameters, `.hamer.json` →
+/// a HaMeR-style dump, else xhand pose JSON.
 pub fn save_format_for(path: &Path) -> PoseFormat {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("npz") => PoseFormat::Npz,
-        _ => PoseFormat::Xhand,
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".npz") {
+        PoseFormat::Npz
+    } else if name.ends_with(".hamer.json") {
+        PoseFormat::Hamer
+    } else {
+        PoseFormat::Xhand
     }
 }
 
