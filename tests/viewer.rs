@@ -566,3 +566,45 @@ fn looped_playback_keeps_memory_flat() {
         "memory grows while looping: {rss:?} MiB"
     );
 }
+
+/// An idle window draws nothing: the viewer redraws on input and while something changes
+/// (Bevy's reactive mode), so after start-up its CPU time stands still.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_viewer_uses_no_cpu() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xhand"))
+        .args(["view", &avatar, "--width", "900", "--height", "600"])
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ticks = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // utime and stime: fields 14 and 15, after the parenthesised name.
+        let rest = stat.rsplit(')').next().unwrap_or("");
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
+    };
+    // Start-up, the first embedding and the CPU neural image (software adapter) settle.
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    let alive = child.try_wait().unwrap().is_none();
+    let before = ticks(child.id());
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let after = ticks(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(alive, "the viewer exited early");
+    // 100 ticks = one core-second; a continuously redrawing window takes ~600 here.
+    assert!(
+        after - before < 40,
+        "an idle viewer used {} ticks in 4 s",
+        after - before
+    );
+}

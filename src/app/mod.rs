@@ -178,6 +178,12 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
         .init_resource::<output::OutputRequests>()
         .init_resource::<cpu_neural::CpuNeural>()
         .add_systems(Startup, spawn_camera)
+        .add_systems(
+            PreUpdate,
+            drop_unchanged_modifiers
+                .after(bevy_egui::EguiPreUpdateSet::ProcessInput)
+                .before(bevy_egui::EguiPreUpdateSet::BeginPass),
+        )
         .add_systems(EguiPrimaryContextPass, ui::ui_system)
         .add_systems(
             Update,
@@ -220,6 +226,24 @@ fn spawn_camera(mut commands: Commands) {
 /// a slow machine drops frames instead of playing slowly.
 fn advance_timeline(time: Res<Time<Real>>, mut session: ResMut<session::Session>) {
     session.advance(time.delta_secs());
+}
+
+/// bevy_egui feeds egui a "modifiers changed" event every frame, and egui repaints on any
+/// event, so the window would never go idle; only real changes are passed on.
+fn drop_unchanged_modifiers(
+    mut inputs: Query<&mut bevy_egui::EguiInput>,
+    mut last: Local<Option<bevy_egui::egui::Modifiers>>,
+) {
+    for mut input in &mut inputs {
+        input.0.events.retain(|e| match e {
+            bevy_egui::egui::Event::ModifiersChanged(m) => {
+                let changed = *last != Some(*m);
+                *last = Some(*m);
+                changed
+            }
+            _ => true,
+        });
+    }
 }
 
 /// Makes the window visible after its first frames are drawn.

@@ -192,6 +192,7 @@ pub fn run_script(
     mut dialogs: ResMut<Dialogs>,
     focus: Res<super::ui::KeyboardFocus>,
     viewport: Res<super::orbit::Viewport>,
+    real_time: Res<Time<Real>>,
 ) {
     let Some(mut script) = script else { return };
     let window = *window;
@@ -293,6 +294,7 @@ pub fn run_script(
                 "show_ui": session.show_ui,
                 "show_log": session.show_log,
                 "memory_rss_mib": resident_mib(),
+                "elapsed_s": real_time.elapsed_secs_f64(),
                 "wireframe": session.wireframe,
                 "playing": session.timeline.playing,
                 "frame_edited": session.frame_edited(),
