@@ -73,6 +73,9 @@ struct HandGpu {
     avatar_generation: u64,
     embeddings_generation: u64,
     failed_generation: u64,
+    /// The CPU neural image the shaded texture holds (`None` once GPU shading overwrote
+    /// it), so an unchanged image is not uploaded again every frame.
+    shaded_holds: Option<u64>,
 }
 
 /// Registers extraction and the render-world systems.
@@ -121,6 +124,7 @@ fn build_hand_frame(
     orbit: Res<Orbit>,
     viewport: Res<Viewport>,
     window: Single<&Window, With<PrimaryWindow>>,
+    mut grid: Local<(u64, (f32, f32))>,
 ) {
     let t = Instant::now();
     let avatar = session.avatar.avatar.clone();
@@ -146,7 +150,13 @@ fn build_hand_frame(
         pose,
         normal_sign: drive.normal_sign(),
         bgr: avatar.color_order == ColorOrder::Bgr,
-        grid: session.grid.then(|| grid_plane(&avatar)),
+        grid: session.grid.then(|| {
+            // Once per avatar: it scans every template vertex.
+            if grid.0 != session.avatar.generation {
+                *grid = (session.avatar.generation, grid_plane(&avatar));
+            }
+            grid.1
+        }),
     };
     session.kinematics_ms = t.elapsed().as_secs_f64() * 1e3;
     session.camera = Some(camera);
@@ -268,6 +278,7 @@ fn draw_hand(
     let t = Instant::now();
     let (target, camera) = view.into_inner();
     let generation = gpu.avatar_generation;
+    let holds = gpu.shaded_holds;
     let Some(r) = gpu.renderer.as_mut() else {
         return;
     };
@@ -290,16 +301,23 @@ fn draw_hand(
         .as_ref()
         .filter(|i| (i.width, i.height) == (input.camera.width, input.camera.height))
     {
-        r.upload_shaded(
-            device.wgpu_device(),
-            &queue,
-            img.width,
-            img.height,
-            &img.rgba,
-        );
+        if holds != Some(img.key) {
+            r.upload_shaded(
+                device.wgpu_device(),
+                &queue,
+                img.width,
+                img.height,
+                &img.rgba,
+            );
+        }
         r.encode_composite(device.wgpu_device(), ctx.command_encoder(), color, format);
+        gpu.shaded_holds = Some(img.key);
         return;
     }
+    gpu.shaded_holds = None;
+    let Some(r) = gpu.renderer.as_mut() else {
+        return;
+    };
     if let Err(e) = r.encode_view(
         device.wgpu_device(),
         &queue,
