@@ -608,3 +608,34 @@ fn an_idle_viewer_uses_no_cpu() {
         after - before
     );
 }
+
+/// A click outside an open combo list closes the list and does nothing else; the same
+/// click with no list open reaches the widget under it (here the light-direction pad).
+#[test]
+fn a_click_outside_an_open_list_only_closes_it() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let (r0, r1) = (dir.path().join("r0.json"), dir.path().join("r1.json"));
+    // 900x600: the Shading combo at (628, 58), the lighting pad around (650, 320).
+    run_script(
+        dir.path(),
+        &avatar,
+        serde_json::json!([
+            {"wait_idle": true}, {"wait_frames": 3},
+            {"click": [628, 58]}, {"wait_frames": 3}, {"click": [650, 320]}, {"wait_frames": 3},
+            {"report": r0},
+            {"click": [650, 320]}, {"wait_frames": 3}, {"report": r1}, {"exit": 0}
+        ]),
+    );
+    let (r0, r1) = (read_report(&r0), read_report(&r1));
+    assert_eq!(
+        r0["light_source"], "Row(0)",
+        "the click fell through the list: {r0}"
+    );
+    assert_eq!(r0["mode"], "Neural");
+    assert_eq!(
+        r1["light_source"], "Custom",
+        "the pad is where the test clicks: {r1}"
+    );
+}

@@ -180,7 +180,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
         .add_systems(Startup, spawn_camera)
         .add_systems(
             PreUpdate,
-            drop_unchanged_modifiers
+            filter_egui_input
                 .after(bevy_egui::EguiPreUpdateSet::ProcessInput)
                 .before(bevy_egui::EguiPreUpdateSet::BeginPass),
         )
@@ -228,21 +228,55 @@ fn advance_timeline(time: Res<Time<Real>>, mut session: ResMut<session::Session>
     session.advance(time.delta_secs());
 }
 
-/// bevy_egui feeds egui a "modifiers changed" event every frame, and egui repaints on any
-/// event, so the window would never go idle; only real changes are passed on.
-fn drop_unchanged_modifiers(
-    mut inputs: Query<&mut bevy_egui::EguiInput>,
+/// Two fixes to what egui is fed each frame, before its pass begins:
+/// - bevy_egui sends a "modifiers changed" event every frame, and egui repaints on any
+///   event, so the window would never go idle: only real changes are passed on;
+/// - a click outside an open popup (a combo list, a menu) closes it and nothing else, instead
+///   of also pressing whatever panel widget lies under it.
+fn filter_egui_input(
+    mut inputs: Query<(&mut bevy_egui::EguiInput, &mut bevy_egui::EguiContext)>,
     mut last: Local<Option<bevy_egui::egui::Modifiers>>,
+    mut swallowed: Local<Option<bevy_egui::egui::PointerButton>>,
 ) {
-    for mut input in &mut inputs {
+    use bevy_egui::egui::{Event, Order, Popup};
+    for (mut input, mut ctx) in &mut inputs {
+        let ctx = ctx.get_mut().clone();
+        let popup_open = Popup::is_any_open(&ctx);
+        let mut close = false;
         input.0.events.retain(|e| match e {
-            bevy_egui::egui::Event::ModifiersChanged(m) => {
+            Event::ModifiersChanged(m) => {
                 let changed = *last != Some(*m);
                 *last = Some(*m);
                 changed
             }
+            Event::PointerButton {
+                pos,
+                button,
+                pressed: true,
+                ..
+            } if popup_open => {
+                let on_popup = ctx
+                    .layer_id_at(*pos)
+                    .is_some_and(|l| !matches!(l.order, Order::Background | Order::Middle));
+                if !on_popup {
+                    close = true;
+                    *swallowed = Some(*button);
+                }
+                on_popup
+            }
+            Event::PointerButton {
+                button,
+                pressed: false,
+                ..
+            } if *swallowed == Some(*button) => {
+                *swallowed = None;
+                false
+            }
             _ => true,
         });
+        if close {
+            Popup::close_all(&ctx);
+        }
     }
 }
 

@@ -173,15 +173,14 @@ pub fn orbit_input(
 
 /// Frames the hand when asked (startup, F, avatar or pose file loaded); otherwise keeps
 /// the target on the hand as its translation changes.
-pub fn orbit_framing(
-    mut orbit: ResMut<Orbit>,
-    session: Res<Session>,
-    window: Single<&Window, With<PrimaryWindow>>,
-    viewport: Res<Viewport>,
-) {
+pub fn orbit_framing(mut orbit: ResMut<Orbit>, session: Res<Session>, viewport: Res<Viewport>) {
     if !orbit.frame_requested {
         orbit.follow(session.pose.trans);
         return;
+    }
+    let [x0, y0, x1, y1] = viewport.0;
+    if x1 <= x0 || y1 <= y0 {
+        return; // the panels are not laid out yet: frame once the free area is known
     }
     orbit.frame_requested = false;
     orbit.followed = Vector3::new(
@@ -193,12 +192,7 @@ pub fn orbit_framing(
     let geo = avatar.pose_geometry(&session.embeddings.embeddings, &session.pose);
     let (lo, hi) = bounding_box(&geo.vertices);
     // Fit the free area between the panels, which the camera centres the view on.
-    let [x0, y0, x1, y1] = viewport.0;
-    let aspect = if x1 > x0 && y1 > y0 {
-        (x1 - x0) as f64 / (y1 - y0) as f64
-    } else {
-        window.width().max(1.0) as f64 / window.height().max(1.0) as f64
-    };
+    let aspect = (x1 - x0) as f64 / (y1 - y0) as f64;
     orbit.frame_box(lo, hi, aspect);
 }
 

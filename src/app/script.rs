@@ -50,6 +50,9 @@ pub enum Step {
     OpenDialog(String),
     /// Type a path into the open path field and confirm it.
     SubmitPath(String),
+    /// Move the mouse to `[x, y]` (logical pixels from the window's top left) and click the
+    /// left button there (released on the next frame).
+    Click((f32, f32)),
     /// Start or stop playback.
     Play(bool),
     /// Loop the sequence or not.
@@ -125,6 +128,10 @@ pub struct Script {
     started_screenshot: bool,
     /// Keys pressed by the last step, released on the next frame.
     held: Vec<(KeyCode, Key)>,
+    /// Whether the last step pressed the left mouse button.
+    mouse_held: bool,
+    /// A click step moved the pointer and presses next frame.
+    pointer_moved: bool,
 }
 
 /// Frames a wait may last before the script gives up (about a minute at 30 fps on a slow
@@ -140,6 +147,8 @@ impl Script {
             waited: 0,
             started_screenshot: false,
             held: Vec::new(),
+            mouse_held: false,
+            pointer_moved: false,
         }
     }
 
@@ -193,6 +202,11 @@ pub fn run_script(
     focus: Res<super::ui::KeyboardFocus>,
     viewport: Res<super::orbit::Viewport>,
     real_time: Res<Time<Real>>,
+    mut mouse: (
+        MessageWriter<bevy::window::CursorMoved>,
+        MessageWriter<bevy::input::mouse::MouseButtonInput>,
+        MessageWriter<bevy::window::WindowEvent>,
+    ),
 ) {
     let Some(mut script) = script else { return };
     let window = *window;
@@ -209,6 +223,22 @@ pub fn run_script(
     };
     for (code, key) in std::mem::take(&mut script.held) {
         keyboard.write(key_message(code, key, ButtonState::Released));
+    }
+    // Mouse input goes out twice, as winit's does: as its own message (Bevy's ButtonInput)
+    // and as a WindowEvent (egui reads those, in order).
+    let mut button = |state| {
+        let m = bevy::input::mouse::MouseButtonInput {
+            button: MouseButton::Left,
+            state,
+            window,
+        };
+        mouse.1.write(m);
+        mouse
+            .2
+            .write(bevy::window::WindowEvent::MouseButtonInput(m));
+    };
+    if std::mem::take(&mut script.mouse_held) {
+        button(ButtonState::Released);
     }
     let Some(step) = script.steps.get(script.next).cloned() else {
         return;
@@ -296,6 +326,7 @@ pub fn run_script(
                 "memory_rss_mib": resident_mib(),
                 "elapsed_s": real_time.elapsed_secs_f64(),
                 "wireframe": session.wireframe,
+                "light_source": format!("{:?}", session.lighting.source),
                 "playing": session.timeline.playing,
                 "frame_edited": session.frame_edited(),
                 "edited_frames": session.sequence.as_ref().map_or(0, |s| s.edited.len()),
@@ -355,6 +386,25 @@ pub fn run_script(
             },
             None => session.error("script: no path field is open"),
         },
+        Step::Click((x, y)) => {
+            // The pointer arrives one frame, the button goes down the next (as a hand
+            // moving a mouse would: egui hit-tests where the pointer was).
+            if !script.pointer_moved {
+                let moved = bevy::window::CursorMoved {
+                    window,
+                    position: Vec2::new(x, y),
+                    delta: None,
+                };
+                mouse.0.write(moved.clone());
+                mouse.2.write(bevy::window::WindowEvent::CursorMoved(moved));
+                script.pointer_moved = true;
+                done = false;
+            } else {
+                button(ButtonState::Pressed);
+                script.mouse_held = true;
+                script.pointer_moved = false;
+            }
+        }
         Step::Play(on) => session.timeline.playing = on && session.frame_count() > 0,
         Step::Loop(on) => session.timeline.looping = on,
         Step::Precompute(_) => super::output::start_precompute(&mut session),
