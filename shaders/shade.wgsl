@@ -1,6 +1,6 @@
 // Per-pixel shading from the visibility buffer: interpolate the triangle's position,
 // normal, albedo and codes, light with XHand's SH, and for the neural mode run the
-// avatar's `MLP_res` renderer on the 271-wide input. Mirrors `cpu_render.rs`.
+// avatar's `MLP_res` renderer on its input row (271 wide for XHand). Mirrors `cpu_render.rs`.
 //
 // The Rust side prepends the constants below (IN_DIM, HIDDEN, CODES, ...) and the
 // generated layer calls of the avatar's renderer (`run_mlp_*`), so loops have
@@ -38,36 +38,8 @@ struct ViewParams {
 // Renderer layers: each weight [out][in] row-major, then its bias.
 @group(0) @binding(9) var<storage, read> mlp: array<f32>;
 
-const MODE_NEURAL: u32 = 0u;
-const MODE_SH: u32 = 1u;
-const MODE_ALBEDO: u32 = 2u;
-const MODE_NORMALS: u32 = 3u;
-const MODE_MASK: u32 = 4u;
-const MODE_WEIGHTS: u32 = 5u;
-const MODE_DISPLACEMENT: u32 = 6u;
-
-const PI: f32 = 3.14159265358979;
-const SH_C0: f32 = 0.8862269254527579;
-const SH_C1: f32 = 1.772453850905516;
-const SH_C2: f32 = 2.4270323906946243;
-const SH_C2_Z: f32 = 0.7006239020497412;
-const SH_C2_XY: f32 = 1.2135161953473121;
-const SH_AMBIENT: f32 = 0.8;
-
-// The 21 positional-encoding directions of XHand's PostionalEncoding.py.
-const PE_DIRS = array<vec3<f32>, 21>(
-    vec3<f32>(0.8506508, 0.0, 0.5257311), vec3<f32>(0.809017, 0.5, 0.309017),
-    vec3<f32>(0.5257311, 0.8506508, 0.0), vec3<f32>(1.0, 0.0, 0.0),
-    vec3<f32>(0.809017, 0.5, -0.309017), vec3<f32>(0.8506508, 0.0, -0.5257311),
-    vec3<f32>(0.309017, 0.809017, -0.5), vec3<f32>(0.0, 0.5257311, -0.8506508),
-    vec3<f32>(0.5, 0.309017, -0.809017), vec3<f32>(0.0, 1.0, 0.0),
-    vec3<f32>(-0.5257311, 0.8506508, 0.0), vec3<f32>(-0.309017, 0.809017, -0.5),
-    vec3<f32>(0.0, 0.5257311, 0.8506508), vec3<f32>(-0.309017, 0.809017, 0.5),
-    vec3<f32>(0.309017, 0.809017, 0.5), vec3<f32>(0.5, 0.309017, 0.809017),
-    vec3<f32>(0.5, -0.309017, 0.809017), vec3<f32>(0.0, 0.0, 1.0),
-    vec3<f32>(-0.5, 0.309017, 0.809017), vec3<f32>(-0.809017, 0.5, 0.309017),
-    vec3<f32>(-0.809017, 0.5, -0.309017)
-);
+// MODE_*, PI, SH_*, PE_*, NUM_JOINTS, POSE_DIM and HEAT_STOPS come from the generated
+// header (gpu::shaders::shared_constants), from the Rust constants they mirror.
 
 struct Pixel {
     covered: bool,
@@ -144,10 +116,7 @@ fn sh_shade(albedo: vec3<f32>, n: vec3<f32>) -> vec3<f32> {
 }
 
 fn heat(t_in: f32) -> vec3<f32> {
-    let stops = array<vec3<f32>, 5>(
-        vec3<f32>(0.05, 0.05, 0.6), vec3<f32>(0.0, 0.7, 0.9), vec3<f32>(0.1, 0.8, 0.2),
-        vec3<f32>(0.95, 0.85, 0.1), vec3<f32>(0.85, 0.1, 0.05)
-    );
+    let stops = HEAT_STOPS;
     let t = clamp(t_in, 0.0, 1.0);
     let x = t * 4.0;
     let i = min(u32(x), 3u);
@@ -210,8 +179,8 @@ fn simple_color(p: Pixel) -> vec3<f32> {
     }
     if mode == MODE_WEIGHTS {
         let j = view.size_mode.w;
-        let w = p.bary.x * lbs_weights[p.face.x * 16u + j] + p.bary.y * lbs_weights[p.face.y * 16u + j]
-            + p.bary.z * lbs_weights[p.face.z * 16u + j];
+        let w = p.bary.x * lbs_weights[p.face.x * NUM_JOINTS + j] + p.bary.y * lbs_weights[p.face.y * NUM_JOINTS + j]
+            + p.bary.z * lbs_weights[p.face.z * NUM_JOINTS + j];
         return heat(w);
     }
     if mode == MODE_DISPLACEMENT {
@@ -271,19 +240,19 @@ fn shade_simple(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // ---- neural renderer ----------------------------------------------------------------
 
-// XHand's positional encoding of `p` written at `x[at..at + 87]`.
+// XHand's positional encoding of `p` written at `x[at..at + PE_DIM]`.
 fn encode(x: ptr<private, array<f32, MLP_WIDTH>>, at: u32, p: vec3<f32>) {
-    let s = p * 0.1;
+    let s = p * PE_SCALE;
     (*x)[at] = s.x;
     (*x)[at + 1u] = s.y;
     (*x)[at + 2u] = s.z;
-    for (var j = 0u; j < 21u; j++) {
+    for (var j = 0u; j < PE_NUM_DIRS; j++) {
         let proj = dot(s, PE_DIRS[j]);
-        for (var f = 0u; f < 2u; f++) {
-            let xb = proj * f32(1u << f);
-            let k = 2u * j + f;
+        for (var f = 0u; f < PE_NUM_FREQS; f++) {
+            let xb = proj * PE_FREQS[f];
+            let k = PE_NUM_FREQS * j + f;
             (*x)[at + 3u + k] = sin(xb);
-            (*x)[at + 45u + k] = sin(xb + 0.5 * PI);
+            (*x)[at + PE_COS_AT + k] = sin(xb + 0.5 * PI);
         }
     }
 }
@@ -292,7 +261,7 @@ fn encode(x: ptr<private, array<f32, MLP_WIDTH>>, at: u32, p: vec3<f32>) {
 fn build_input(x: ptr<private, array<f32, MLP_WIDTH>>, p: Pixel, px: vec2<u32>) {
     encode(x, 0u, p.position);
     let sh = clamp(sh_shade(p.albedo, p.normal * view.misc.x), vec3<f32>(0.0), vec3<f32>(1.0));
-    var o = 87u;
+    var o = PE_DIM;
     for (var k = 0u; k < 3u; k++) {
         (*x)[o + k] = sh[k];
         (*x)[o + 3u + k] = p.normal[k];
@@ -307,8 +276,8 @@ fn build_input(x: ptr<private, array<f32, MLP_WIDTH>>, p: Pixel, px: vec2<u32>) 
     let b = (f32(px.y) + 0.5 - view.intrinsics.w) / view.intrinsics.y;
     let ray = normalize((view.ray_rotation * vec4<f32>(a, -b, -1.0, 0.0)).xyz);
     encode(x, o, ray);
-    o += 87u;
-    for (var k = 0u; k < 48u; k++) {
+    o += PE_DIM;
+    for (var k = 0u; k < POSE_DIM; k++) {
         (*x)[o + k] = view.pose[k / 4u][k % 4u];
     }
 }

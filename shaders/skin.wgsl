@@ -9,13 +9,13 @@ struct SkinParams {
     scale: f32,
     _pad: f32,
     trans: vec4<f32>,
-    joints: array<mat4x4<f32>, 16>,
+    joints: array<mat4x4<f32>, NUM_JOINTS>,
 };
 
 @group(0) @binding(0) var<uniform> params: SkinParams;
 // Rest vertices plus displacement D, [V * 3].
 @group(0) @binding(1) var<storage, read> rest: array<f32>;
-// Skinning weights, [V * 16].
+// Skinning weights, [V * NUM_JOINTS] (the constant comes from the generated header).
 @group(0) @binding(2) var<storage, read> weights: array<f32>;
 // Output world positions, [V * 3].
 @group(0) @binding(3) var<storage, read_write> posed: array<f32>;
@@ -27,8 +27,8 @@ fn skin(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     var t = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var j = 0u; j < 16u; j++) {
-        t += params.joints[j] * weights[v * 16u + j];
+    for (var j = 0u; j < NUM_JOINTS; j++) {
+        t += params.joints[j] * weights[v * NUM_JOINTS + j];
     }
     let p = vec4<f32>(rest[3u * v], rest[3u * v + 1u], rest[3u * v + 2u], 1.0);
     var q = (t * p).xyz;

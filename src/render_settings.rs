@@ -93,6 +93,16 @@ impl Default for RenderSettings {
     }
 }
 
+/// The colour stops of the heat map, evenly spaced from 0 to 1 (the shading shader gets the
+/// same, generated).
+pub const HEAT_STOPS: [[f32; 3]; 5] = [
+    [0.05, 0.05, 0.6],
+    [0.0, 0.7, 0.9],
+    [0.1, 0.8, 0.2],
+    [0.95, 0.85, 0.1],
+    [0.85, 0.1, 0.05],
+];
+
 /// A blue → cyan → green → yellow → red heat map for `t` in `[0, 1]`.
 pub fn heat_color(t: f32) -> [f32; 3] {
     let t = if t.is_finite() {
@@ -100,15 +110,8 @@ pub fn heat_color(t: f32) -> [f32; 3] {
     } else {
         0.0
     };
-    const STOPS: [[f32; 3]; 5] = [
-        [0.05, 0.05, 0.6],
-        [0.0, 0.7, 0.9],
-        [0.1, 0.8, 0.2],
-        [0.95, 0.85, 0.1],
-        [0.85, 0.1, 0.05],
-    ];
     let x = t * 4.0;
     let i = (x as usize).min(3);
     let f = x - i as f32;
-    std::array::from_fn(|k| STOPS[i][k] * (1.0 - f) + STOPS[i + 1][k] * f)
+    std::array::from_fn(|k| HEAT_STOPS[i][k] * (1.0 - f) + HEAT_STOPS[i + 1][k] * f)
 }

@@ -4,7 +4,7 @@ use wgpu::util::DeviceExt;
 
 use super::GpuError;
 use super::params::{CountParams, RasterParams, SkinParams, ViewParams};
-use super::shaders::{self, COMPOSITE_WGSL, NORMALS_WGSL, RASTER_WGSL, SKIN_WGSL};
+use super::shaders::{self, COMPOSITE_WGSL, NORMALS_WGSL, RASTER_WGSL};
 use super::timer::{GpuTimer, Stage};
 use crate::avatar::Avatar;
 use crate::camera::Camera;
@@ -351,7 +351,7 @@ impl HandRenderer {
             &bytemuck::Zeroable::zeroed() as &ViewParams,
         );
 
-        let skin_module = module(device, "skin.wgsl", SKIN_WGSL);
+        let skin_module = module(device, "skin.wgsl", &shaders::skin_source());
         let normals_module = module(device, "normals.wgsl", NORMALS_WGSL);
         let raster_module = module(device, "raster.wgsl", RASTER_WGSL);
         let shade_module = module(device, "shade.wgsl", &program.source);
