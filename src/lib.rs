@@ -18,6 +18,7 @@ pub mod cpu_render;
 pub mod default_avatar;
 pub mod device;
 pub mod engine;
+pub mod envmap;
 pub mod frame;
 #[cfg(feature = "gpu")]
 pub mod gpu;

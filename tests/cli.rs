@@ -685,3 +685,70 @@ fn convert_poses_round_trips_through_npz_and_refuses_broken_files() {
         "{text}"
     );
 }
+
+#[test]
+fn a_constant_environment_renders_like_the_equivalent_constant_sh() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, _) = setup(dir.path());
+    // A uniform sky of radiance (0.6, 0.8, 1.0) …
+    let sky = [0.6f32, 0.8, 1.0];
+    let pixels: Vec<image::Rgb<f32>> = (0..64 * 32).map(|_| image::Rgb(sky)).collect();
+    let mut bytes = Vec::new();
+    image::codecs::hdr::HdrEncoder::new(&mut bytes)
+        .encode(&pixels, 64, 32)
+        .unwrap();
+    let env = dir.path().join("sky.hdr");
+    std::fs::write(&env, &bytes).unwrap();
+    // … and the SH vector that lights every normal with exactly that (DC only, 0.8 out).
+    let mut sh = vec![0.0f32; 27];
+    for ch in 0..3 {
+        sh[ch * 9] = sky[ch] / xhand::shading::SH_C0 - xhand::shading::SH_AMBIENT;
+    }
+    let pose = dir.path().join("lit.json");
+    std::fs::write(
+        &pose,
+        serde_json::json!({"pose": vec![0.0; 48], "sh": sh}).to_string(),
+    )
+    .unwrap();
+    let (a, b) = (dir.path().join("env.png"), dir.path().join("sh.png"));
+    for (extra, out) in [
+        (
+            vec!["--env", env.to_str().unwrap(), "--env-rotation", "90"],
+            &a,
+        ),
+        (vec!["--pose", pose.to_str().unwrap()], &b),
+    ] {
+        let mut args = vec![
+            "render",
+            "--avatar",
+            &avatar,
+            "--mode",
+            "sh",
+            "--width",
+            "96",
+            "--height",
+            "128",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let (ok, text) = xhand(&args);
+        assert!(ok, "{text}");
+    }
+    let (a, b) = (
+        xhand::image_io::Rgba8::load(&a).unwrap(),
+        xhand::image_io::Rgba8::load(&b).unwrap(),
+    );
+    let worst = a
+        .pixels
+        .iter()
+        .zip(&b.pixels)
+        .flat_map(|(p, q)| (0..3).map(move |k| p[k].abs_diff(q[k])))
+        .max()
+        .unwrap();
+    assert!(
+        worst <= 2,
+        "environment and SH images differ by {worst} levels"
+    );
+    assert!(a.pixels.iter().any(|p| p[0] > 20), "the hand is lit");
+}

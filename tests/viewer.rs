@@ -391,6 +391,15 @@ fn shortcuts_path_fields_and_the_output_folder() {
     let r: Vec<_> = (0..5)
         .map(|i| dir.path().join(format!("r{i}.json")))
         .collect();
+    let sky = dir.path().join("sky.hdr");
+    let pixels: Vec<image::Rgb<f32>> = (0..32 * 16)
+        .map(|i| image::Rgb([1.0 + (i % 32) as f32 / 8.0, 1.0, 0.5]))
+        .collect();
+    let mut bytes = Vec::new();
+    image::codecs::hdr::HdrEncoder::new(&mut bytes)
+        .encode(&pixels, 32, 16)
+        .unwrap();
+    std::fs::write(&sky, &bytes).unwrap();
     let mesh = dir.path().join("exports").join("hand.obj");
     let mesh2 = dir.path().join("exports").join("hand2.obj");
     let pose = dir.path().join("pose.json");
@@ -414,7 +423,9 @@ fn shortcuts_path_fields_and_the_output_folder() {
             {"open_dialog": "save_pose"}, {"submit_path": pose2}, {"wait_idle": true},
             {"key": "ctrl+S"}, {"wait_frames": 3}, {"wait_idle": true}, {"report": r[2]},
             {"key": "ctrl+shift+S"}, {"wait_frames": 6}, {"wait_idle": true}, {"wait_frames": 2},
-            {"report": r[3]}, {"exit": 0}
+            {"report": r[3]},
+            // An environment map dropped onto the window lights the hand.
+            {"drop_file": sky}, {"wait_idle": true}, {"report": r[4]}, {"exit": 0}
         ]),
     );
     let r0 = read_report(&r[0]);
@@ -479,6 +490,9 @@ fn shortcuts_path_fields_and_the_output_folder() {
         differs > 2 * w,
         "the clean screenshot shows the panels ({differs} px differ)"
     );
+    let r4 = read_report(&r[4]);
+    assert_eq!(r4["light_source"], "Environment", "{r4}");
+    assert!(r4["errors"].as_array().unwrap().is_empty(), "{r4}");
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub enum FileRole {
     SaveSequence,
     /// Choose the folder outputs go to.
     OutputFolder,
+    /// An equirectangular environment map to light with.
+    EnvMap,
 }
 
 impl FileRole {
@@ -41,6 +43,7 @@ impl FileRole {
             Self::SavePose => "Save the pose shown",
             Self::SaveSequence => "Save the sequence",
             Self::OutputFolder => "Folder for screenshots, renders and exports",
+            Self::EnvMap => "Open an environment map (.hdr, .exr)",
         }
     }
 
@@ -194,6 +197,9 @@ impl Dialogs {
                     .add_filter("HaMeR-style dump (name it *.hamer.json)", &["json"])
                     .save_file(),
                 FileRole::OutputFolder => dialog.pick_folder(),
+                FileRole::EnvMap => dialog
+                    .add_filter("Environment map (equirectangular)", &["hdr", "exr"])
+                    .pick_file(),
             }
         });
         self.pending.push((role, Instant::now(), pending));
@@ -213,6 +219,7 @@ pub fn use_path(session: &mut Session, role: FileRole, path: PathBuf) {
         FileRole::ExportMesh => super::output::export_mesh(session, &path),
         FileRole::Mano => use_mano_file(session, path),
         FileRole::SavePose | FileRole::SaveSequence => save_poses(session, role, &path),
+        FileRole::EnvMap => start_env_load(session, path),
         FileRole::OutputFolder => match std::fs::create_dir_all(&path) {
             Ok(()) => {
                 let dir = path.canonicalize().unwrap_or(path);
@@ -300,7 +307,8 @@ pub fn role_of(path: &Path) -> Option<FileRole> {
     {
         Some("safetensors" | "pth" | "pt" | "ckpt") => Some(FileRole::Avatar),
         Some("json") => Some(FileRole::Poses),
-        Some("pkl" | "npz") => Some(FileRole::Mano),
+        Some("pkl") => Some(FileRole::Mano),
+        Some("hdr" | "exr") => Some(FileRole::EnvMap),
         _ => None,
     }
 }
@@ -311,11 +319,36 @@ pub fn open_path(session: &mut Session, path: PathBuf) {
         Some(FileRole::Avatar) => start_avatar_load(session, path),
         Some(FileRole::Poses) => start_pose_load(session, path, None, None),
         Some(FileRole::Mano) => use_mano_file(session, path),
+        Some(FileRole::EnvMap) => start_env_load(session, path),
+        None if is_npz(&path) => {
+            // An .npz is MANO parameters (poses) — or a MANO model when a checkpoint waits.
+            if session.mano_prompt.is_some() {
+                use_mano_file(session, path)
+            } else {
+                start_pose_load(session, path, None, None)
+            }
+        }
         _ => session.error(format!(
             "{}: not an avatar (.safetensors), an XHand checkpoint (.pth) or a pose file (.json); nothing was changed",
             path.display()
         )),
     }
+}
+
+fn is_npz(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+}
+
+/// Reads an environment map on a thread; when ready it lights the hand.
+pub fn start_env_load(session: &mut Session, path: PathBuf) {
+    let p = path.clone();
+    let pending = Pending::spawn("xhand-load-env", move || {
+        crate::envmap::EnvironmentMap::load(&p)
+            .map(|e| e.downsampled(crate::envmap::PROJECTION_WIDTH))
+            .map_err(|e| format!("{e:#}"))
+    });
+    session.loading_env = Some((path, pending));
 }
 
 /// A MANO file chosen or dropped: it completes the checkpoint waiting for one.
@@ -471,6 +504,24 @@ pub fn poll_files(
             }
             Some(Ok(Err(e))) | Some(Err(e)) => {
                 session.error(format!("{e} — the current avatar stays loaded"))
+            }
+        }
+    }
+    if let Some((path, pending)) = session.loading_env.take() {
+        match pending.poll() {
+            None => session.loading_env = Some((path, pending)),
+            Some(Ok(Ok(env))) => {
+                session.info(format!(
+                    "lighting from {} ({}x{} after downsampling)",
+                    path.display(),
+                    env.width,
+                    env.height
+                ));
+                session.lighting.env = Some((path, std::sync::Arc::new(env)));
+                session.light_from_environment();
+            }
+            Some(Ok(Err(e))) | Some(Err(e)) => {
+                session.error(format!("{e} — the lighting is unchanged"))
             }
         }
     }

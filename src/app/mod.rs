@@ -46,6 +46,8 @@ pub struct ViewerOptions {
     /// The MANO model file for an `avatar` that is an XHand checkpoint (else the one
     /// remembered for its hand).
     pub mano: Option<PathBuf>,
+    /// An environment map to light with from the start.
+    pub env: Option<PathBuf>,
 }
 
 /// Checks that a window and a GPU adapter can exist, with actionable messages.
@@ -112,6 +114,9 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
     }
     if let Some(p) = &opts.pose {
         files::start_pose_load(&mut session, p.clone(), None, None);
+    }
+    if let Some(p) = &opts.env {
+        files::start_env_load(&mut session, p.clone());
     }
     let script = match (&opts.script, &opts.screenshot) {
         (Some(s), _) => Some(script::Script::load(s)?),

@@ -99,6 +99,10 @@ pub struct Lighting {
     pub light_strength: f32,
     /// Where the SH vector came from, highlighted in the panel.
     pub source: LightSource,
+    /// An environment map lighting the hand (downsampled for projection), and its turn
+    /// about the up axis, degrees.
+    pub env: Option<(PathBuf, Arc<crate::envmap::EnvironmentMap>)>,
+    pub env_rotation: f32,
 }
 
 /// The origin of the SH lighting in use.
@@ -110,6 +114,8 @@ pub enum LightSource {
     StudioKey,
     /// Edited with the direction pad, the strength or the coefficients.
     Custom,
+    /// Projected from the environment map.
+    Environment,
 }
 
 /// Background jobs with progress bars.
@@ -155,6 +161,11 @@ pub struct Session {
     pub loading_avatar: Option<(PathBuf, Pending<AvatarLoadOutcome>)>,
     /// An XHand checkpoint waiting for the user to choose its MANO file.
     pub mano_prompt: Option<(PathBuf, crate::hand::Handedness)>,
+    /// An environment map being read and downsampled in the background.
+    pub loading_env: Option<(
+        PathBuf,
+        Pending<Result<crate::envmap::EnvironmentMap, String>>,
+    )>,
     /// A pose file being loaded in the background.
     pub loading_poses: Option<(PathBuf, Pending<Result<PoseLoadOutcome, String>>)>,
     /// A pose file with several captures/hands waiting for the user's choice.
@@ -226,6 +237,8 @@ impl Session {
                 light_elevation: 0.5,
                 light_strength: 0.4,
                 source: LightSource::Row(0),
+                env: None,
+                env_rotation: 0.0,
             },
             settings: RenderSettings {
                 background: [0.16, 0.17, 0.2],
@@ -247,6 +260,7 @@ impl Session {
             loading_avatar: None,
             mano_prompt: None,
             loading_poses: None,
+            loading_env: None,
             pose_choice: None,
             jobs: Jobs::default(),
             kinematics_ms: 0.0,
@@ -345,6 +359,16 @@ impl Session {
         }
     }
 
+    /// Lights with the environment map (if one is loaded) turned by `env_rotation`.
+    pub fn light_from_environment(&mut self) {
+        if let Some((_, env)) = &self.lighting.env {
+            let order = self.avatar.avatar.color_order;
+            self.lighting.sh = env.to_sh((self.lighting.env_rotation as f64).to_radians(), order);
+            self.lighting.source = LightSource::Environment;
+            self.lighting.use_frame_sh = false;
+        }
+    }
+
     /// Whether the current sequence frame was edited in the viewer.
     pub fn frame_edited(&self) -> bool {
         self.sequence
@@ -358,6 +382,7 @@ impl Session {
     /// (HaMeR) is re-expressed for the new avatar's mean pose, edits included.
     pub fn set_avatar(&mut self, avatar: Avatar, embeddings: Embeddings, path: Option<PathBuf>) {
         self.avatar_counter += 1;
+        let keep_env = self.lighting.source == LightSource::Environment;
         self.lighting.sh = avatar.sh_row(0);
         self.lighting.source = LightSource::Row(0);
         let old = self.avatar.avatar.clone();
@@ -389,6 +414,10 @@ impl Session {
                 seq.poses.sequence.frames.iter_mut().for_each(reconvert);
                 reconvert(&mut self.pose);
             }
+        }
+        if keep_env {
+            // The new avatar may store its colours in the other order.
+            self.light_from_environment();
         }
     }
 
@@ -537,6 +566,7 @@ impl Session {
             && !self.worker.is_busy()
             && self.loading_avatar.is_none()
             && self.loading_poses.is_none()
+            && self.loading_env.is_none()
             && self.jobs.export_mesh.is_none()
     }
 

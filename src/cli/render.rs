@@ -51,6 +51,13 @@ pub struct RenderCmd {
     #[arg(long)]
     pub fps: Option<f32>,
     /// Output PNG (or folder with `--all`).
+    /// Light with an equirectangular environment map (`.hdr` or `.exr`) instead of the SH
+    /// of the frame or the avatar (docs/relighting.md).
+    #[arg(long, value_name = "FILE")]
+    pub env: Option<PathBuf>,
+    /// Turn the environment about its up axis, degrees.
+    #[arg(long, default_value_t = 0.0, requires = "env")]
+    pub env_rotation: f64,
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -77,8 +84,22 @@ impl RenderCmd {
             weight_joint: self.joint as usize,
             ..RenderSettings::default()
         };
+        let env_sh = match &self.env {
+            Some(path) => Some(
+                crate::envmap::EnvironmentMap::load(path)?
+                    .downsampled(crate::envmap::PROJECTION_WIDTH)
+                    .to_sh(self.env_rotation.to_radians(), avatar.color_order),
+            ),
+            None => None,
+        };
+        let lit = |mut posed: crate::frame::PosedFrame| {
+            if let Some(sh) = env_sh {
+                posed.sh = sh;
+            }
+            posed
+        };
         let first = if self.all { 0 } else { self.pose.frame };
-        let frame0 = engine.evaluate(&avatar, seq.frame(first)?, self.sh_view)?;
+        let frame0 = lit(engine.evaluate(&avatar, seq.frame(first)?, self.sh_view)?);
         let (lo, hi) = bounding_box(&frame0.geometry.vertices);
         let framing = if self.pose_camera {
             None
@@ -111,7 +132,7 @@ impl RenderCmd {
             let posed = if i == 0 {
                 frame0.clone()
             } else {
-                engine.evaluate(&avatar, frame, self.sh_view)?
+                lit(engine.evaluate(&avatar, frame, self.sh_view)?)
             };
             renderer
                 .render(&avatar, &posed, &camera_for(i)?, &settings)?

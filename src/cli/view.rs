@@ -31,6 +31,9 @@ pub struct ViewCmd {
     /// Window height (logical pixels).
     #[arg(long, default_value_t = 860)]
     pub height: u32,
+    /// Light with an equirectangular environment map (.hdr, .exr).
+    #[arg(long, value_name = "FILE")]
+    pub env: Option<PathBuf>,
 }
 
 impl ViewCmd {
@@ -56,6 +59,7 @@ impl ViewCmd {
                 size: (self.width, self.height),
                 force_cpu,
                 mano: self.mano.clone(),
+                env: self.env.clone(),
             })
         }
         #[cfg(not(feature = "viewer"))]

@@ -2,13 +2,14 @@
 
 use bevy_egui::egui;
 
+use crate::app::files::{Dialogs, FileRole};
 use crate::app::session::{LightSource, Session};
 use crate::shading::{SH_BANDS, directional_sh, sh_direction};
 
 /// The pad's strength after "studio key" (a key light that does not blow out the albedo).
 const STUDIO_KEY_STRENGTH: f32 = 0.4;
 
-pub fn lighting_panel(ui: &mut egui::Ui, session: &mut Session) {
+pub fn lighting_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs) {
     ui.heading("Lighting (SH)");
     let avatar = session.avatar.avatar.clone();
     if session.pose.sh.is_some() {
@@ -60,8 +61,10 @@ pub fn lighting_panel(ui: &mut egui::Ui, session: &mut Session) {
         LightSource::Neutral => "neutral".into(),
         LightSource::StudioKey => "studio key".into(),
         LightSource::Custom => "edited".into(),
+        LightSource::Environment => "the environment map".into(),
     };
     ui.label(egui::RichText::new(format!("in use: {active}")).weak());
+    environment(ui, session, dialogs);
     ui.label("Light direction (drag)");
     let size = egui::vec2(140.0, 140.0);
     let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click_and_drag());
@@ -173,6 +176,54 @@ fn key_light(session: &Session) -> [f32; crate::SH_DIM] {
         }
     }
     sh
+}
+
+/// The environment-map controls: open one, turn it, go back to it after other edits.
+fn environment(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs) {
+    ui.horizontal(|ui| {
+        if ui
+            .button("Environment map…")
+            .on_hover_text(
+                "light with an equirectangular .hdr or .exr (or drop one onto the window)",
+            )
+            .clicked()
+        {
+            dialogs.open(FileRole::EnvMap, session);
+        }
+        if session.loading_env.is_some() {
+            ui.spinner();
+        }
+    });
+    let Some((path, _)) = session.lighting.env.clone() else {
+        return;
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ui.horizontal(|ui| {
+        let active = session.lighting.source == LightSource::Environment;
+        if ui
+            .selectable_label(active, name)
+            .on_hover_text(path.display().to_string())
+            .clicked()
+        {
+            session.light_from_environment();
+        }
+        let mut deg = session.lighting.env_rotation;
+        let r = ui.add(
+            egui::DragValue::new(&mut deg)
+                .speed(1.0)
+                .range(-180.0..=180.0)
+                .suffix("°"),
+        );
+        ui.label("turn")
+            .on_hover_text("drag to turn the environment about the up axis");
+        if r.changed() {
+            session.lighting.env_rotation = deg;
+            session.light_from_environment();
+        }
+    });
 }
 
 #[cfg(test)]

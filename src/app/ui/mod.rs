@@ -108,7 +108,7 @@ pub fn ui_system(
             egui::ScrollArea::vertical().show(ui, |ui| {
                 display_panel(ui, &mut session);
                 ui.separator();
-                lighting::lighting_panel(ui, &mut session);
+                lighting::lighting_panel(ui, &mut session, &mut dialogs);
             });
         });
     let free = root.available_rect_before_wrap();

@@ -315,7 +315,7 @@ pub fn help(ctx: &egui::Context, session: &mut Session) {
                     ("Ctrl+Q", "quit"),
                     (
                         "drop a file",
-                        ".safetensors or .pth: avatar; .json: poses; .pkl: MANO",
+                        ".safetensors / .pth: avatar; .json / .npz: poses; .hdr / .exr: environment; .pkl: MANO",
                     ),
                 ] {
                     ui.monospace(k);
