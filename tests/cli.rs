@@ -752,3 +752,72 @@ fn a_constant_environment_renders_like_the_equivalent_constant_sh() {
     );
     assert!(a.pixels.iter().any(|p| p[0] > 20), "the hand is lit");
 }
+
+#[test]
+fn the_avatar_lands_on_the_source_image_where_the_camera_puts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, _) = setup(dir.path());
+    let pose = common::fixture("poses/hamer_single.json"); // a 640x480 HaMeR camera
+    let bg = dir.path().join("frame.png");
+    let mut img = image::RgbaImage::new(640, 480);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        *p = image::Rgba([(x % 256) as u8, (y % 256) as u8, 77, 255]);
+    }
+    img.save(&bg).unwrap();
+    let (over, mask) = (dir.path().join("over.png"), dir.path().join("mask.png"));
+    let common_args = [
+        "--avatar",
+        &avatar,
+        "--pose",
+        pose.to_str().unwrap(),
+        "--pose-camera",
+    ];
+    let mut a: Vec<&str> = vec!["render"];
+    a.extend(common_args);
+    a.extend([
+        "--mode",
+        "sh",
+        "--background-image",
+        bg.to_str().unwrap(),
+        "--out",
+    ]);
+    a.push(over.to_str().unwrap());
+    let (ok, text) = xhand(&a);
+    assert!(ok, "{text}");
+    let mut b: Vec<&str> = vec!["render"];
+    b.extend(common_args);
+    b.extend([
+        "--mode", "mask", "--width", "640", "--height", "480", "--out",
+    ]);
+    b.push(mask.to_str().unwrap());
+    let (ok, text) = xhand(&b);
+    assert!(ok, "{text}");
+    let (over, mask, bg) = (
+        xhand::image_io::Rgba8::load(&over).unwrap(),
+        xhand::image_io::Rgba8::load(&mask).unwrap(),
+        xhand::image_io::Rgba8::load(&bg).unwrap(),
+    );
+    assert_eq!(
+        (over.width, over.height),
+        (640, 480),
+        "the source image's size"
+    );
+    let hand: Vec<bool> = mask.pixels.iter().map(|p| p[0] > 127).collect();
+    let covered = hand.iter().filter(|&&h| h).count();
+    assert!(covered > 200, "the hand is in view ({covered} px)");
+    for (i, &h) in hand.iter().enumerate() {
+        if !h {
+            assert_eq!(
+                over.pixels[i], bg.pixels[i],
+                "pixel {i} outside the hand changed"
+            );
+        }
+    }
+    let drawn = (0..hand.len())
+        .filter(|&i| hand[i] && over.pixels[i] != bg.pixels[i])
+        .count();
+    assert!(
+        drawn * 10 > covered * 9,
+        "the hand is drawn where the mask says ({drawn}/{covered})"
+    );
+}

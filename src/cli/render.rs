@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::common::{AvatarArgs, CameraArgs, NetsArgs, PoseArgs};
 use crate::camera::Camera;
 use crate::cpu_render;
+use crate::image_io::Rgba8;
 use crate::mesh::bounding_box;
 use crate::pose::LoadedPoses;
 use crate::render_settings::{RenderSettings, ShadingMode};
@@ -51,6 +52,11 @@ pub struct RenderCmd {
     #[arg(long)]
     pub fps: Option<f32>,
     /// Output PNG (or folder with `--all`).
+    /// Draw the avatar over the source footage: an image (PNG/JPEG) or a folder of them,
+    /// matched to frames by the pose file's image names, else by order. Needs
+    /// --pose-camera; each output has the image's size, the camera scaled to it.
+    #[arg(long, value_name = "IMG|DIR", requires = "pose_camera")]
+    pub background_image: Option<PathBuf>,
     /// Light with an equirectangular environment map (`.hdr` or `.exr`) instead of the SH
     /// of the frame or the avatar (docs/relighting.md).
     #[arg(long, value_name = "FILE")]
@@ -106,6 +112,10 @@ impl RenderCmd {
         } else {
             Some(self.camera.camera(lo, hi)?)
         };
+        let backgrounds = match &self.background_image {
+            Some(p) => Some(Backgrounds::open(p)?),
+            None => None,
+        };
         let camera_for = |i: usize| -> anyhow::Result<Camera> {
             match &framing {
                 Some(c) => Ok(c.clone()),
@@ -113,10 +123,26 @@ impl RenderCmd {
             }
         };
         let mut renderer = FrameRenderer::new(self.gpu, &avatar)?;
+        // One frame: rendered, or drawn over its source image.
+        let mut draw = |i: usize, posed: &crate::frame::PosedFrame| -> anyhow::Result<Rgba8> {
+            let camera = camera_for(i)?;
+            let Some(bg) = &backgrounds else {
+                return renderer
+                    .render(&avatar, posed, &camera, &settings)
+                    .map(|(img, _)| img);
+            };
+            let label = seq
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(i))
+                .map(String::as_str);
+            let image = bg.for_frame(i, label)?;
+            let camera = camera.resized(image.width, image.height);
+            let (hand, mask) = renderer.render(&avatar, posed, &camera, &settings)?;
+            Ok(over(&hand, &mask, &image))
+        };
         if !self.all {
-            renderer
-                .render(&avatar, &frame0, &camera_for(first)?, &settings)?
-                .save_png(&self.out)?;
+            draw(first, &frame0)?.save_png(&self.out)?;
             println!("wrote {}", self.out.display());
             return Ok(());
         }
@@ -134,9 +160,7 @@ impl RenderCmd {
             } else {
                 lit(engine.evaluate(&avatar, frame, self.sh_view)?)
             };
-            renderer
-                .render(&avatar, &posed, &camera_for(i)?, &settings)?
-                .save_png(&self.out.join(format!("{i:0digits$}.png")))?;
+            draw(i, &posed)?.save_png(&self.out.join(format!("{i:0digits$}.png")))?;
             bar.inc(1);
         }
         bar.finish();
@@ -193,25 +217,106 @@ impl FrameRenderer {
         }
     }
 
+    /// The frame and which pixels the hand covers.
     fn render(
         &mut self,
         avatar: &crate::avatar::Avatar,
         frame: &crate::frame::PosedFrame,
         camera: &crate::camera::Camera,
         settings: &RenderSettings,
-    ) -> anyhow::Result<crate::image_io::Rgba8> {
+    ) -> anyhow::Result<(Rgba8, Vec<bool>)> {
         match self {
-            Self::Cpu => Ok(cpu_render::render(avatar, frame, camera, settings)?.image),
+            Self::Cpu => {
+                let out = cpu_render::render(avatar, frame, camera, settings)?;
+                Ok((out.image, out.mask))
+            }
             #[cfg(feature = "gpu")]
             Self::Gpu(g) => {
                 let (ctx, renderer) = &mut **g;
                 if settings.mode == ShadingMode::Neural && avatar.renderer.is_none() {
                     return Err(cpu_render::RenderError::NoRenderer(avatar.name.clone()).into());
                 }
-                Ok(crate::gpu::render_frame(
-                    ctx, renderer, avatar, frame, camera, settings,
-                )?)
+                // The GPU's shaded image carries coverage in alpha.
+                let img = crate::gpu::render_frame(ctx, renderer, avatar, frame, camera, settings)?;
+                let mask = img.pixels.iter().map(|p| p[3] > 127).collect();
+                let mut opaque = img;
+                for (p, bg) in opaque
+                    .pixels
+                    .iter_mut()
+                    .zip(std::iter::repeat(settings.background))
+                {
+                    if p[3] <= 127 {
+                        *p = [bg[0], bg[1], bg[2], 1.0]
+                            .map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8);
+                    }
+                }
+                Ok((opaque, mask))
             }
         }
+    }
+}
+
+/// The hand drawn over `background` where `mask` says it covers.
+fn over(hand: &Rgba8, mask: &[bool], background: &Rgba8) -> Rgba8 {
+    let mut out = background.clone();
+    for ((o, h), &m) in out.pixels.iter_mut().zip(&hand.pixels).zip(mask) {
+        if m {
+            *o = *h;
+        }
+    }
+    out
+}
+
+/// Source images for `--background-image`: one image for every frame, or a folder.
+enum Backgrounds {
+    One(Rgba8),
+    /// The folder's images, sorted by name.
+    Folder(Vec<PathBuf>),
+}
+
+impl Backgrounds {
+    fn open(path: &std::path::Path) -> anyhow::Result<Self> {
+        if !path.is_dir() {
+            return Ok(Self::One(Rgba8::load(path)?));
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot read folder {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str())
+                })
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            anyhow::bail!("{}: no PNG or JPEG images in the folder", path.display());
+        }
+        Ok(Self::Folder(files))
+    }
+
+    /// The image of frame `i`: the one named like the frame's label (HaMeR's image name),
+    /// else the `i`-th by name.
+    fn for_frame(
+        &self,
+        i: usize,
+        label: Option<&str>,
+    ) -> anyhow::Result<std::borrow::Cow<'_, Rgba8>> {
+        let files = match self {
+            Self::One(img) => return Ok(std::borrow::Cow::Borrowed(img)),
+            Self::Folder(files) => files,
+        };
+        let named = label.and_then(|l| {
+            let name = std::path::Path::new(l).file_name()?;
+            files.iter().find(|f| f.file_name() == Some(name))
+        });
+        let file = named.or_else(|| files.get(i)).with_context(|| {
+            format!(
+                "no background image for frame {i}{}: the folder has {} images",
+                label.map(|l| format!(" ({l})")).unwrap_or_default(),
+                files.len()
+            )
+        })?;
+        Ok(std::borrow::Cow::Owned(Rgba8::load(file)?))
     }
 }
