@@ -278,8 +278,8 @@ pub fn run_script(
         }
         Step::SetJoint((j, axis, v)) => {
             if j < crate::NUM_JOINTS && axis < 3 {
-                session.timeline.playing = false;
-                session.pose.pose[3 * j + axis] = v;
+                // As the joints panel does: kept in the sequence when on a frame of one.
+                session.edit_pose(|p| p.pose[3 * j + axis] = v);
             } else {
                 session.error(format!("script: joint {j} axis {axis} does not exist"));
             }
@@ -287,7 +287,7 @@ pub fn run_script(
         Step::Preset(name) => match parse_preset(&name) {
             Some(p) => {
                 let mean = *session.avatar.avatar.template.skeleton.pose_mean();
-                session.pose.pose = p.pose(&mean);
+                session.edit_pose(|f| f.pose = p.pose(&mean));
             }
             None => session.error(format!("script: unknown preset `{name}`")),
         },
