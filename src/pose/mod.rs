@@ -541,10 +541,14 @@ pub fn save_format_for(path: &Path) -> PoseFormat {
     }
 }
 
-/// Reads a whole binary file of at most `max_bytes`.
+/// Reads a whole binary file of at most `max_bytes`, with errors naming the file.
 fn read_bytes(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PoseError> {
+    use std::io::Read;
     let meta = std::fs::metadata(path)
         .map_err(|e| PoseError::file(path, format!("cannot read it: {e}")))?;
+    if meta.is_dir() {
+        return Err(PoseError::file(path, "it is a folder, not a pose file"));
+    }
     if meta.len() > max_bytes {
         return Err(PoseError::file(
             path,
@@ -559,6 +563,12 @@ fn read_bytes(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PoseError> {
     std::fs::File::open(path)
         .and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes))
         .map_err(|e| PoseError::file(path, format!("cannot read it: {e}")))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(PoseError::file(
+            path,
+            "it grew past the size limit while being read",
+        ));
+    }
     Ok(bytes)
 }
 
@@ -597,32 +607,7 @@ pub fn load_pose_file(path: &Path) -> Result<PoseSequence, PoseError> {
 
 /// Reads a UTF-8 text file of at most `max_bytes`, with errors naming the file.
 pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, PoseError> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| PoseError::file(path, format!("cannot read it: {e}")))?;
-    if meta.is_dir() {
-        return Err(PoseError::file(path, "it is a folder, not a pose file"));
-    }
-    if meta.len() > max_bytes {
-        return Err(PoseError::file(
-            path,
-            format!(
-                "it is {:.1} MB; pose files are at most {} MB",
-                meta.len() as f64 / 1e6,
-                max_bytes >> 20
-            ),
-        ));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes))
-        .map_err(|e| PoseError::file(path, format!("cannot read it: {e}")))?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(PoseError::file(
-            path,
-            "it grew past the size limit while being read",
-        ));
-    }
+    let bytes = read_bytes(path, max_bytes)?;
     String::from_utf8(bytes).map_err(|e| {
         PoseError::file(
             path,
