@@ -598,28 +598,45 @@ fn an_idle_viewer_uses_no_cpu() {
         .unwrap();
     let ticks = |pid: u32| -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // utime and stime: fields 14 and 15, after the parenthesised name.
-        let rest = stat.rsplit(')').next().unwrap_or("");
-        let f: Vec<u64> = rest
+        // utime and stime: fields 14 and 15 of proc(5); after the parenthesised name the
+        // state is field 3, so they are the 12th and 13th tokens.
+        let rest: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
             .split_whitespace()
-            .filter_map(|x| x.parse().ok())
             .collect();
-        f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
+        let field = |i: usize| rest.get(i).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        field(11) + field(12)
     };
-    // Start-up, the first embedding and the CPU neural image (software adapter) settle.
-    std::thread::sleep(std::time::Duration::from_secs(12));
-    let alive = child.try_wait().unwrap().is_none();
-    let before = ticks(child.id());
-    std::thread::sleep(std::time::Duration::from_secs(4));
-    let after = ticks(child.id());
+    // Once start-up, the first embedding and the CPU neural image (software adapter) have
+    // settled — however long that takes next to other tests — a 3-second window passes with
+    // (almost) no CPU time. 100 ticks = one core-second; a window that redraws continuously
+    // takes ~500 here.
+    let started = std::time::Instant::now();
+    let mut windows = Vec::new();
+    let mut before = ticks(child.id());
+    let idle = loop {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        if child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        let now = ticks(child.id());
+        windows.push(now - before);
+        before = now;
+        // Started (it has done its start-up work) and quiet for the last window.
+        if now > 50 && windows.last() < Some(&15) {
+            break true;
+        }
+        if started.elapsed().as_secs() > 60 {
+            break false;
+        }
+    };
     let _ = child.kill();
     let _ = child.wait();
-    assert!(alive, "the viewer exited early");
-    // 100 ticks = one core-second; a continuously redrawing window takes ~600 here.
     assert!(
-        after - before < 40,
-        "an idle viewer used {} ticks in 4 s",
-        after - before
+        idle,
+        "the viewer never went idle: CPU ticks per 3 s {windows:?}"
     );
 }
 
