@@ -648,17 +648,32 @@ fn a_click_outside_an_open_list_only_closes_it() {
     let dir = tempfile::tempdir().unwrap();
     let avatar = avatar_file(dir.path());
     let (r0, r1) = (dir.path().join("r0.json"), dir.path().join("r1.json"));
+    // A pose beyond ±180° on the index joint, whose values the open Index group shows.
+    let mut p = [0.0f32; 48];
+    p[5] = 3.3;
+    let pose = dir.path().join("wide.json");
+    std::fs::write(
+        &pose,
+        serde_json::json!({"frames": [{"pose": p.to_vec()}]}).to_string(),
+    )
+    .unwrap();
+    let rp = dir.path().join("rp.json");
     // 900x600: the Shading combo at (628, 58), the lighting pad around (650, 320).
     run_script(
         dir.path(),
         &avatar,
         serde_json::json!([
-            {"wait_idle": true}, {"wait_frames": 3},
+            {"wait_idle": true}, {"drop_file": pose}, {"wait_idle": true}, {"wait_frames": 3},
+            {"report": rp},
             {"click": [628, 58]}, {"wait_frames": 3}, {"click": [650, 320]}, {"wait_frames": 3},
             {"report": r0},
             {"click": [650, 320]}, {"wait_frames": 3}, {"report": r1}, {"exit": 0}
         ]),
     );
+    let rp = read_report(&rp);
+    let shown = rp["pose"][5].as_f64().unwrap() as f32;
+    assert_eq!(shown, 3.3, "showing a value beyond 180° changed it: {rp}");
+    assert_eq!(rp["frame_edited"], false, "{rp}");
     let (r0, r1) = (read_report(&r0), read_report(&r1));
     assert_eq!(
         r0["light_source"], "Row(0)",

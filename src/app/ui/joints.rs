@@ -121,6 +121,9 @@ fn joint_row(ui: &mut egui::Ui, session: &mut Session, j: usize) {
                 egui::DragValue::new(&mut deg)
                     .speed(DEGREES_PER_PIXEL)
                     .range(-180.0..=180.0)
+                    // Poses from files can exceed ±180° (mean-relative values near π):
+                    // showing them must not change them.
+                    .clamp_existing_to_range(false)
                     .fixed_decimals(1)
                     .suffix("°"),
             );

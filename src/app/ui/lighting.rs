@@ -215,6 +215,7 @@ fn environment(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs) 
             egui::DragValue::new(&mut deg)
                 .speed(1.0)
                 .range(-180.0..=180.0)
+                .clamp_existing_to_range(false)
                 .suffix("°"),
         );
         ui.label("turn")
