@@ -33,6 +33,7 @@ pub mod skeleton;
 pub mod synthetic;
 pub mod torch;
 pub mod user_config;
+pub mod user_files;
 pub mod wireframe;
 
 /// Number of MANO joints (wrist + 15 finger joints).

@@ -6,7 +6,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
@@ -62,28 +61,14 @@ impl TensorFile {
     /// Reads and parses `path`. Fails (without reading it) if the file is larger than
     /// [`MAX_AVATAR_BYTES`].
     pub fn open(path: &Path) -> Result<Self, AvatarError> {
-        let file = |problem: String| AvatarError::File {
-            path: path.to_path_buf(),
-            problem,
-        };
-        let meta = std::fs::metadata(path).map_err(|e| file(format!("cannot read it: {e}")))?;
-        if meta.is_dir() {
-            return Err(file("it is a folder, not a .safetensors file".into()));
-        }
-        if meta.len() > MAX_AVATAR_BYTES {
-            return Err(file(format!(
-                "it is {:.1} GB; avatar files are at most {} MB (a paper-size XHand avatar is about 20 MB)",
-                meta.len() as f64 / 1e9,
-                MAX_AVATAR_BYTES >> 20
-            )));
-        }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_AVATAR_BYTES + 1).read_to_end(&mut bytes))
-            .map_err(|e| file(format!("cannot read it: {e}")))?;
-        if bytes.len() as u64 > MAX_AVATAR_BYTES {
-            return Err(file("it grew past the size limit while being read".into()));
-        }
+        let what = "avatar files (a paper-size XHand avatar is about 20 MB)";
+        let bytes =
+            crate::user_files::read_capped(path, MAX_AVATAR_BYTES, what).map_err(|problem| {
+                AvatarError::File {
+                    path: path.to_path_buf(),
+                    problem,
+                }
+            })?;
         Self::from_bytes(path, bytes)
     }
 

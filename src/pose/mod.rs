@@ -543,33 +543,8 @@ pub fn save_format_for(path: &Path) -> PoseFormat {
 
 /// Reads a whole binary file of at most `max_bytes`, with errors naming the file.
 fn read_bytes(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PoseError> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| PoseError::file(path, format!("cannot read it: {e}")))?;
-    if meta.is_dir() {
-        return Err(PoseError::file(path, "it is a folder, not a pose file"));
-    }
-    if meta.len() > max_bytes {
-        return Err(PoseError::file(
-            path,
-            format!(
-                "it is {:.1} MB; pose files are at most {} MB",
-                meta.len() as f64 / 1e6,
-                max_bytes >> 20
-            ),
-        ));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes))
-        .map_err(|e| PoseError::file(path, format!("cannot read it: {e}")))?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(PoseError::file(
-            path,
-            "it grew past the size limit while being read",
-        ));
-    }
-    Ok(bytes)
+    crate::user_files::read_capped(path, max_bytes, "pose files")
+        .map_err(|p| PoseError::file(path, p))
 }
 
 /// Parses a HaMeR document; when the format was guessed and nothing in the document looks

@@ -66,24 +66,5 @@ pub fn checkpoint_hand(path: &Path) -> Result<crate::hand::Handedness, ImportErr
 
 /// Reads a whole file, refusing (before reading) one larger than `cap` bytes.
 pub(crate) fn read_capped(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>, ImportError> {
-    let fail = |p: String| ImportError::new(path, p);
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-    if meta.is_dir() {
-        return Err(fail("it is a folder, not a file".into()));
-    }
-    if meta.len() > cap {
-        return Err(fail(format!(
-            "it is {:.1} GB; {what} are at most {} MB here",
-            meta.len() as f64 / 1e9,
-            cap >> 20
-        )));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(cap + 1).read_to_end(&mut bytes))
-        .map_err(|e| fail(format!("cannot read it: {e}")))?;
-    if bytes.len() as u64 > cap {
-        return Err(fail("it grew past the size limit while being read".into()));
-    }
-    Ok(bytes)
+    crate::user_files::read_capped(path, cap, what).map_err(|p| ImportError::new(path, p))
 }
