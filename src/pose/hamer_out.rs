@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::{PoseSequence, pose_to_matrices};
+use super::{PoseSequence, flat_relative, pose_to_matrices};
 use crate::POSE_DIM;
 use crate::hand::{Handedness, mirror_pose};
 
@@ -23,13 +23,8 @@ pub fn to_hamer_json(
         .enumerate()
         .map(|(i, f)| {
             let hand = f.hand.unwrap_or(mean_hand);
-            let mean = if hand == mean_hand {
-                *pose_mean
-            } else {
-                mirror_pose(pose_mean)
-            };
             // The flat-relative rotations of this hand's MANO model …
-            let flat: [f32; POSE_DIM] = std::array::from_fn(|k| f.pose[k] + mean[k]);
+            let flat = flat_relative(&f.pose, hand, pose_mean, mean_hand);
             // … and as HaMeR predicts a left hand: the right hand of the flipped image.
             let omega = match hand {
                 Handedness::Right => flat,

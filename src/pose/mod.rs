@@ -254,12 +254,32 @@ pub fn mean_relative(
     pose_mean: &[f32; POSE_DIM],
     mean_hand: Handedness,
 ) -> [f32; POSE_DIM] {
-    let mean = if hand == mean_hand {
+    let mean = mean_of_hand(hand, pose_mean, mean_hand);
+    std::array::from_fn(|i| flat[i] - mean[i])
+}
+
+/// The inverse of [`mean_relative`]: the flat-hand-relative pose `pose + mean` of `hand`.
+pub fn flat_relative(
+    pose: &[f32; POSE_DIM],
+    hand: Handedness,
+    pose_mean: &[f32; POSE_DIM],
+    mean_hand: Handedness,
+) -> [f32; POSE_DIM] {
+    let mean = mean_of_hand(hand, pose_mean, mean_hand);
+    std::array::from_fn(|i| pose[i] + mean[i])
+}
+
+/// `pose_mean` (of a `mean_hand` MANO model) for `hand`: mirrored for the other hand.
+fn mean_of_hand(
+    hand: Handedness,
+    pose_mean: &[f32; POSE_DIM],
+    mean_hand: Handedness,
+) -> [f32; POSE_DIM] {
+    if hand == mean_hand {
         *pose_mean
     } else {
         mirror_pose(pose_mean)
-    };
-    std::array::from_fn(|i| flat[i] - mean[i])
+    }
 }
 
 /// Re-expresses a frame converted for one avatar's mean (`old_mean` of `old_hand`) for
@@ -274,13 +294,8 @@ pub fn reconvert_for_mean(
     new_hand: Handedness,
 ) {
     let hand = frame.hand.unwrap_or(old_hand);
-    let mean_of = |mean: &[f32; POSE_DIM], of: Handedness| {
-        if hand == of { *mean } else { mirror_pose(mean) }
-    };
-    let (old, new) = (mean_of(old_mean, old_hand), mean_of(new_mean, new_hand));
-    for i in 0..POSE_DIM {
-        frame.pose[i] += old[i] - new[i];
-    }
+    let flat = flat_relative(&frame.pose, hand, old_mean, old_hand);
+    frame.pose = mean_relative(&flat, hand, new_mean, new_hand);
     if frame.hand.is_none() && old_hand != new_hand {
         frame.hand = Some(old_hand);
     }
