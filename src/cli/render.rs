@@ -236,21 +236,13 @@ impl FrameRenderer {
                 if settings.mode == ShadingMode::Neural && avatar.renderer.is_none() {
                     return Err(cpu_render::RenderError::NoRenderer(avatar.name.clone()).into());
                 }
-                // The GPU's shaded image carries coverage in alpha.
-                let img = crate::gpu::render_frame(ctx, renderer, avatar, frame, camera, settings)?;
+                // The GPU's shaded image carries coverage in alpha (the background colour is
+                // already in RGB): keep it as the mask and write an opaque image, as the CPU's.
+                let mut img =
+                    crate::gpu::render_frame(ctx, renderer, avatar, frame, camera, settings)?;
                 let mask = img.pixels.iter().map(|p| p[3] > 127).collect();
-                let mut opaque = img;
-                for (p, bg) in opaque
-                    .pixels
-                    .iter_mut()
-                    .zip(std::iter::repeat(settings.background))
-                {
-                    if p[3] <= 127 {
-                        *p = [bg[0], bg[1], bg[2], 1.0]
-                            .map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8);
-                    }
-                }
-                Ok((opaque, mask))
+                img.pixels.iter_mut().for_each(|p| p[3] = 255);
+                Ok((img, mask))
             }
         }
     }
