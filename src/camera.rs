@@ -282,6 +282,18 @@ impl Camera {
         proj * self.view_matrix()
     }
 
+    /// The camera carried round `pivot` by `angle` radians about the image's up direction
+    /// (a turntable step): same distance, same intrinsics, `pivot` stays on the same pixel.
+    pub fn orbited(&self, pivot: Vector3<f64>, angle: f64) -> Self {
+        let up = -self.rotation.row(1).transpose();
+        let turn = nalgebra::Rotation3::from_axis_angle(&nalgebra::Unit::new_normalize(up), angle);
+        Self {
+            rotation: self.rotation * turn.matrix().transpose(),
+            center: pivot + turn * (self.center - pivot),
+            ..self.clone()
+        }
+    }
+
     /// World → camera as a 4x4 matrix `[R | −R·C]`.
     pub fn view_matrix(&self) -> Matrix4<f64> {
         let mut m = Matrix4::identity();
@@ -318,6 +330,37 @@ mod tests {
         let ndc_y = clip.y / clip.w;
         assert!((ndc_x - (uv[0] / 167.0 - 1.0)).abs() < 1e-6);
         assert!((ndc_y - (1.0 - uv[1] / 256.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn orbiting_keeps_the_pivot_and_the_distance() {
+        let pivot = Vector3::new(0.1, -0.05, 0.3);
+        let cam = Camera::look_at(
+            pivot + Vector3::new(0.2, 0.1, 0.5),
+            pivot,
+            Vector3::y(),
+            0.6,
+            64,
+            48,
+        );
+        let before = cam.project([0.1, -0.05, 0.3]).unwrap();
+        for k in 1..8 {
+            let turned = cam.orbited(pivot, k as f64 * 0.7);
+            let p = turned.project([0.1, -0.05, 0.3]).unwrap();
+            assert!((p[0] - before[0]).abs() < 1e-9 && (p[1] - before[1]).abs() < 1e-9);
+            assert!(((turned.center - pivot).norm() - (cam.center - pivot).norm()).abs() < 1e-12);
+            assert!(turned.rotation.is_orthogonal(1e-12));
+        }
+        let half = cam.orbited(pivot, std::f64::consts::PI);
+        // Half a turn puts the camera on the far side of the pivot (about the image's up).
+        let up = -cam.rotation.row(1).transpose();
+        let flat = |c: &Camera| {
+            let d = c.center - pivot;
+            d - up * d.dot(&up)
+        };
+        assert!((flat(&half) + flat(&cam)).norm() < 1e-9);
+        let full = cam.orbited(pivot, std::f64::consts::TAU);
+        assert!((full.center - cam.center).norm() < 1e-12);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod synthetic;
 pub mod torch;
 pub mod user_config;
 pub mod user_files;
+pub mod video;
 pub mod wireframe;
 
 /// Number of MANO joints (wrist + 15 finger joints).

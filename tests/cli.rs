@@ -821,3 +821,173 @@ fn the_avatar_lands_on_the_source_image_where_the_camera_puts_it() {
         "the hand is drawn where the mask says ({drawn}/{covered})"
     );
 }
+
+/// Decodes every frame of an MP4 with the crates xhand writes it with.
+fn decode_all(path: &Path) -> (xhand::video::VideoReader, Vec<xhand::image_io::Rgba8>) {
+    let mut reader = xhand::video::VideoReader::open(path).unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = reader.next_frame().unwrap() {
+        frames.push(f);
+    }
+    (reader, frames)
+}
+
+#[test]
+fn sequences_and_turntables_become_mp4_videos_matching_the_png_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, pose) = setup(dir.path());
+    let run = |extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "render", "--avatar", &avatar, "--pose", &pose, "--mode", "sh", "--width", "64",
+            "--height", "96",
+        ];
+        args.extend(extra);
+        args.extend(["--out", out.to_str().unwrap()]);
+        xhand(&args)
+    };
+    let (pngs, clip) = (dir.path().join("pngs"), dir.path().join("clip.mp4"));
+    let (ok, text) = run(&["--all"], &pngs);
+    assert!(ok, "{text}");
+    let (ok, text) = run(&["--all"], &clip);
+    assert!(ok, "{text}");
+    let (reader, frames) = decode_all(&clip);
+    assert_eq!((reader.width, reader.height), (64, 96));
+    assert!(
+        (reader.fps - 10.0).abs() < 1e-3,
+        "the file's fps: {}",
+        reader.fps
+    );
+    assert_eq!(frames.len(), 3);
+    for (i, f) in frames.iter().enumerate() {
+        let png = xhand::image_io::Rgba8::load(&pngs.join(format!("{i:04}.png"))).unwrap();
+        let db = xhand::image_io::psnr(f, &png, None);
+        assert!(db > 30.0, "frame {i}: {db:.1} dB against the PNG");
+    }
+
+    // A turntable: N frames, the first one the plain render, the others turned.
+    let (single, turn) = (dir.path().join("one.png"), dir.path().join("turn.mp4"));
+    let (ok, text) = run(&["--frame", "2"], &single);
+    assert!(ok, "{text}");
+    let (ok, text) = run(
+        &[
+            "--frame",
+            "2",
+            "--turntable",
+            "8",
+            "--fps",
+            "24",
+            "--bitrate",
+            "800",
+        ],
+        &turn,
+    );
+    assert!(ok, "{text}");
+    let (reader, frames) = decode_all(&turn);
+    assert_eq!(frames.len(), 8);
+    assert!((reader.fps - 24.0).abs() < 1e-3, "{}", reader.fps);
+    let still = xhand::image_io::Rgba8::load(&single).unwrap();
+    assert!(xhand::image_io::psnr(&frames[0], &still, None) > 30.0);
+    assert!(
+        xhand::image_io::psnr(&frames[4], &still, None) < 25.0,
+        "half a turn shows the other side"
+    );
+
+    // What cannot be a video is refused before any work.
+    let (ok, text) = run(&[], &dir.path().join("single.mp4"));
+    assert!(
+        !ok && text.contains("--all") && text.contains("--turntable"),
+        "{text}"
+    );
+    let mut odd = vec!["render", "--avatar", &avatar, "--all", "--pose", &pose];
+    odd.extend(["--width", "63", "--height", "96", "--out"]);
+    let odd_out = dir.path().join("odd.mp4");
+    odd.push(odd_out.to_str().unwrap());
+    let (ok, text) = xhand(&odd);
+    assert!(
+        !ok && text.contains("even") && text.contains("64x96"),
+        "{text}"
+    );
+    assert!(!odd_out.exists());
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".part")), "{names:?}");
+}
+
+#[test]
+fn the_avatar_is_drawn_over_the_frames_of_a_source_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, _) = setup(dir.path());
+    let pose = common::fixture("poses/hamer_single.json"); // a 640x480 HaMeR camera
+    let footage = dir.path().join("footage.mp4");
+    let mut writer = xhand::video::VideoWriter::create(&footage, 640, 480, 30.0, None).unwrap();
+    for t in 0..2u32 {
+        let pixels = (0..640 * 480u32)
+            .map(|i| {
+                [
+                    ((i % 640 + t * 40) % 256) as u8,
+                    ((i / 640) % 256) as u8,
+                    90,
+                    255,
+                ]
+            })
+            .collect();
+        writer
+            .push(&xhand::image_io::Rgba8 {
+                width: 640,
+                height: 480,
+                pixels,
+            })
+            .unwrap();
+    }
+    writer.finish().unwrap();
+    let (_, frames) = decode_all(&footage);
+    let out = dir.path().join("over.png");
+    let (ok, text) = xhand(&[
+        "render",
+        "--avatar",
+        &avatar,
+        "--pose",
+        pose.to_str().unwrap(),
+        "--pose-camera",
+        "--mode",
+        "sh",
+        "--background-image",
+        footage.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let over = xhand::image_io::Rgba8::load(&out).unwrap();
+    assert_eq!((over.width, over.height), (640, 480));
+    let same = over
+        .pixels
+        .iter()
+        .zip(&frames[0].pixels)
+        .filter(|(a, b)| a == b)
+        .count();
+    let changed = over.pixels.len() - same;
+    assert!(changed > 200, "the hand is drawn ({changed} px)");
+    assert!(
+        changed * 5 < over.pixels.len(),
+        "the rest is the video's first frame"
+    );
+
+    // A corrupt video is named in the error.
+    let bad = dir.path().join("broken.mp4");
+    std::fs::write(&bad, b"\0\0\0\x18ftypisom but then nothing useful").unwrap();
+    let (ok, text) = xhand(&[
+        "render",
+        "--avatar",
+        &avatar,
+        "--pose",
+        pose.to_str().unwrap(),
+        "--pose-camera",
+        "--background-image",
+        bad.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("broken.mp4"), "{text}");
+}

@@ -1,4 +1,5 @@
-//! `xhand render`: frames to PNG with the CPU reference renderer.
+//! `xhand render`: frames to PNG or MP4 with the CPU reference renderer (or the GPU
+//! pipeline): one frame, the whole sequence, or a turntable around one pose.
 
 use std::path::PathBuf;
 
@@ -14,7 +15,7 @@ use crate::mesh::bounding_box;
 use crate::pose::LoadedPoses;
 use crate::render_settings::{RenderSettings, ShadingMode};
 
-/// Render one frame (or all of a sequence) to PNG.
+/// Render one frame, all of a sequence or a turntable to PNG images or an MP4 video.
 #[derive(Debug, Args)]
 pub struct RenderCmd {
     #[command(flatten)]
@@ -23,9 +24,18 @@ pub struct RenderCmd {
     pub pose: PoseArgs,
     #[command(flatten)]
     pub nets: NetsArgs,
-    /// Render every frame of the sequence; `--out` is then a folder of numbered PNGs.
+    /// Render every frame of the sequence; `--out` is then a folder of numbered PNGs, or a
+    /// video when it ends in `.mp4`.
     #[arg(long, conflicts_with = "frame")]
     pub all: bool,
+    /// Render N frames orbiting the pose (the --frame of the sequence) once about the image's
+    /// up axis, at the framing camera's distance; `--out` as for --all.
+    #[arg(long, value_name = "N", conflicts_with_all = ["all", "pose_camera"],
+          value_parser = clap::value_parser!(u32).range(2..100_000))]
+    pub turntable: Option<u32>,
+    /// Video bit rate in kbit/s (default: about 0.25 bit a pixel a frame).
+    #[arg(long, value_name = "KBPS", value_parser = clap::value_parser!(u32).range(50..100_000))]
+    pub bitrate: Option<u32>,
     /// Shading mode.
     #[arg(long, value_enum, default_value_t = ShadingMode::Neural)]
     pub mode: ShadingMode,
@@ -48,14 +58,14 @@ pub struct RenderCmd {
     /// Render through the GPU pipeline (wgpu, no window) instead of the CPU reference.
     #[arg(long)]
     pub gpu: bool,
-    /// Frame rate for sequences whose file gives none (reported with --all).
+    /// Frame rate for sequences whose file gives none, and for turntables (default 30).
     #[arg(long)]
     pub fps: Option<f32>,
-    /// Output PNG (or folder with `--all`).
-    /// Draw the avatar over the source footage: an image (PNG/JPEG) or a folder of them,
-    /// matched to frames by the pose file's image names, else by order. Needs
-    /// --pose-camera; each output has the image's size, the camera scaled to it.
-    #[arg(long, value_name = "IMG|DIR", requires = "pose_camera")]
+    /// Draw the avatar over the source footage: an image (PNG/JPEG), a folder of them
+    /// (matched to frames by the pose file's image names, else by order) or an MP4 video
+    /// (frame by frame). Needs --pose-camera; each output has the image's size, the camera
+    /// scaled to it.
+    #[arg(long, value_name = "IMG|DIR|VIDEO.mp4", requires = "pose_camera")]
     pub background_image: Option<PathBuf>,
     /// Light with an equirectangular environment map (`.hdr` or `.exr`) instead of the SH
     /// of the frame or the avatar (docs/relighting.md).
@@ -64,6 +74,7 @@ pub struct RenderCmd {
     /// Turn the environment about its up axis, degrees.
     #[arg(long, default_value_t = 0.0, requires = "env")]
     pub env_rotation: f64,
+    /// Output: a PNG; with --all or --turntable a folder of numbered PNGs, or an `.mp4`.
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -104,6 +115,14 @@ impl RenderCmd {
             }
             posed
         };
+        let video = crate::video::is_video_path(&self.out);
+        if video && !self.all && self.turntable.is_none() {
+            anyhow::bail!(
+                "{}: a video needs several frames: add --all (the whole sequence) or \
+                 --turntable N",
+                self.out.display()
+            );
+        }
         let first = if self.all { 0 } else { self.pose.frame };
         let frame0 = lit(engine.evaluate(&avatar, seq.frame(first)?, self.sh_view)?);
         let (lo, hi) = bounding_box(&frame0.geometry.vertices);
@@ -112,64 +131,95 @@ impl RenderCmd {
         } else {
             Some(self.camera.camera(lo, hi)?)
         };
-        let backgrounds = match &self.background_image {
+        if video && framing.is_some() {
+            crate::video::check_size(self.camera.width, self.camera.height)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", self.out.display()))?;
+        }
+        let mut backgrounds = match &self.background_image {
             Some(p) => Some(Backgrounds::open(p)?),
             None => None,
         };
-        let camera_for = |i: usize| -> anyhow::Result<Camera> {
-            match &framing {
-                Some(c) => Ok(c.clone()),
-                None => self.pose_camera_for(&loaded, i),
-            }
+        let pivot = nalgebra::Vector3::from_fn(|k, _| 0.5 * (lo[k] + hi[k]) as f64);
+        let turntable = self.turntable;
+        let camera_for = |k: usize, i: usize| -> anyhow::Result<Camera> {
+            let camera = match (&framing, turntable) {
+                (Some(c), Some(n)) => c.orbited(pivot, std::f64::consts::TAU * k as f64 / n as f64),
+                (Some(c), None) => c.clone(),
+                (None, _) => self.pose_camera_for(&loaded, i)?,
+            };
+            // H.264 frames have even sides; a pose camera's aspect may give an odd one.
+            Ok(if video && framing.is_none() {
+                let (w, h) = ((camera.width & !1).max(2), (camera.height & !1).max(2));
+                camera.resized(w, h)
+            } else {
+                camera
+            })
         };
         let mut renderer = FrameRenderer::new(self.gpu, &avatar)?;
         // One frame: rendered, or drawn over its source image.
-        let mut draw = |i: usize, posed: &crate::frame::PosedFrame| -> anyhow::Result<Rgba8> {
-            let camera = camera_for(i)?;
-            let Some(bg) = &backgrounds else {
-                return renderer
-                    .render(&avatar, posed, &camera, &settings)
-                    .map(|(img, _)| img);
+        let mut draw =
+            |k: usize, i: usize, posed: &crate::frame::PosedFrame| -> anyhow::Result<Rgba8> {
+                let camera = camera_for(k, i)?;
+                let Some(bg) = &mut backgrounds else {
+                    return renderer
+                        .render(&avatar, posed, &camera, &settings)
+                        .map(|(img, _)| img);
+                };
+                let label = seq
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(i))
+                    .map(String::as_str);
+                let image = bg.for_frame(i, label)?;
+                let camera = camera.resized(image.width, image.height);
+                let (hand, mask) = renderer.render(&avatar, posed, &camera, &settings)?;
+                Ok(over(&hand, &mask, &image))
             };
-            let label = seq
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(i))
-                .map(String::as_str);
-            let image = bg.for_frame(i, label)?;
-            let camera = camera.resized(image.width, image.height);
-            let (hand, mask) = renderer.render(&avatar, posed, &camera, &settings)?;
-            Ok(over(&hand, &mask, &image))
+        let count = match (self.all, self.turntable) {
+            (true, _) => seq.len(),
+            (false, Some(n)) => n as usize,
+            (false, None) => {
+                draw(0, first, &frame0)?.save_png(&self.out)?;
+                println!("wrote {}", self.out.display());
+                return Ok(());
+            }
         };
-        if !self.all {
-            draw(first, &frame0)?.save_png(&self.out)?;
-            println!("wrote {}", self.out.display());
-            return Ok(());
-        }
-        std::fs::create_dir_all(&self.out)
-            .with_context(|| format!("cannot create folder {}", self.out.display()))?;
-        let bar = ProgressBar::new(seq.len() as u64);
+        let fps = if self.all {
+            seq.fps
+        } else {
+            self.fps.unwrap_or(crate::pose::DEFAULT_FPS)
+        };
+        let mut sink = FrameSink::new(&self.out, count, fps, self.bitrate)?;
+        let stop = stop_on_ctrl_c(&self.out);
+        let bar = ProgressBar::new(count as u64);
         bar.set_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} frames, {per_sec}, eta {eta}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        let digits = seq.len().to_string().len().max(4);
-        for (i, frame) in seq.frames.iter().enumerate() {
-            let posed = if i == 0 {
+        let mut done = 0;
+        for k in 0..count {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let i = if self.all { k } else { first };
+            let posed = if i == first {
                 frame0.clone()
             } else {
-                lit(engine.evaluate(&avatar, frame, self.sh_view)?)
+                lit(engine.evaluate(&avatar, &seq.frames[i], self.sh_view)?)
             };
-            draw(i, &posed)?.save_png(&self.out.join(format!("{i:0digits$}.png")))?;
+            sink.push(k, &draw(k, i, &posed)?)?;
+            done += 1;
             bar.inc(1);
         }
         bar.finish();
-        println!(
-            "wrote {} frames to {} ({} fps)",
-            seq.len(),
-            self.out.display(),
-            seq.fps
-        );
+        sink.finish()?;
+        if done < count {
+            anyhow::bail!(
+                "interrupted: {} holds the first {done} of {count} frames",
+                self.out.display()
+            );
+        }
+        println!("wrote {count} frames to {} ({fps} fps)", self.out.display());
         Ok(())
     }
 
@@ -259,15 +309,22 @@ fn over(hand: &Rgba8, mask: &[bool], background: &Rgba8) -> Rgba8 {
     out
 }
 
-/// Source images for `--background-image`: one image for every frame, or a folder.
+/// Source images for `--background-image`: one image for every frame, a folder, or a video.
 enum Backgrounds {
     One(Rgba8),
     /// The folder's images, sorted by name.
     Folder(Vec<PathBuf>),
+    /// Frame `i` of the video under frame `i` of the sequence.
+    Video(Box<crate::video::VideoReader>),
 }
 
 impl Backgrounds {
     fn open(path: &std::path::Path) -> anyhow::Result<Self> {
+        if crate::video::is_video_path(path) {
+            return Ok(Self::Video(Box::new(crate::video::VideoReader::open(
+                path,
+            )?)));
+        }
         if !path.is_dir() {
             return Ok(Self::One(Rgba8::load(path)?));
         }
@@ -290,13 +347,17 @@ impl Backgrounds {
     /// The image of frame `i`: the one named like the frame's label (HaMeR's image name),
     /// else the `i`-th by name.
     fn for_frame(
-        &self,
+        &mut self,
         i: usize,
         label: Option<&str>,
     ) -> anyhow::Result<std::borrow::Cow<'_, Rgba8>> {
         let files = match self {
             Self::One(img) => return Ok(std::borrow::Cow::Borrowed(img)),
             Self::Folder(files) => files,
+            Self::Video(reader) => {
+                let index = u32::try_from(i).unwrap_or(u32::MAX);
+                return Ok(std::borrow::Cow::Owned(reader.frame(index)?));
+            }
         };
         let named = label.and_then(|l| {
             let name = std::path::Path::new(l).file_name()?;
@@ -311,4 +372,103 @@ impl Backgrounds {
         })?;
         Ok(std::borrow::Cow::Owned(Rgba8::load(file)?))
     }
+}
+
+/// Where the frames of `--all` / `--turntable` go: numbered PNGs in a folder, or a video.
+enum FrameSink {
+    Folder {
+        dir: PathBuf,
+        digits: usize,
+    },
+    /// The writer starts with the first frame, whose size it takes.
+    Video {
+        path: PathBuf,
+        fps: f32,
+        bitrate: Option<u32>,
+        writer: Option<crate::video::VideoWriter>,
+    },
+}
+
+impl FrameSink {
+    fn new(
+        out: &std::path::Path,
+        count: usize,
+        fps: f32,
+        kbps: Option<u32>,
+    ) -> anyhow::Result<Self> {
+        if crate::video::is_video_path(out) {
+            return Ok(Self::Video {
+                path: out.to_path_buf(),
+                fps,
+                bitrate: kbps.map(|k| k * 1000),
+                writer: None,
+            });
+        }
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("cannot create folder {}", out.display()))?;
+        Ok(Self::Folder {
+            dir: out.to_path_buf(),
+            digits: count.to_string().len().max(4),
+        })
+    }
+
+    fn push(&mut self, k: usize, image: &Rgba8) -> anyhow::Result<()> {
+        match self {
+            Self::Folder { dir, digits } => {
+                let digits = *digits;
+                image.save_png(&dir.join(format!("{k:0digits$}.png")))
+            }
+            Self::Video {
+                path,
+                fps,
+                bitrate,
+                writer,
+            } => {
+                let w = match writer {
+                    Some(w) => w,
+                    None => writer.insert(crate::video::VideoWriter::create(
+                        path,
+                        image.width,
+                        image.height,
+                        *fps,
+                        *bitrate,
+                    )?),
+                };
+                Ok(w.push(image)?)
+            }
+        }
+    }
+
+    /// Closes a video (a playable file with the frames pushed so far).
+    fn finish(self) -> anyhow::Result<()> {
+        if let Self::Video {
+            writer: Some(w), ..
+        } = self
+        {
+            w.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// A flag Ctrl+C sets, so a long render stops after the current frame and closes its video;
+/// a second Ctrl+C quits at once, removing the unfinished video.
+fn stop_on_ctrl_c(out: &std::path::Path) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let part = crate::video::part_path(out).ok();
+    let installed = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            if let Some(p) = &part {
+                let _ = std::fs::remove_file(p);
+            }
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this frame (Ctrl+C again quits at once)");
+    });
+    if let Err(e) = installed {
+        eprintln!("note: Ctrl+C will quit without closing the output ({e})");
+    }
+    stop
 }
