@@ -282,6 +282,18 @@ impl Camera {
         proj * self.view_matrix()
     }
 
+    /// The part of the image from pixel `(x, y)`, `width` × `height` in size, as a camera
+    /// of its own (the principal point moves; nothing else changes).
+    pub fn cropped(&self, x: u32, y: u32, width: u32, height: u32) -> Self {
+        Self {
+            cx: self.cx - x as f64,
+            cy: self.cy - y as f64,
+            width,
+            height,
+            ..self.clone()
+        }
+    }
+
     /// The camera carried round `pivot` by `angle` radians about the image's up direction
     /// (a turntable step): same distance, same intrinsics, `pivot` stays on the same pixel.
     pub fn orbited(&self, pivot: Vector3<f64>, angle: f64) -> Self {
@@ -360,6 +372,13 @@ mod tests {
         };
         assert!((flat(&half) + flat(&cam)).norm() < 1e-9);
         let full = cam.orbited(pivot, std::f64::consts::TAU);
+        // A crop sees the same points at shifted pixels.
+        let crop = cam.cropped(10, 4, 20, 30);
+        let q = crop.project([0.1, -0.05, 0.3]).unwrap();
+        assert!(
+            (q[0] - (before[0] - 10.0)).abs() < 1e-9 && (q[1] - (before[1] - 4.0)).abs() < 1e-9
+        );
+        assert_eq!((crop.width, crop.height), (20, 30));
         assert!((full.center - cam.center).norm() < 1e-12);
     }
 

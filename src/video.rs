@@ -21,6 +21,8 @@ use openh264::encoder::{
 };
 use openh264::formats::{RgbSliceU8, YUVBuffer};
 
+use anyhow::Context;
+
 use crate::image_io::Rgba8;
 
 /// Track timescale: 90 kHz, the usual video clock, exact for 24, 25, 30 and 60 fps and
@@ -263,6 +265,82 @@ impl Drop for VideoWriter {
         if self.mp4.take().is_some() {
             let _ = std::fs::remove_file(&self.part);
         }
+    }
+}
+
+/// Where the frames of a render go: numbered PNGs in a folder, or a video (by `out`'s
+/// extension).
+pub enum FrameSink {
+    Folder {
+        dir: PathBuf,
+        digits: usize,
+    },
+    /// The writer starts with the first frame, whose size it takes.
+    Video {
+        path: PathBuf,
+        fps: f32,
+        bitrate: Option<u32>,
+        writer: Option<VideoWriter>,
+    },
+}
+
+impl FrameSink {
+    /// `count` frames (for the width of the PNG numbers) at `fps`; `kbps`: the video's bit
+    /// rate.
+    pub fn new(out: &Path, count: usize, fps: f32, kbps: Option<u32>) -> anyhow::Result<Self> {
+        if is_video_path(out) {
+            return Ok(Self::Video {
+                path: out.to_path_buf(),
+                fps,
+                bitrate: kbps.map(|k| k * 1000),
+                writer: None,
+            });
+        }
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("cannot create folder {}", out.display()))?;
+        Ok(Self::Folder {
+            dir: out.to_path_buf(),
+            digits: count.to_string().len().max(4),
+        })
+    }
+
+    /// Writes frame `k`.
+    pub fn push(&mut self, k: usize, image: &Rgba8) -> anyhow::Result<()> {
+        match self {
+            Self::Folder { dir, digits } => {
+                let digits = *digits;
+                image.save_png(&dir.join(format!("{k:0digits$}.png")))
+            }
+            Self::Video {
+                path,
+                fps,
+                bitrate,
+                writer,
+            } => {
+                let w = match writer {
+                    Some(w) => w,
+                    None => writer.insert(VideoWriter::create(
+                        path,
+                        image.width,
+                        image.height,
+                        *fps,
+                        *bitrate,
+                    )?),
+                };
+                Ok(w.push(image)?)
+            }
+        }
+    }
+
+    /// Closes a video (a playable file with the frames pushed so far).
+    pub fn finish(self) -> anyhow::Result<()> {
+        if let Self::Video {
+            writer: Some(w), ..
+        } = self
+        {
+            w.finish()?;
+        }
+        Ok(())
     }
 }
 

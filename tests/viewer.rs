@@ -685,3 +685,134 @@ fn a_click_outside_an_open_list_only_closes_it() {
         "the pad is where the test clicks: {r1}"
     );
 }
+
+/// Every `.mp4` in `dir` whose name starts with `prefix`, decoded.
+fn exported_video(dir: &Path, prefix: &str) -> (xhand::video::VideoReader, Vec<Rgba8>) {
+    let path = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with(prefix) && name.ends_with(".mp4")
+        })
+        .unwrap_or_else(|| panic!("no {prefix}*.mp4 in {}", dir.display()));
+    let mut reader = xhand::video::VideoReader::open(&path).unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = reader.next_frame().unwrap() {
+        frames.push(f);
+    }
+    (reader, frames)
+}
+
+/// PSNR of `frame` against the window screenshot's viewport area (its top half: notes
+/// appear at the bottom).
+fn psnr_against_viewport(frame: &Rgba8, shot: &Rgba8, viewport: [u32; 2]) -> f64 {
+    let (w, h) = (frame.width, frame.height / 2);
+    let crop = |img: &Rgba8, x0: u32, y0: u32| Rgba8 {
+        width: w,
+        height: h,
+        pixels: (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| img.pixels[((y0 + y) * img.width + x0 + x) as usize])
+            .collect(),
+    };
+    xhand::image_io::psnr(
+        &crop(frame, 0, 0),
+        &crop(shot, viewport[0], viewport[1]),
+        None,
+    )
+}
+
+#[test]
+fn the_timeline_and_a_turntable_export_as_the_viewport_shows_them() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let poses = dir.path().join("seq.json");
+    let frame = |bend: f32, x: f32| {
+        let mut p = [0.0f32; 48];
+        p[14] = bend;
+        format!("{{\"pose\":{p:?}, \"trans\":[{x},0,0]}}")
+    };
+    std::fs::write(
+        &poses,
+        format!(
+            "{{\"fps\": 12, \"frames\": [{}, {}, {}]}}",
+            frame(0.0, 0.0),
+            frame(0.6, 0.01),
+            frame(1.2, 0.02)
+        ),
+    )
+    .unwrap();
+    let (shot, report) = (dir.path().join("shot.png"), dir.path().join("r.json"));
+    run_script_at_home(
+        dir.path(),
+        &avatar,
+        &["--pose", poses.to_str().unwrap()],
+        serde_json::json!([
+            {"wait_idle": true}, {"mode": "sh"}, {"key": "W"}, {"frame": 1}, {"wait_idle": true},
+            {"wait_frames": 5}, {"screenshot": shot}, {"report": report},
+            {"export": {"what": "video"}}, {"wait_frames": 2}, {"wait_idle": true},
+            {"export": {"what": "turntable", "frames": 6}}, {"wait_frames": 2},
+            {"wait_idle": true}, {"export": {"what": "turntable", "frames": 3000}},
+            {"wait_frames": 3}, {"cancel_export": true}, {"wait_idle": true}, {"report": report},
+            {"exit": 0}
+        ]),
+    );
+    let r = read_report(&report);
+    let out = Path::new(r["output_dir"].as_str().unwrap());
+    let vp: Vec<f64> = r["viewport"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let origin = [vp[0].round() as u32, vp[1].round() as u32];
+    let size = (((vp[2] - vp[0]) as u32) & !1, ((vp[3] - vp[1]) as u32) & !1);
+    let shot = Rgba8::load(&shot).unwrap();
+
+    let (reader, frames) = exported_video(out, "xhand-video-");
+    assert_eq!(frames.len(), 3, "every frame of the timeline");
+    assert_eq!((reader.width, reader.height), size, "the viewport's size");
+    assert!(
+        (reader.fps - 12.0).abs() < 1e-3,
+        "the sequence's fps: {}",
+        reader.fps
+    );
+    let db = psnr_against_viewport(&frames[1], &shot, origin);
+    assert!(db > 28.0, "frame 1 is what the viewport showed: {db:.1} dB");
+    assert!(
+        psnr_against_viewport(&frames[2], &shot, origin) < db,
+        "frame 2 differs more"
+    );
+
+    let (reader, turn) = exported_video(out, "xhand-turntable-");
+    assert_eq!(turn.len(), 6);
+    assert_eq!((reader.width, reader.height), size);
+    let db = psnr_against_viewport(&turn[0], &shot, origin);
+    assert!(db > 28.0, "the turntable starts from the view: {db:.1} dB");
+    assert!(
+        psnr_against_viewport(&turn[3], &shot, origin) < 24.0,
+        "half a turn later"
+    );
+    let errors = r["errors"].as_array().unwrap();
+    assert!(errors.is_empty(), "{r}");
+    // The cancelled turntable left nothing behind.
+    let notes = r["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("cancelled")),
+        "{r}"
+    );
+    let names: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let turntables = names
+        .iter()
+        .filter(|n| n.starts_with("xhand-turntable-"))
+        .count();
+    assert_eq!(turntables, 1, "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with(".part")), "{names:?}");
+}

@@ -139,34 +139,7 @@ pub fn update_cpu_neural(
             geometry,
             sh,
         };
-        let mut out = crate::cpu_render::render(&avatar, &frame, &camera, &settings)
-            .map_err(|e| e.to_string())?;
-        if wireframe {
-            // The same lines the GPU shading draws in the other modes.
-            crate::wireframe::overlay(
-                &mut out.image.pixels,
-                &out.visibility,
-                &camera,
-                &frame.geometry.vertices,
-                &avatar.template.faces,
-            );
-        }
-        // The hand, and the grid the GPU pass would draw behind it (opaque, as there).
-        let width = camera.width.max(1);
-        let mut rgba = Vec::with_capacity(out.image.pixels.len() * 4);
-        for (i, (p, &hand)) in out.image.pixels.iter().zip(&out.mask).enumerate() {
-            let grid_color = grid.filter(|_| !hand).and_then(|(plane, spacing)| {
-                let (col, row) = (i as u32 % width, i as u32 / width);
-                grid_pixel(&camera, plane, spacing, settings.background, col, row)
-            });
-            match grid_color {
-                Some(c) => {
-                    rgba.extend(c.map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8));
-                    rgba.push(255);
-                }
-                None => rgba.extend([p[0], p[1], p[2], if hand { 255 } else { 0 }]),
-            }
-        }
+        let rgba = view_image(&avatar, &frame, &camera, &settings, wireframe, grid)?;
         let millis = started.elapsed().as_secs_f64() * 1e3;
         Ok(CpuImage {
             key,
@@ -177,4 +150,45 @@ pub fn update_cpu_neural(
         })
     });
     state.pending = Some((key, pending));
+}
+
+/// The CPU reference renderer's image of `frame` as the viewport draws it: the wireframe
+/// over the hand, the grid behind it (opaque), elsewhere transparent; RGBA bytes.
+pub fn view_image(
+    avatar: &crate::avatar::Avatar,
+    frame: &PosedFrame,
+    camera: &crate::camera::Camera,
+    settings: &crate::render_settings::RenderSettings,
+    wireframe: bool,
+    grid: Option<(f32, f32)>,
+) -> Result<Vec<u8>, String> {
+    let mut out =
+        crate::cpu_render::render(avatar, frame, camera, settings).map_err(|e| e.to_string())?;
+    if wireframe {
+        // The same lines the GPU shading draws in the other modes.
+        crate::wireframe::overlay(
+            &mut out.image.pixels,
+            &out.visibility,
+            camera,
+            &frame.geometry.vertices,
+            &avatar.template.faces,
+        );
+    }
+    // The hand, and the grid the GPU pass would draw behind it (opaque, as there).
+    let width = camera.width.max(1);
+    let mut rgba = Vec::with_capacity(out.image.pixels.len() * 4);
+    for (i, (p, &hand)) in out.image.pixels.iter().zip(&out.mask).enumerate() {
+        let grid_color = grid.filter(|_| !hand).and_then(|(plane, spacing)| {
+            let (col, row) = (i as u32 % width, i as u32 / width);
+            grid_pixel(camera, plane, spacing, settings.background, col, row)
+        });
+        match grid_color {
+            Some(c) => {
+                rgba.extend(c.map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8));
+                rgba.push(255);
+            }
+            None => rgba.extend([p[0], p[1], p[2], if hand { 255 } else { 0 }]),
+        }
+    }
+    Ok(rgba)
 }

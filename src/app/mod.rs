@@ -3,6 +3,7 @@
 //! render-world plugin, egui panels, output, scripted runs).
 
 mod cpu_neural;
+mod export;
 mod files;
 mod orbit;
 mod output;
@@ -202,6 +203,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
                 orbit::orbit_framing,
                 cpu_neural::update_cpu_neural,
                 output::take_screenshots,
+                export::start_exports,
                 output::report_jobs,
                 sync_clear_color,
                 show_window_when_drawn,
@@ -310,7 +312,7 @@ fn keep_redrawing(
     let busy = session.timeline.playing
         || !session.is_idle()
         || session.jobs.precompute.is_some()
-        || session.jobs.render_sequence.is_some()
+        || session.jobs.export.is_some()
         || session.messages.iter().any(|m| !m.is_error)
         || outputs.busy()
         || cpu_neural.is_updating()

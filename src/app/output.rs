@@ -1,6 +1,5 @@
-//! Output: window screenshots (Ctrl+S), posed mesh export, rendering the loaded sequence to
-//! numbered PNGs, and precomputing a sequence's embeddings — the slow ones on threads with
-//! progress bars.
+//! Output: window screenshots (Ctrl+S), posed mesh export, and precomputing a sequence's
+//! embeddings (on a thread with a progress bar). Video and PNG exports: `export.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,9 +12,14 @@ use super::session::Session;
 use super::worker::{Progress, spawn_job};
 use crate::mesh::export::{MeshFormat, mesh_bytes};
 
-/// Requests from the UI and scripts handled by [`take_screenshots`].
-#[derive(Resource, Default)]
+/// Requests from the UI and scripts handled by [`take_screenshots`] and
+/// [`super::export::start_exports`].
+#[derive(Resource)]
 pub struct OutputRequests {
+    /// Export the timeline or a turntable (started by `export::start_exports`).
+    pub export: Option<(super::export::ExportKind, super::export::ExportFormat)>,
+    /// The turntable frame count the File menu edits.
+    pub turntable_frames: u32,
     /// Take a screenshot to an automatic file name.
     pub screenshot: bool,
     /// Take a screenshot to this path.
@@ -31,6 +35,21 @@ pub struct OutputRequests {
     restore_ui: Option<bool>,
 }
 
+impl Default for OutputRequests {
+    fn default() -> Self {
+        Self {
+            export: None,
+            turntable_frames: super::export::DEFAULT_TURNTABLE_FRAMES,
+            screenshot: false,
+            screenshot_to: None,
+            in_flight: Default::default(),
+            finished: Default::default(),
+            clean: None,
+            restore_ui: None,
+        }
+    }
+}
+
 impl OutputRequests {
     /// Asks for a screenshot of the viewport alone (panels hidden for the frame).
     pub fn request_clean_screenshot(&mut self) {
@@ -42,6 +61,7 @@ impl OutputRequests {
     /// Whether output work is under way (the window keeps redrawing meanwhile).
     pub fn busy(&self) -> bool {
         self.screenshot
+            || self.export.is_some()
             || self.screenshot_to.is_some()
             || self.clean.is_some()
             || self.restore_ui.is_some()
@@ -258,83 +278,6 @@ pub fn start_precompute(session: &mut Session) {
     }
 }
 
-/// Renders every frame of the sequence with the current camera and shading to numbered
-/// PNGs in a new folder (GPU pipeline on a GPU, else the CPU reference renderer).
-pub fn start_render_sequence(session: &mut Session) {
-    let (Some(seq), Some(camera)) = (&session.sequence, session.camera.clone()) else {
-        return;
-    };
-    let folder = session
-        .output_dir
-        .join(format!("xhand-render-{}", super::files::timestamp()));
-    let progress = Progress::default();
-    let frames = seq.poses.sequence.frames.clone();
-    progress.total.store(frames.len(), Ordering::SeqCst);
-    let cache = seq.cache.clone();
-    let avatar = session.avatar.avatar.clone();
-    let mut settings = session.settings;
-    if avatar.renderer.is_none() && settings.mode == crate::render_settings::ShadingMode::Neural {
-        settings.mode = crate::render_settings::ShadingMode::Sh;
-    }
-    let sh = session.current_sh();
-    let out = folder.clone();
-    spawn_job("xhand-render-sequence", progress.clone(), move |p| {
-        std::fs::create_dir_all(&out)
-            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-        let mut gpu = crate::gpu::GpuContext::headless()
-            .ok()
-            .filter(|c| c.info.device_type != wgpu::DeviceType::Cpu)
-            .and_then(|c| {
-                crate::gpu::HandRenderer::new(&c.device, &avatar)
-                    .ok()
-                    .map(|r| (c, r))
-            });
-        let digits = frames.len().to_string().len().max(4);
-        for (i, f) in frames.iter().enumerate() {
-            if p.cancel.load(Ordering::SeqCst) {
-                return Err("rendering was cancelled".into());
-            }
-            let cached = cache.lock().ok().and_then(|c| c[i].clone());
-            let emb = match cached {
-                Some(e) => (*e).clone(),
-                None => avatar.embed(f).map_err(|e| e.to_string())?,
-            };
-            let geometry = avatar.pose_geometry(&emb, f);
-            let posed = crate::frame::PosedFrame {
-                embeddings: emb,
-                geometry,
-                sh: f.sh.unwrap_or(sh),
-            };
-            let image = match gpu.as_mut() {
-                Some((ctx, r)) => {
-                    crate::gpu::render_frame(ctx, r, &avatar, &posed, &camera, &settings)
-                        .map_err(|e| e.to_string())?
-                }
-                None => {
-                    crate::cpu_render::render(&avatar, &posed, &camera, &settings)
-                        .map_err(|e| e.to_string())?
-                        .image
-                }
-            };
-            image
-                .save_png(&out.join(format!("{i:0digits$}.png")))
-                .map_err(|e| format!("{e:#}"))?;
-            p.done.store(i + 1, Ordering::SeqCst);
-        }
-        Ok(())
-    });
-    session.info(format!(
-        "rendering {} frames to {}",
-        frames_len(session),
-        folder.display()
-    ));
-    session.jobs.render_sequence = Some((progress, folder));
-}
-
-fn frames_len(session: &Session) -> usize {
-    session.frame_count()
-}
-
 /// Reports finished background jobs and writes a mesh export that waited for details.
 pub fn report_jobs(mut session: ResMut<Session>) {
     if !session.details_stale()
@@ -351,16 +294,5 @@ pub fn report_jobs(mut session: ResMut<Session>) {
             None => session.info("all frames precomputed; playback uses the cache"),
         }
     }
-    if let Some((p, folder)) = session.jobs.render_sequence.clone()
-        && p.is_finished()
-    {
-        session.jobs.render_sequence = None;
-        match p.take_error() {
-            Some(e) => session.error(e),
-            None => session.info_with_folder(
-                format!("rendered the sequence to {}", folder.display()),
-                &folder,
-            ),
-        }
-    }
+    super::export::report_export(&mut session);
 }

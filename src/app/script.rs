@@ -59,11 +59,24 @@ pub enum Step {
     Loop(bool),
     /// Start precomputing the loaded sequence's embeddings.
     Precompute(bool),
+    /// Export as the File menu does: `{"what": "video" | "pngs" | "turntable", "frames": N}`
+    /// (frames: the turntable's count).
+    Export(ExportStep),
+    /// Press "cancel" on the running export.
+    CancelExport(bool),
     /// Press "Load" in the picker a file with several captures or hands opens (its
     /// default choice).
     LoadChoice(bool),
     /// Quit with this exit code.
     Exit(u8),
+}
+
+/// What [`Step::Export`] exports.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ExportStep {
+    pub what: String,
+    #[serde(default)]
+    pub frames: Option<u32>,
 }
 
 /// A key name of [`Step::Key`] as Bevy's key code and egui's logical key.
@@ -253,6 +266,8 @@ pub fn run_script(
             let idle = session.is_idle()
                 && outputs.in_flight.load(Ordering::SeqCst) == 0
                 && session.jobs.precompute.is_none()
+                && session.jobs.export.is_none()
+                && outputs.export.is_none()
                 && !cpu_neural.is_updating();
             script.waited += 1;
             if script.waited > MAX_WAIT_FRAMES {
@@ -338,6 +353,7 @@ pub fn run_script(
                 "output_dir": session.output_dir,
                 "camera_center": session.camera.as_ref().map(|c| [c.center.x, c.center.y, c.center.z]),
                 "hand_on_screen": hand_on_screen(&session, viewport.0),
+                "viewport": viewport.0,
             });
             if let Err(e) = std::fs::write(
                 &path,
@@ -408,6 +424,23 @@ pub fn run_script(
         Step::Play(on) => session.timeline.playing = on && session.frame_count() > 0,
         Step::Loop(on) => session.timeline.looping = on,
         Step::Precompute(_) => super::output::start_precompute(&mut session),
+        Step::CancelExport(_) => match &session.jobs.export {
+            Some(job) => job.progress.cancel.store(true, Ordering::SeqCst),
+            None => session.error("script: no export is running"),
+        },
+        Step::Export(e) => {
+            use super::export::{ExportFormat, ExportKind};
+            let frames = e.frames.unwrap_or(outputs.turntable_frames).max(2);
+            outputs.export = match e.what.as_str() {
+                "video" => Some((ExportKind::Timeline, ExportFormat::Mp4)),
+                "pngs" => Some((ExportKind::Timeline, ExportFormat::Pngs)),
+                "turntable" => Some((ExportKind::Turntable(frames), ExportFormat::Mp4)),
+                other => {
+                    session.error(format!("script: unknown export `{other}`"));
+                    None
+                }
+            };
+        }
         Step::LoadChoice(_) => match session.pose_choice.take() {
             Some(c) => super::files::start_pose_load(&mut session, c.path, c.capture, c.hand),
             None => session.error("script: no capture/hand picker is open"),

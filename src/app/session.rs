@@ -122,7 +122,8 @@ pub enum LightSource {
 #[derive(Default)]
 pub struct Jobs {
     pub precompute: Option<Progress>,
-    pub render_sequence: Option<(Progress, PathBuf)>,
+    /// A video or PNG export of what the viewport shows.
+    pub export: Option<super::export::ExportJob>,
     /// A mesh export waiting for the details of the pose shown.
     pub export_mesh: Option<PathBuf>,
 }

@@ -189,7 +189,7 @@ impl RenderCmd {
         } else {
             self.fps.unwrap_or(crate::pose::DEFAULT_FPS)
         };
-        let mut sink = FrameSink::new(&self.out, count, fps, self.bitrate)?;
+        let mut sink = crate::video::FrameSink::new(&self.out, count, fps, self.bitrate)?;
         let stop = stop_on_ctrl_c(&self.out);
         let bar = ProgressBar::new(count as u64);
         bar.set_style(
@@ -371,83 +371,6 @@ impl Backgrounds {
             )
         })?;
         Ok(std::borrow::Cow::Owned(Rgba8::load(file)?))
-    }
-}
-
-/// Where the frames of `--all` / `--turntable` go: numbered PNGs in a folder, or a video.
-enum FrameSink {
-    Folder {
-        dir: PathBuf,
-        digits: usize,
-    },
-    /// The writer starts with the first frame, whose size it takes.
-    Video {
-        path: PathBuf,
-        fps: f32,
-        bitrate: Option<u32>,
-        writer: Option<crate::video::VideoWriter>,
-    },
-}
-
-impl FrameSink {
-    fn new(
-        out: &std::path::Path,
-        count: usize,
-        fps: f32,
-        kbps: Option<u32>,
-    ) -> anyhow::Result<Self> {
-        if crate::video::is_video_path(out) {
-            return Ok(Self::Video {
-                path: out.to_path_buf(),
-                fps,
-                bitrate: kbps.map(|k| k * 1000),
-                writer: None,
-            });
-        }
-        std::fs::create_dir_all(out)
-            .with_context(|| format!("cannot create folder {}", out.display()))?;
-        Ok(Self::Folder {
-            dir: out.to_path_buf(),
-            digits: count.to_string().len().max(4),
-        })
-    }
-
-    fn push(&mut self, k: usize, image: &Rgba8) -> anyhow::Result<()> {
-        match self {
-            Self::Folder { dir, digits } => {
-                let digits = *digits;
-                image.save_png(&dir.join(format!("{k:0digits$}.png")))
-            }
-            Self::Video {
-                path,
-                fps,
-                bitrate,
-                writer,
-            } => {
-                let w = match writer {
-                    Some(w) => w,
-                    None => writer.insert(crate::video::VideoWriter::create(
-                        path,
-                        image.width,
-                        image.height,
-                        *fps,
-                        *bitrate,
-                    )?),
-                };
-                Ok(w.push(image)?)
-            }
-        }
-    }
-
-    /// Closes a video (a playable file with the frames pushed so far).
-    fn finish(self) -> anyhow::Result<()> {
-        if let Self::Video {
-            writer: Some(w), ..
-        } = self
-        {
-            w.finish()?;
-        }
-        Ok(())
     }
 }
 

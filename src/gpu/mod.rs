@@ -107,6 +107,18 @@ pub fn render_frame(
     camera: &Camera,
     settings: &RenderSettings,
 ) -> Result<Rgba8, GpuError> {
+    let view = ViewInput::new(avatar, frame, camera, settings);
+    render_view(ctx, renderer, avatar, frame, &view)
+}
+
+/// Renders `frame` as `view` says (grid, wireframe, lighting …) and reads the image back.
+pub fn render_view(
+    ctx: &GpuContext,
+    renderer: &mut HandRenderer,
+    avatar: &Avatar,
+    frame: &PosedFrame,
+    view: &ViewInput,
+) -> Result<Rgba8, GpuError> {
     renderer.upload_embeddings(&ctx.queue, avatar, &frame.embeddings)?;
     let mut encoder = ctx
         .device
@@ -122,8 +134,7 @@ pub fn render_frame(
         geo.scale,
         geo.trans,
     );
-    let view = ViewInput::new(avatar, frame, camera, settings);
-    renderer.encode_view(&ctx.device, &ctx.queue, &mut encoder, &view, None)?;
+    renderer.encode_view(&ctx.device, &ctx.queue, &mut encoder, view, None)?;
     ctx.queue.submit([encoder.finish()]);
     read_texture_rgba8(&ctx.device, &ctx.queue, renderer.shaded_texture()?)
 }

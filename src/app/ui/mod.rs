@@ -94,7 +94,13 @@ pub fn ui_system(
         egui::Panel::bottom("timeline").show(&mut root, |ui| {
             timeline::timeline(ui, &mut session, &mut outputs)
         });
+    } else if session.jobs.export.is_some() {
+        // A turntable exported without a sequence: its progress still needs a place.
+        egui::Panel::bottom("export").show(&mut root, |ui| {
+            ui.horizontal(|ui| timeline::export_status(ui, &mut session, &mut outputs));
+        });
     }
+
     egui::Panel::left("joints")
         .resizable(true)
         .default_size(300.0)
@@ -133,6 +139,47 @@ pub fn ui_system(
     overlays::pose_choice(&ctx, &mut session);
     overlays::help(&ctx, &mut session);
     Ok(())
+}
+
+/// The File menu's exports: the timeline or a turntable around the pose, as the viewport
+/// shows them, to an MP4 or numbered PNGs in the output folder.
+fn export_entries(ui: &mut egui::Ui, session: &Session, outputs: &mut OutputRequests) {
+    use super::export::{ExportFormat, ExportKind};
+    let idle = session.jobs.export.is_none() && outputs.export.is_none();
+    let has_seq = session.frame_count() > 0;
+    let timeline_hover = "every frame of the timeline as the viewport shows it (camera, shading, \
+                          lighting, grid, wireframe), at the sequence's frame rate";
+    if ui
+        .add_enabled(has_seq && idle, egui::Button::new("Export video (MP4)"))
+        .on_hover_text(timeline_hover)
+        .clicked()
+    {
+        outputs.export = Some((ExportKind::Timeline, ExportFormat::Mp4));
+    }
+    if ui
+        .add_enabled(has_seq && idle, egui::Button::new("Export frames (PNGs)"))
+        .on_hover_text(timeline_hover)
+        .clicked()
+    {
+        outputs.export = Some((ExportKind::Timeline, ExportFormat::Pngs));
+    }
+    ui.horizontal(|ui| {
+        let n = outputs.turntable_frames;
+        if ui
+            .add_enabled(idle, egui::Button::new("Export turntable (MP4)"))
+            .on_hover_text(format!(
+                "the pose shown, orbited once about the view's up axis: {n} frames at 30 fps"
+            ))
+            .clicked()
+        {
+            outputs.export = Some((ExportKind::Turntable(n), ExportFormat::Mp4));
+        }
+        ui.add(
+            egui::DragValue::new(&mut outputs.turntable_frames)
+                .range(2..=3600)
+                .suffix(" frames"),
+        );
+    });
 }
 
 fn menu_bar(
@@ -202,12 +249,7 @@ fn menu_bar(
             {
                 dialogs.open(FileRole::ExportMesh, session);
             }
-            if ui
-                .add_enabled(has_seq, egui::Button::new("Render sequence to PNGs"))
-                .clicked()
-            {
-                output::start_render_sequence(session);
-            }
+            export_entries(ui, session, outputs);
             ui.separator();
             if ui
                 .button("Output folder…")

@@ -123,19 +123,41 @@ pub fn timeline(ui: &mut egui::Ui, session: &mut Session, outputs: &mut OutputRe
                 }
             }
         }
-        match session.jobs.render_sequence.clone() {
-            Some((p, _)) if !p.is_finished() => {
-                ui.add(egui::ProgressBar::new(p.fraction()).desired_width(160.0).text(format!("rendering {}", p.status_text())));
-                if ui.small_button("cancel").clicked() {
-                    p.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
-            }
-            _ => {
-                if ui.button("Render to PNGs").clicked() {
-                    output::start_render_sequence(session);
-                }
+        export_status(ui, session, outputs);
+    });
+}
+
+/// The running export's progress bar and cancel button, else the "Export MP4" button (for
+/// the timeline; the File menu has PNGs and turntables).
+pub fn export_status(ui: &mut egui::Ui, session: &mut Session, outputs: &mut OutputRequests) {
+    match session.jobs.export.clone() {
+        Some(job) if !job.progress.is_finished() => {
+            let what = match job.kind {
+                super::super::export::ExportKind::Timeline => "exporting",
+                super::super::export::ExportKind::Turntable(_) => "turntable",
+            };
+            ui.add(
+                egui::ProgressBar::new(job.progress.fraction())
+                    .desired_width(180.0)
+                    .text(format!("{what} {}", job.progress.status_text())),
+            )
+            .on_hover_text(job.path.display().to_string());
+            if ui.small_button("cancel").clicked() {
+                job.progress.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
             }
         }
-        let _ = outputs;
-    });
+        _ => {
+            if session.frame_count() > 0
+                && ui
+                .button("Export MP4")
+                .on_hover_text("the timeline as the viewport shows it, into the output folder (File menu: PNGs, turntable)")
+                .clicked()
+            {
+                outputs.export = Some((
+                    super::super::export::ExportKind::Timeline,
+                    super::super::export::ExportFormat::Mp4,
+                ));
+            }
+        }
+    }
 }

@@ -1,0 +1,343 @@
+//! Exporting what the viewport shows: the timeline or a turntable around the current pose,
+//! as an MP4 video or numbered PNGs, on a background thread with progress and cancel.
+//!
+//! "What the viewport shows" means the free area between the panels, seen by the viewport's
+//! camera (the orbit camera, following the hand when it does; or each frame's HaMeR camera
+//! when that view is on), in the shading mode, lighting, grid and wireframe of the moment.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bevy::prelude::*;
+
+use super::orbit::{Orbit, Viewport};
+use super::session::Session;
+use super::worker::{Progress, spawn_job};
+use crate::camera::Camera;
+use crate::frame::PosedFrame;
+use crate::gpu::ViewInput;
+use crate::pose::PoseFrame;
+use crate::render_settings::ShadingMode;
+
+/// What to export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportKind {
+    /// Every frame of the loaded sequence.
+    Timeline,
+    /// This many frames orbiting the current pose once.
+    Turntable(u32),
+}
+
+/// Where the frames go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    Mp4,
+    Pngs,
+}
+
+/// Frames of a turntable unless the user picks another count (4 s at 30 fps).
+pub const DEFAULT_TURNTABLE_FRAMES: u32 = 120;
+/// Frame rate of turntables.
+const TURNTABLE_FPS: f32 = 30.0;
+/// Longest side of an export through the pose file's camera.
+const MAX_POSE_CAMERA_SIDE: u32 = 1920;
+
+/// A running export.
+#[derive(Clone)]
+pub struct ExportJob {
+    pub progress: Progress,
+    pub path: PathBuf,
+    pub kind: ExportKind,
+}
+
+/// Starts a requested export (one at a time).
+pub fn start_exports(
+    mut requests: ResMut<super::output::OutputRequests>,
+    mut session: ResMut<Session>,
+    orbit: Res<Orbit>,
+    viewport: Res<Viewport>,
+) {
+    let Some((kind, format)) = requests.export.take() else {
+        return;
+    };
+    if session
+        .jobs
+        .export
+        .as_ref()
+        .is_some_and(|j| !j.progress.is_finished())
+    {
+        session.error("an export is already running: cancel it or wait for it to finish");
+        return;
+    }
+    match plan(&session, &orbit, viewport.0, kind, format) {
+        Ok(plan) => start(&mut session, plan),
+        Err(e) => session.error(e),
+    }
+}
+
+/// Everything the export thread needs, taken from the session at the start.
+struct Plan {
+    kind: ExportKind,
+    path: PathBuf,
+    fps: f32,
+    avatar: Arc<crate::avatar::Avatar>,
+    /// Pose, embeddings if known, camera and SH of each frame.
+    frames: Vec<(
+        PoseFrame,
+        Option<Arc<crate::nn::Embeddings>>,
+        Camera,
+        [f32; crate::SH_DIM],
+    )>,
+    settings: crate::render_settings::RenderSettings,
+    wireframe: bool,
+    grid: Option<(f32, f32)>,
+    neural_path: crate::gpu::NeuralPath,
+}
+
+fn plan(
+    session: &Session,
+    orbit: &Orbit,
+    viewport: [f32; 4],
+    kind: ExportKind,
+    format: ExportFormat,
+) -> Result<Plan, String> {
+    let view_camera = session
+        .camera
+        .as_ref()
+        .ok_or("nothing has been drawn yet; try again in a moment")?;
+    let [x0, y0, x1, y1] = viewport;
+    let (x, y) = (x0.max(0.0).round() as u32, y0.max(0.0).round() as u32);
+    let (w, h) = (
+        ((x1 - x0).max(0.0) as u32) & !1,
+        ((y1 - y0).max(0.0) as u32) & !1,
+    );
+    if w < 16 || h < 16 {
+        return Err("the viewport is too small to export; make the window larger".into());
+    }
+    let viewport_camera = view_camera.cropped(x, y, w, h);
+    let pose_cameras = session
+        .sequence
+        .as_ref()
+        .and_then(|s| s.poses.cameras.clone())
+        .filter(|_| session.use_pose_camera);
+    let avatar = session.avatar.avatar.clone();
+    let mut settings = session.settings;
+    if avatar.renderer.is_none() && settings.mode == ShadingMode::Neural {
+        settings.mode = ShadingMode::Sh;
+    }
+    let sh_of = |f: &PoseFrame| match (session.lighting.use_frame_sh, f.sh) {
+        (true, Some(sh)) => sh,
+        _ => session.lighting.sh,
+    };
+    let shown_trans = session.pose.trans;
+    let mut frames = Vec::new();
+    let fps = match kind {
+        ExportKind::Timeline => {
+            let seq = session
+                .sequence
+                .as_ref()
+                .ok_or("no pose sequence is loaded")?;
+            let cache = seq.cache.lock().map(|c| c.clone()).unwrap_or_default();
+            for (i, f) in seq.poses.sequence.frames.iter().enumerate() {
+                let camera = match pose_cameras.as_ref().map(|c| c.get(i).cloned().flatten()) {
+                    Some(Some(c)) => pose_camera_size(&c),
+                    Some(None) => return Err(format!("frame {i} has no camera in the pose file")),
+                    None if orbit.follow_hand => {
+                        // The orbit follows the hand: shift the camera with the frame's
+                        // translation, as playback does.
+                        let d = |k: usize| (f.trans[k] - shown_trans[k]) as f64;
+                        let mut c = viewport_camera.clone();
+                        c.center += nalgebra::Vector3::new(d(0), d(1), d(2));
+                        c
+                    }
+                    None => viewport_camera.clone(),
+                };
+                frames.push((f.clone(), cache.get(i).cloned().flatten(), camera, sh_of(f)));
+            }
+            seq.poses.sequence.fps
+        }
+        ExportKind::Turntable(n) => {
+            let base = match pose_cameras.as_ref() {
+                Some(c) => c
+                    .get(session.timeline.frame)
+                    .cloned()
+                    .flatten()
+                    .map(|c| pose_camera_size(&c))
+                    .unwrap_or_else(|| viewport_camera.clone()),
+                None => viewport_camera.clone(),
+            };
+            let known = (!session.details_stale()).then(|| session.embeddings.embeddings.clone());
+            let geo = avatar.pose_geometry(&session.embeddings.embeddings, &session.pose);
+            let (lo, hi) = crate::mesh::bounding_box(&geo.vertices);
+            let pivot = nalgebra::Vector3::from_fn(|k, _| 0.5 * (lo[k] + hi[k]) as f64);
+            for k in 0..n {
+                let angle = std::f64::consts::TAU * k as f64 / n as f64;
+                let sh = session.current_sh();
+                frames.push((
+                    session.pose.clone(),
+                    known.clone(),
+                    base.orbited(pivot, angle),
+                    sh,
+                ));
+            }
+            TURNTABLE_FPS
+        }
+    };
+    if frames.is_empty() {
+        return Err("there are no frames to export".into());
+    }
+    let stem = match kind {
+        ExportKind::Timeline => "xhand-video",
+        ExportKind::Turntable(_) => "xhand-turntable",
+    };
+    let name = match format {
+        ExportFormat::Mp4 => format!("{stem}-{}.mp4", super::files::timestamp()),
+        ExportFormat::Pngs => format!("{stem}-{}", super::files::timestamp()),
+    };
+    Ok(Plan {
+        kind,
+        path: session.output_dir.join(name),
+        fps,
+        avatar: avatar.clone(),
+        frames,
+        settings,
+        wireframe: session.wireframe,
+        grid: session.grid.then(|| super::render::grid_plane(&avatar)),
+        neural_path: session.neural_path,
+    })
+}
+
+/// A pose file's camera at its own image size (even sides, at most
+/// [`MAX_POSE_CAMERA_SIDE`]).
+fn pose_camera_size(c: &Camera) -> Camera {
+    let long = c.width.max(c.height).max(1) as f64;
+    let k = (MAX_POSE_CAMERA_SIDE as f64 / long).min(1.0);
+    let even = |v: u32| (((v as f64 * k) as u32) & !1).max(2);
+    c.resized(even(c.width), even(c.height))
+}
+
+fn start(session: &mut Session, plan: Plan) {
+    let progress = Progress::default();
+    progress.total.store(plan.frames.len(), Ordering::SeqCst);
+    let path = plan.path.clone();
+    let kind = plan.kind;
+    let what = match kind {
+        ExportKind::Timeline => format!("{} frames", plan.frames.len()),
+        ExportKind::Turntable(n) => format!("a turntable of {n} frames"),
+    };
+    spawn_job("xhand-export", progress.clone(), move |p| run(plan, p));
+    session.info(format!(
+        "exporting {what} to {}",
+        super::files::absolute(&path).display()
+    ));
+    session.jobs.export = Some(ExportJob {
+        progress,
+        path,
+        kind,
+    });
+}
+
+/// The export thread: renders each frame through the GPU pipeline, or the CPU reference
+/// renderer where the viewport uses it too, and writes it.
+fn run(plan: Plan, p: &Progress) -> Result<(), String> {
+    if let Some(dir) = plan.path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut sink = crate::video::FrameSink::new(&plan.path, plan.frames.len(), plan.fps, None)
+        .map_err(|e| format!("{e:#}"))?;
+    // As in the viewport: the neural image comes from the CPU on a software adapter (its
+    // fragment-shader MLP takes seconds a frame there); the rest from the GPU pipeline.
+    let mut gpu = crate::gpu::GpuContext::headless().ok().filter(|ctx| {
+        plan.settings.mode != ShadingMode::Neural || ctx.info.device_type != wgpu::DeviceType::Cpu
+    });
+    let mut gpu = gpu.take().and_then(|ctx| {
+        let mut r = crate::gpu::HandRenderer::new(&ctx.device, &plan.avatar).ok()?;
+        r.neural_path = if plan.neural_path.is_reliable_on(&ctx.info) {
+            plan.neural_path
+        } else {
+            crate::gpu::NeuralPath::Fragment
+        };
+        Some((ctx, r))
+    });
+    let avatar = &plan.avatar;
+    let mut last: Option<(PoseFrame, Arc<crate::nn::Embeddings>)> = None;
+    for (k, (pose, known, camera, sh)) in plan.frames.iter().enumerate() {
+        if p.cancel.load(Ordering::SeqCst) {
+            return Err(CANCELLED.into());
+        }
+        let embeddings = match (known, &last) {
+            (Some(e), _) => e.clone(),
+            (None, Some((f, e))) if f.pose == pose.pose && f.hand == pose.hand => e.clone(),
+            (None, _) => Arc::new(avatar.embed(pose).map_err(|e| e.to_string())?),
+        };
+        last = Some((pose.clone(), embeddings.clone()));
+        let geometry = avatar.pose_geometry(&embeddings, pose);
+        let posed = PosedFrame {
+            embeddings: (*embeddings).clone(),
+            geometry,
+            sh: *sh,
+        };
+        let image = match gpu.as_mut() {
+            Some((ctx, r)) => {
+                let mut view = ViewInput::new(avatar, &posed, camera, &plan.settings);
+                view.wireframe = plan.wireframe;
+                view.grid = plan.grid;
+                crate::gpu::render_view(ctx, r, avatar, &posed, &view).map_err(|e| e.to_string())?
+            }
+            None => {
+                let rgba = super::cpu_neural::view_image(
+                    avatar,
+                    &posed,
+                    camera,
+                    &plan.settings,
+                    plan.wireframe,
+                    plan.grid,
+                )?;
+                // Transparent pixels are the background colour, as on screen.
+                let bg = plan
+                    .settings
+                    .background
+                    .map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8);
+                crate::image_io::Rgba8 {
+                    width: camera.width,
+                    height: camera.height,
+                    pixels: rgba
+                        .chunks_exact(4)
+                        .map(|p| {
+                            if p[3] == 0 {
+                                [bg[0], bg[1], bg[2], 255]
+                            } else {
+                                [p[0], p[1], p[2], 255]
+                            }
+                        })
+                        .collect(),
+                }
+            }
+        };
+        sink.push(k, &image).map_err(|e| format!("{e:#}"))?;
+        p.done.store(k + 1, Ordering::SeqCst);
+    }
+    sink.finish().map_err(|e| format!("{e:#}"))
+}
+
+/// The error text of a cancelled export (reported as a note, not an error).
+pub const CANCELLED: &str = "the export was cancelled; nothing was written";
+
+/// Reports a finished export.
+pub fn report_export(session: &mut Session) {
+    let Some(job) = session.jobs.export.clone() else {
+        return;
+    };
+    if !job.progress.is_finished() {
+        return;
+    }
+    session.jobs.export = None;
+    let shown = super::files::absolute(&job.path);
+    match job.progress.take_error() {
+        Some(e) if e == CANCELLED => session.info(e),
+        Some(e) => session.error(e),
+        None => session.info_with_folder(format!("exported {}", shown.display()), &job.path),
+    }
+}
