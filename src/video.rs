@@ -74,7 +74,7 @@ pub fn check_size(width: u32, height: u32) -> Result<(), String> {
             MAX_ENCODED.0, MAX_ENCODED.1
         ));
     }
-    if width % 2 != 0 || height % 2 != 0 {
+    if !width.is_multiple_of(2) || !height.is_multiple_of(2) {
         return Err(format!(
             "H.264 video needs even width and height, not {width}x{height}: use {}x{}",
             width + width % 2,
@@ -280,7 +280,7 @@ pub enum FrameSink {
         path: PathBuf,
         fps: f32,
         bitrate: Option<u32>,
-        writer: Option<VideoWriter>,
+        writer: Option<Box<VideoWriter>>,
     },
 }
 
@@ -319,13 +319,13 @@ impl FrameSink {
             } => {
                 let w = match writer {
                     Some(w) => w,
-                    None => writer.insert(VideoWriter::create(
+                    None => writer.insert(Box::new(VideoWriter::create(
                         path,
                         image.width,
                         image.height,
                         *fps,
                         *bitrate,
-                    )?),
+                    )?)),
                 };
                 Ok(w.push(image)?)
             }

@@ -76,19 +76,21 @@ pub fn start_exports(
     }
 }
 
+/// One frame to export: pose, its embeddings if already computed, camera and SH light.
+type FramePlan = (
+    PoseFrame,
+    Option<Arc<crate::nn::Embeddings>>,
+    Camera,
+    [f32; crate::SH_DIM],
+);
+
 /// Everything the export thread needs, taken from the session at the start.
 struct Plan {
     kind: ExportKind,
     path: PathBuf,
     fps: f32,
     avatar: Arc<crate::avatar::Avatar>,
-    /// Pose, embeddings if known, camera and SH of each frame.
-    frames: Vec<(
-        PoseFrame,
-        Option<Arc<crate::nn::Embeddings>>,
-        Camera,
-        [f32; crate::SH_DIM],
-    )>,
+    frames: Vec<FramePlan>,
     settings: crate::render_settings::RenderSettings,
     wireframe: bool,
     grid: Option<(f32, f32)>,
