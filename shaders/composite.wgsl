@@ -1,6 +1,7 @@
-// Draws the shaded image (display values, premultiplied by coverage in alpha) over the
-// view target with a fullscreen triangle. When the target is sRGB the hardware encodes on
-// write, so display values are decoded to linear first.
+// Draws the shaded image (display values, coverage in alpha) over the view target with a
+// fullscreen triangle — over the backdrop image (the source footage, stretched over the
+// target) when it has one (alpha 1). When the target is sRGB the hardware encodes on write,
+// so display values are decoded to linear first.
 
 struct CompositeParams {
     // 1 when the target format is sRGB.
@@ -12,6 +13,9 @@ struct CompositeParams {
 
 @group(0) @binding(0) var<uniform> params: CompositeParams;
 @group(0) @binding(1) var shaded: texture_2d<f32>;
+// Display values; a 1x1 transparent texel when there is no backdrop.
+@group(0) @binding(2) var backdrop: texture_2d<f32>;
+@group(0) @binding(3) var backdrop_sampler: sampler;
 
 @vertex
 fn vs(@builtin(vertex_index) vi: u32) -> @builtin(position) vec4<f32> {
@@ -29,9 +33,16 @@ fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
 @fragment
 fn fs(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     let texel = textureLoad(shaded, vec2<i32>(pos.xy), 0);
+    let uv = pos.xy / vec2<f32>(textureDimensions(shaded));
+    let behind = textureSampleLevel(backdrop, backdrop_sampler, uv, 0.0);
     var rgb = texel.rgb;
+    var alpha = texel.a;
+    if behind.a > 0.5 {
+        rgb = mix(behind.rgb, texel.rgb, texel.a);
+        alpha = 1.0;
+    }
     if params.srgb_target == 1u {
         rgb = srgb_to_linear(rgb);
     }
-    return vec4<f32>(rgb, texel.a);
+    return vec4<f32>(rgb, alpha);
 }

@@ -19,6 +19,7 @@ pub mod default_avatar;
 pub mod device;
 pub mod engine;
 pub mod envmap;
+pub mod footage;
 pub mod frame;
 #[cfg(feature = "gpu")]
 pub mod gpu;

@@ -816,3 +816,75 @@ fn the_timeline_and_a_turntable_export_as_the_viewport_shows_them() {
     assert_eq!(turntables, 1, "{names:?}");
     assert!(!names.iter().any(|n| n.ends_with(".part")), "{names:?}");
 }
+
+#[test]
+fn source_images_show_behind_the_hand_and_go_into_the_export() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let pose = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/poses/hamer_single.json");
+    // The footage: one 640x480 image (the dump's image size), a gradient.
+    let folder = dir.path().join("frames");
+    std::fs::create_dir_all(&folder).unwrap();
+    let gradient = |x: u32, y: u32| [(x * 255 / 639) as u8, (y * 255 / 479) as u8, 60];
+    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb(gradient(x, y)))
+        .save(folder.join("0001.png"))
+        .unwrap();
+    let (shot, report) = (dir.path().join("shot.png"), dir.path().join("r.json"));
+    run_script_at_home(
+        dir.path(),
+        &avatar,
+        &["--pose", pose.to_str().unwrap()],
+        serde_json::json!([
+            {"wait_idle": true}, {"mode": "sh"}, {"drop_file": folder}, {"wait_frames": 3},
+            {"wait_idle": true}, {"wait_frames": 5}, {"screenshot": shot}, {"report": report},
+            {"export": {"what": "video"}}, {"wait_frames": 2}, {"wait_idle": true},
+            {"report": report}, {"exit": 0}
+        ]),
+    );
+    let r = read_report(&report);
+    assert_eq!(r["use_pose_camera"], true, "{r}");
+    assert_eq!(r["footage_shown"], true, "{r}");
+    assert!(r["errors"].as_array().unwrap().is_empty(), "{r}");
+    // On screen: the footage stretched over the window (the pose camera's image), seen in the
+    // viewport wherever the hand is not.
+    let shot = Rgba8::load(&shot).unwrap();
+    let vp: Vec<u32> = r["viewport"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as u32)
+        .collect();
+    let (mut near, mut total) = (0, 0);
+    for y in (vp[1]..vp[3]).step_by(7) {
+        for x in (vp[0]..vp[2]).step_by(7) {
+            let g = gradient(x * 640 / shot.width, y * 480 / shot.height);
+            let p = shot.pixels[(y * shot.width + x) as usize];
+            total += 1;
+            if (0..3).all(|k| p[k].abs_diff(g[k]) <= 6) {
+                near += 1;
+            }
+        }
+    }
+    assert!(
+        near * 10 > total * 7,
+        "the footage shows in the viewport ({near}/{total})"
+    );
+    // The export: the footage's size, the hand over it.
+    let out = Path::new(r["output_dir"].as_str().unwrap());
+    let (reader, frames) = exported_video(out, "xhand-video-");
+    assert_eq!((reader.width, reader.height), (640, 480));
+    assert_eq!(frames.len(), 1);
+    let footage = Rgba8::load(&folder.join("0001.png")).unwrap();
+    let changed = frames[0]
+        .pixels
+        .iter()
+        .zip(&footage.pixels)
+        .filter(|(a, b)| (0..3).any(|k| a[k].abs_diff(b[k]) > 24))
+        .count();
+    assert!(changed > 200, "the hand is drawn ({changed} px)");
+    assert!(
+        changed * 5 < footage.pixels.len(),
+        "the rest is the footage ({changed} px)"
+    );
+}

@@ -56,6 +56,11 @@ impl CpuNeural {
 }
 
 /// A hash of everything the neural image depends on.
+/// Whether the grid is drawn behind the hand (not over source footage).
+pub fn shows_grid(session: &Session) -> bool {
+    session.grid && session.footage.backdrop(session.use_pose_camera).is_none()
+}
+
 pub fn view_key(session: &Session) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     session.avatar.generation.hash(&mut h);
@@ -69,7 +74,7 @@ pub fn view_key(session: &Session) -> u64 {
     floats(&mut h, &session.current_sh());
     floats(&mut h, &session.settings.background);
     session.pose.hand.hash(&mut h);
-    session.grid.hash(&mut h);
+    shows_grid(session).hash(&mut h);
     session.wireframe.hash(&mut h);
     if let Some(c) = &session.camera {
         (c.width, c.height).hash(&mut h);
@@ -129,7 +134,7 @@ pub fn update_cpu_neural(
     let pose = session.pose.clone();
     let sh = session.current_sh();
     let settings = session.settings;
-    let grid = session.grid.then(|| super::render::grid_plane(&avatar));
+    let grid = shows_grid(&session).then(|| super::render::grid_plane(&avatar));
     let wireframe = session.wireframe;
     let started = Instant::now();
     let pending = Pending::spawn("xhand-cpu-neural", move || {

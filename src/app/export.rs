@@ -95,6 +95,9 @@ struct Plan {
     wireframe: bool,
     grid: Option<(f32, f32)>,
     neural_path: crate::gpu::NeuralPath,
+    /// The source footage to draw the timeline over (HaMeR camera view with source images
+    /// shown), reopened by the export thread, and the frames' image names.
+    footage: Option<(PathBuf, Option<Vec<String>>)>,
 }
 
 fn plan(
@@ -133,6 +136,18 @@ fn plan(
         _ => session.lighting.sh,
     };
     let shown_trans = session.pose.trans;
+    let footage = match (&session.footage.source, kind) {
+        (Some((path, _)), ExportKind::Timeline)
+            if session.footage.backdrop(session.use_pose_camera).is_some() =>
+        {
+            let labels = session
+                .sequence
+                .as_ref()
+                .and_then(|s| s.poses.sequence.labels.clone());
+            Some((path.clone(), labels))
+        }
+        _ => None,
+    };
     let mut frames = Vec::new();
     let fps = match kind {
         ExportKind::Timeline => {
@@ -205,8 +220,9 @@ fn plan(
         frames,
         settings,
         wireframe: session.wireframe,
-        grid: session.grid.then(|| super::render::grid_plane(&avatar)),
+        grid: super::cpu_neural::shows_grid(session).then(|| super::render::grid_plane(&avatar)),
         neural_path: session.neural_path,
+        footage,
     })
 }
 
@@ -263,6 +279,13 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
         };
         Some((ctx, r))
     });
+    let mut footage = match &plan.footage {
+        Some((path, labels)) => Some((
+            crate::footage::SourceFootage::open(path).map_err(|e| format!("{e:#}"))?,
+            labels.clone(),
+        )),
+        None => None,
+    };
     let avatar = &plan.avatar;
     let mut last: Option<(PoseFrame, Arc<crate::nn::Embeddings>)> = None;
     for (k, (pose, known, camera, sh)) in plan.frames.iter().enumerate() {
@@ -275,6 +298,22 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
             (None, _) => Arc::new(avatar.embed(pose).map_err(|e| e.to_string())?),
         };
         last = Some((pose.clone(), embeddings.clone()));
+        // Over footage: the frame's source image, seen by the camera scaled to its size.
+        let source = match footage.as_mut() {
+            Some((f, labels)) => {
+                let label = labels.as_ref().and_then(|l| l.get(k)).map(String::as_str);
+                Some(
+                    f.frame(k, label)
+                        .map_err(|e| format!("{e:#}"))?
+                        .into_owned(),
+                )
+            }
+            None => None,
+        };
+        let camera = &match &source {
+            Some(img) => camera.resized(img.width, img.height),
+            None => camera.clone(),
+        };
         let geometry = avatar.pose_geometry(&embeddings, pose);
         let posed = PosedFrame {
             embeddings: (*embeddings).clone(),
@@ -297,26 +336,21 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
                     plan.wireframe,
                     plan.grid,
                 )?;
-                // Transparent pixels are the background colour, as on screen.
-                let bg = plan
-                    .settings
-                    .background
-                    .map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8);
+                // Alpha says where the hand (or the grid) is; the rest is the background
+                // colour already, as on screen.
                 crate::image_io::Rgba8 {
                     width: camera.width,
                     height: camera.height,
                     pixels: rgba
                         .chunks_exact(4)
-                        .map(|p| {
-                            if p[3] == 0 {
-                                [bg[0], bg[1], bg[2], 255]
-                            } else {
-                                [p[0], p[1], p[2], 255]
-                            }
-                        })
+                        .map(|p| [p[0], p[1], p[2], p[3]])
                         .collect(),
                 }
             }
+        };
+        let image = match &source {
+            Some(background) => crate::footage::over_by_alpha(&image, background),
+            None => image,
         };
         sink.push(k, &image).map_err(|e| format!("{e:#}"))?;
         p.done.store(k + 1, Ordering::SeqCst);

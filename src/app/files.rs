@@ -30,6 +30,8 @@ pub enum FileRole {
     OutputFolder,
     /// An equirectangular environment map to light with.
     EnvMap,
+    /// The images (a folder) or video the pose file's camera saw.
+    SourceImages,
 }
 
 impl FileRole {
@@ -44,6 +46,7 @@ impl FileRole {
             Self::SaveSequence => "Save the sequence",
             Self::OutputFolder => "Folder for screenshots, renders and exports",
             Self::EnvMap => "Open an environment map (.hdr, .exr)",
+            Self::SourceImages => "The source images of the pose file (a folder, or an .mp4)",
         }
     }
 
@@ -200,6 +203,8 @@ impl Dialogs {
                 FileRole::EnvMap => dialog
                     .add_filter("Environment map (equirectangular)", &["hdr", "exr"])
                     .pick_file(),
+                // A folder here; a video can be typed in the path field or dropped.
+                FileRole::SourceImages => dialog.pick_folder(),
             }
         });
         self.pending.push((role, Instant::now(), pending));
@@ -220,6 +225,7 @@ pub fn use_path(session: &mut Session, role: FileRole, path: PathBuf) {
         FileRole::Mano => use_mano_file(session, path),
         FileRole::SavePose | FileRole::SaveSequence => save_poses(session, role, &path),
         FileRole::EnvMap => start_env_load(session, path),
+        FileRole::SourceImages => super::footage::choose(session, path),
         FileRole::OutputFolder => match std::fs::create_dir_all(&path) {
             Ok(()) => {
                 let dir = path.canonicalize().unwrap_or(path);
@@ -288,6 +294,13 @@ pub fn check_typed_path(role: FileRole, text: &str) -> Result<PathBuf, String> {
         return Err("type or paste a path".into());
     }
     let path = PathBuf::from(text);
+    if role == FileRole::SourceImages {
+        return if path.exists() {
+            Ok(path)
+        } else {
+            Err(format!("{}: no such folder or file", path.display()))
+        };
+    }
     if !role.writes() && !path.is_file() {
         return Err(format!("{}: no such file", path.display()));
     }
@@ -309,6 +322,8 @@ pub fn role_of(path: &Path) -> Option<FileRole> {
         Some("json") => Some(FileRole::Poses),
         Some("pkl") => Some(FileRole::Mano),
         Some("hdr" | "exr") => Some(FileRole::EnvMap),
+        Some("mp4") => Some(FileRole::SourceImages),
+        _ if path.is_dir() => Some(FileRole::SourceImages),
         _ => None,
     }
 }
@@ -320,6 +335,7 @@ pub fn open_path(session: &mut Session, path: PathBuf) {
         Some(FileRole::Poses) => start_pose_load(session, path, None, None),
         Some(FileRole::Mano) => use_mano_file(session, path),
         Some(FileRole::EnvMap) => start_env_load(session, path),
+        Some(FileRole::SourceImages) => super::footage::choose(session, path),
         None if is_npz(&path) => {
             // An .npz is MANO parameters (poses) — or a MANO model when a checkpoint waits.
             if session.mano_prompt.is_some() {

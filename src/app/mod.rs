@@ -5,6 +5,7 @@
 mod cpu_neural;
 mod export;
 mod files;
+mod footage;
 mod orbit;
 mod output;
 mod render;
@@ -199,6 +200,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
                 ui::shortcuts,
                 orbit::orbit_input,
                 advance_timeline,
+                footage::update_footage,
                 update_embeddings,
                 orbit::orbit_framing,
                 cpu_neural::update_cpu_neural,

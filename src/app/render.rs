@@ -48,6 +48,8 @@ pub struct HandFrame {
     /// A CPU-rendered neural image of exactly this view (software adapters), shown instead
     /// of GPU shading.
     pub cpu_image: Option<super::cpu_neural::CpuImage>,
+    /// The source image behind the hand (HaMeR camera view) and its key.
+    pub backdrop: Option<(u64, Arc<crate::image_io::Rgba8>)>,
 }
 
 /// Messages from the render world (errors creating GPU resources), shown by the UI.
@@ -76,6 +78,8 @@ struct HandGpu {
     /// The CPU neural image the shaded texture holds (`None` once GPU shading overwrote
     /// it), so an unchanged image is not uploaded again every frame.
     shaded_holds: Option<u64>,
+    /// The key of the backdrop image the renderer holds (`None`: none).
+    backdrop_holds: Option<u64>,
 }
 
 /// Registers extraction and the render-world systems.
@@ -142,6 +146,7 @@ fn build_hand_frame(
         // Software adapter: SH on the GPU until the CPU's neural image of this view is ready.
         settings.mode = ShadingMode::Sh;
     }
+    let backdrop = session.footage.backdrop(session.use_pose_camera);
     let view = ViewInput {
         camera: camera.clone(),
         settings,
@@ -150,7 +155,7 @@ fn build_hand_frame(
         pose,
         normal_sign: drive.normal_sign(),
         bgr: avatar.color_order == ColorOrder::Bgr,
-        grid: session.grid.then(|| {
+        grid: super::cpu_neural::shows_grid(&session).then(|| {
             // Once per avatar: it scans every template vertex.
             if grid.0 != session.avatar.generation {
                 *grid = (session.avatar.generation, grid_plane(&avatar));
@@ -177,6 +182,7 @@ fn build_hand_frame(
         neural_path: session.neural_path,
         cpu_image,
         avatar,
+        backdrop,
     });
 }
 
@@ -209,6 +215,7 @@ fn prepare_hand(
                 gpu.renderer = Some(r);
                 gpu.avatar_generation = frame.avatar_generation;
                 gpu.embeddings_generation = 0;
+                gpu.backdrop_holds = None;
             }
             Err(e) => {
                 gpu.failed_generation = frame.avatar_generation;
@@ -220,6 +227,14 @@ fn prepare_hand(
     }
     if gpu.avatar_generation != frame.avatar_generation {
         return;
+    }
+    let want = frame.backdrop.as_ref().map(|(k, _)| *k);
+    if want != gpu.backdrop_holds
+        && let Some(r) = gpu.renderer.as_mut()
+    {
+        let image = frame.backdrop.as_ref().map(|(_, img)| img.as_ref());
+        r.set_backdrop(device.wgpu_device(), &queue, image);
+        gpu.backdrop_holds = want;
     }
     let generation = frame.embeddings_generation;
     let stale = gpu.embeddings_generation != generation;
@@ -310,7 +325,13 @@ fn draw_hand(
                 &img.rgba,
             );
         }
-        r.encode_composite(device.wgpu_device(), ctx.command_encoder(), color, format);
+        r.encode_composite(
+            device.wgpu_device(),
+            &queue,
+            ctx.command_encoder(),
+            color,
+            format,
+        );
         gpu.shaded_holds = Some(img.key);
         return;
     }

@@ -127,6 +127,7 @@ fn parse_role(name: &str) -> Option<FileRole> {
         "save_pose" => FileRole::SavePose,
         "save_sequence" => FileRole::SaveSequence,
         "output_folder" => FileRole::OutputFolder,
+        "source_images" => FileRole::SourceImages,
         _ => return None,
     })
 }
@@ -351,6 +352,9 @@ pub fn run_script(
                 "native_dialogs": dialogs.native,
                 "path_prompt": dialogs.prompt.as_ref().map(|p| format!("{:?}", p.role)),
                 "output_dir": session.output_dir,
+                "use_pose_camera": session.use_pose_camera,
+                "footage": session.footage.source.as_ref().map(|(p, _)| p.clone()),
+                "footage_shown": session.footage.backdrop(session.use_pose_camera).is_some(),
                 "camera_center": session.camera.as_ref().map(|c| [c.center.x, c.center.y, c.center.z]),
                 "hand_on_screen": hand_on_screen(&session, viewport.0),
                 "viewport": viewport.0,

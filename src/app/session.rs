@@ -167,6 +167,8 @@ pub struct Session {
         PathBuf,
         Pending<Result<crate::envmap::EnvironmentMap, String>>,
     )>,
+    /// Source footage shown behind the hand in the HaMeR camera view.
+    pub footage: super::footage::Footage,
     /// A pose file being loaded in the background.
     pub loading_poses: Option<(PathBuf, Pending<Result<PoseLoadOutcome, String>>)>,
     /// A pose file with several captures/hands waiting for the user's choice.
@@ -262,6 +264,7 @@ impl Session {
             mano_prompt: None,
             loading_poses: None,
             loading_env: None,
+            footage: Default::default(),
             pose_choice: None,
             jobs: Jobs::default(),
             kinematics_ms: 0.0,

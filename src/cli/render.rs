@@ -136,7 +136,7 @@ impl RenderCmd {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", self.out.display()))?;
         }
         let mut backgrounds = match &self.background_image {
-            Some(p) => Some(Backgrounds::open(p)?),
+            Some(p) => Some(crate::footage::SourceFootage::open(p)?),
             None => None,
         };
         let pivot = nalgebra::Vector3::from_fn(|k, _| 0.5 * (lo[k] + hi[k]) as f64);
@@ -170,10 +170,10 @@ impl RenderCmd {
                     .as_ref()
                     .and_then(|l| l.get(i))
                     .map(String::as_str);
-                let image = bg.for_frame(i, label)?;
+                let image = bg.frame(i, label)?;
                 let camera = camera.resized(image.width, image.height);
                 let (hand, mask) = renderer.render(&avatar, posed, &camera, &settings)?;
-                Ok(over(&hand, &mask, &image))
+                Ok(crate::footage::over(&hand, &mask, &image))
             };
         let count = match (self.all, self.turntable) {
             (true, _) => seq.len(),
@@ -295,82 +295,6 @@ impl FrameRenderer {
                 Ok((img, mask))
             }
         }
-    }
-}
-
-/// The hand drawn over `background` where `mask` says it covers.
-fn over(hand: &Rgba8, mask: &[bool], background: &Rgba8) -> Rgba8 {
-    let mut out = background.clone();
-    for ((o, h), &m) in out.pixels.iter_mut().zip(&hand.pixels).zip(mask) {
-        if m {
-            *o = *h;
-        }
-    }
-    out
-}
-
-/// Source images for `--background-image`: one image for every frame, a folder, or a video.
-enum Backgrounds {
-    One(Rgba8),
-    /// The folder's images, sorted by name.
-    Folder(Vec<PathBuf>),
-    /// Frame `i` of the video under frame `i` of the sequence.
-    Video(Box<crate::video::VideoReader>),
-}
-
-impl Backgrounds {
-    fn open(path: &std::path::Path) -> anyhow::Result<Self> {
-        if crate::video::is_video_path(path) {
-            return Ok(Self::Video(Box::new(crate::video::VideoReader::open(
-                path,
-            )?)));
-        }
-        if !path.is_dir() {
-            return Ok(Self::One(Rgba8::load(path)?));
-        }
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("cannot read folder {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                    ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str())
-                })
-            })
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            anyhow::bail!("{}: no PNG or JPEG images in the folder", path.display());
-        }
-        Ok(Self::Folder(files))
-    }
-
-    /// The image of frame `i`: the one named like the frame's label (HaMeR's image name),
-    /// else the `i`-th by name.
-    fn for_frame(
-        &mut self,
-        i: usize,
-        label: Option<&str>,
-    ) -> anyhow::Result<std::borrow::Cow<'_, Rgba8>> {
-        let files = match self {
-            Self::One(img) => return Ok(std::borrow::Cow::Borrowed(img)),
-            Self::Folder(files) => files,
-            Self::Video(reader) => {
-                let index = u32::try_from(i).unwrap_or(u32::MAX);
-                return Ok(std::borrow::Cow::Owned(reader.frame(index)?));
-            }
-        };
-        let named = label.and_then(|l| {
-            let name = std::path::Path::new(l).file_name()?;
-            files.iter().find(|f| f.file_name() == Some(name))
-        });
-        let file = named.or_else(|| files.get(i)).with_context(|| {
-            format!(
-                "no background image for frame {i}{}: the folder has {} images",
-                label.map(|l| format!(" ({l})")).unwrap_or_default(),
-                files.len()
-            )
-        })?;
-        Ok(std::borrow::Cow::Owned(Rgba8::load(file)?))
     }
 }
 

@@ -39,7 +39,8 @@ pub fn read_buffer_f32(
     Ok(bytemuck::cast_slice::<u8, f32>(&bytes).to_vec())
 }
 
-/// Reads an `Rgba8Unorm` texture into an image.
+/// Reads an `Rgba8Unorm` texture into an image, alpha as stored (the shaded image's alpha is
+/// the hand's coverage: 0 on the background).
 pub fn read_texture_rgba8(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
@@ -76,7 +77,7 @@ pub fn read_texture_rgba8(
     let mut pixels = Vec::with_capacity((w * h) as usize);
     for r in 0..h as usize {
         let line = &bytes[r * row as usize..r * row as usize + w as usize * 4];
-        pixels.extend(line.chunks_exact(4).map(|p| [p[0], p[1], p[2], 255]));
+        pixels.extend(line.chunks_exact(4).map(|p| [p[0], p[1], p[2], p[3]]));
     }
     Ok(Rgba8 {
         width: w,

@@ -9,6 +9,7 @@ use super::timer::{GpuTimer, Stage};
 use crate::avatar::Avatar;
 use crate::camera::Camera;
 use crate::frame::PosedFrame;
+use crate::image_io::Rgba8;
 use crate::mesh::VertexFaces;
 use crate::nn::Embeddings;
 use crate::render_settings::{RenderSettings, ShadingMode};
@@ -173,6 +174,9 @@ pub struct HandRenderer {
     timer: Option<GpuTimer>,
     composite: Option<CompositePipeline>,
     composite_bg: Option<(wgpu::BindGroup, u32, u32)>,
+    /// The image drawn behind the hand by the composite (a 1×1 transparent texel for none).
+    backdrop: Option<wgpu::TextureView>,
+    backdrop_sampler: Option<wgpu::Sampler>,
 }
 
 const TRIANGLE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Uint;
@@ -472,6 +476,8 @@ impl HandRenderer {
             timer: None,
             composite: None,
             composite_bg: None,
+            backdrop: None,
+            backdrop_sampler: None,
         })
     }
 
@@ -708,7 +714,7 @@ impl HandRenderer {
         self.encode_raster(device, queue, encoder, view);
         self.encode_shading(encoder, view)?;
         if let Some((target_view, format)) = target {
-            self.encode_composite(device, encoder, target_view, format);
+            self.encode_composite(device, queue, encoder, target_view, format);
         }
         Ok(())
     }
@@ -851,10 +857,59 @@ impl HandRenderer {
         );
     }
 
-    /// Encodes drawing the shaded image over `target` (alpha-blended).
+    /// Shows `image` behind the hand in [`Self::encode_composite`], stretched over the whole
+    /// target (the source frame the pose camera sees, which covers the window), or nothing.
+    pub fn set_backdrop(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        image: Option<&Rgba8>,
+    ) {
+        let blank = Rgba8 {
+            width: 1,
+            height: 1,
+            pixels: vec![[0; 4]],
+        };
+        let image = image.filter(|i| {
+            let max = device.limits().max_texture_dimension_2d;
+            i.width > 0 && i.height > 0 && i.width <= max && i.height <= max
+        });
+        let image = image.unwrap_or(&blank);
+        let size = wgpu::Extent3d {
+            width: image.width,
+            height: image.height,
+            depth_or_array_layers: 1,
+        };
+        let texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("backdrop"),
+            size,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        queue.write_texture(
+            texture.as_image_copy(),
+            bytemuck::cast_slice(&image.pixels),
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(image.width * 4),
+                rows_per_image: Some(image.height),
+            },
+            size,
+        );
+        self.backdrop = Some(texture.create_view(&Default::default()));
+        self.composite_bg = None;
+    }
+
+    /// Encodes drawing the shaded image over `target` (alpha-blended), over the backdrop
+    /// when one is set.
     pub fn encode_composite(
         &mut self,
         device: &wgpu::Device,
+        queue: &wgpu::Queue,
         encoder: &mut wgpu::CommandEncoder,
         target: &wgpu::TextureView,
         format: wgpu::TextureFormat,
@@ -901,7 +956,22 @@ impl HandRenderer {
             });
             self.composite_bg = None;
         }
-        let (Some(comp), Some(targets)) = (self.composite.as_ref(), self.targets.as_ref()) else {
+        if self.backdrop.is_none() {
+            self.set_backdrop(device, queue, None);
+        }
+        let sampler = self.backdrop_sampler.get_or_insert_with(|| {
+            device.create_sampler(&wgpu::SamplerDescriptor {
+                label: Some("backdrop"),
+                mag_filter: wgpu::FilterMode::Linear,
+                min_filter: wgpu::FilterMode::Linear,
+                ..Default::default()
+            })
+        });
+        let (Some(comp), Some(targets), Some(backdrop)) = (
+            self.composite.as_ref(),
+            self.targets.as_ref(),
+            self.backdrop.as_ref(),
+        ) else {
             return; // nothing shaded yet
         };
         if self
@@ -915,6 +985,8 @@ impl HandRenderer {
                 &[
                     (0, comp.params.as_entire_binding()),
                     (1, wgpu::BindingResource::TextureView(&targets.shaded_view)),
+                    (2, wgpu::BindingResource::TextureView(backdrop)),
+                    (3, wgpu::BindingResource::Sampler(sampler)),
                 ],
             );
             self.composite_bg = Some((bg, targets.width, targets.height));

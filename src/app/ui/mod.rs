@@ -112,7 +112,7 @@ pub fn ui_system(
         .default_size(260.0)
         .show(&mut root, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
-                display_panel(ui, &mut session);
+                display_panel(ui, &mut session, &mut dialogs);
                 ui.separator();
                 lighting::lighting_panel(ui, &mut session, &mut dialogs);
             });
@@ -338,7 +338,7 @@ fn menu_bar(
     });
 }
 
-fn display_panel(ui: &mut egui::Ui, session: &mut Session) {
+fn display_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs) {
     ui.heading("Display");
     egui::ComboBox::from_label("Shading")
         .selected_text(session.settings.mode.label())
@@ -404,6 +404,25 @@ fn display_panel(ui: &mut egui::Ui, session: &mut Session) {
         .is_some_and(|s| s.poses.cameras.is_some())
     {
         ui.checkbox(&mut session.use_pose_camera, "HaMeR camera view");
+        ui.horizontal(|ui| {
+            if session.footage.source.is_some() {
+                ui.add_enabled(
+                    session.use_pose_camera,
+                    egui::Checkbox::new(&mut session.footage.show, "show source images"),
+                )
+                .on_disabled_hover_text("they show in the HaMeR camera view");
+            }
+            if ui
+                .button("Source images…")
+                .on_hover_text(
+                    "the images (a folder) or video (.mp4, typed or dropped) HaMeR ran on, \
+                     drawn behind the hand in the HaMeR camera view and in exports",
+                )
+                .clicked()
+            {
+                dialogs.open(FileRole::SourceImages, session);
+            }
+        });
     }
 }
 

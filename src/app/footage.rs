@@ -1,0 +1,107 @@
+//! The pose file's source footage shown behind the hand in the HaMeR camera view: a folder of
+//! the images HaMeR ran on (matched by the dump's image names, else by order) or the video.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bevy::prelude::*;
+
+use super::session::Session;
+use crate::footage::SourceFootage;
+use crate::image_io::Rgba8;
+
+/// The footage chosen with "Source images…" and the image of the frame shown.
+#[derive(Default)]
+pub struct Footage {
+    pub source: Option<(PathBuf, SourceFootage)>,
+    /// Show it (only the HaMeR camera view shows it: that camera saw these images).
+    pub show: bool,
+    /// The image of frame `.0`, and a key that changes with it (for the GPU upload).
+    pub image: Option<(usize, u64, Arc<Rgba8>)>,
+    /// The frame whose image could not be read (reported once).
+    failed: Option<usize>,
+    counter: u64,
+}
+
+impl Footage {
+    /// The image to draw behind the hand this frame, with its key.
+    pub fn backdrop(&self, session_shows_pose_camera: bool) -> Option<(u64, Arc<Rgba8>)> {
+        if !(self.show && session_shows_pose_camera) {
+            return None;
+        }
+        self.image.as_ref().map(|(_, k, img)| (*k, img.clone()))
+    }
+
+    /// The image of frame `i` (its label: HaMeR's image name), for exports.
+    pub fn frame_image(&mut self, i: usize, label: Option<&str>) -> Result<Rgba8, String> {
+        let (path, source) = self.source.as_mut().ok_or("no source images are chosen")?;
+        source
+            .frame(i, label)
+            .map(|c| c.into_owned())
+            .map_err(|e| format!("{}: {e:#}", path.display()))
+    }
+}
+
+/// Opens `path` (a folder of images or an MP4) as the footage and shows it in the HaMeR
+/// camera view.
+pub fn choose(session: &mut Session, path: PathBuf) {
+    match SourceFootage::open(&path) {
+        Ok(source) => {
+            let has_camera = session
+                .sequence
+                .as_ref()
+                .is_some_and(|s| s.poses.cameras.is_some());
+            let what = source.describe();
+            session.footage = Footage {
+                source: Some((path.clone(), source)),
+                show: true,
+                ..Footage::default()
+            };
+            if has_camera {
+                session.use_pose_camera = true;
+                session.info(format!(
+                    "source images: {what} from {}, behind the hand in the HaMeR camera view",
+                    path.display()
+                ));
+            } else {
+                session.info(format!(
+                    "source images: {what} from {}; they show in the HaMeR camera view of a \
+                     pose file with a camera",
+                    path.display()
+                ));
+            }
+        }
+        Err(e) => session.error(format!("{e:#}")),
+    }
+}
+
+/// Reads the current frame's source image when the frame changes (only while it shows).
+pub fn update_footage(mut session: ResMut<Session>) {
+    let frame = session.timeline.frame;
+    let shows = session.use_pose_camera && session.footage.show;
+    let current = session.footage.image.as_ref().map(|(f, _, _)| *f);
+    if !shows || session.footage.source.is_none() || current == Some(frame) {
+        return;
+    }
+    if session.footage.failed == Some(frame) {
+        return;
+    }
+    let label = session
+        .sequence
+        .as_ref()
+        .and_then(|s| s.poses.sequence.labels.as_ref())
+        .and_then(|l| l.get(frame).cloned());
+    let footage = &mut session.footage;
+    match footage.frame_image(frame, label.as_deref()) {
+        Ok(img) => {
+            footage.counter += 1;
+            footage.image = Some((frame, footage.counter, Arc::new(img)));
+            footage.failed = None;
+        }
+        Err(e) => {
+            footage.failed = Some(frame);
+            footage.image = None;
+            session.error(e);
+        }
+    }
+}
