@@ -39,9 +39,36 @@ pub const PROJECTION_WIDTH: usize = 512;
 pub const MAX_ENV_PIXELS: usize = 4096 * 2048;
 
 /// World axes of the environment: up (the zenith), forward (the image centre), right.
-const UP: [f32; 3] = [-1.0, 0.0, 0.0];
-const FORWARD: [f32; 3] = [0.0, 1.0, 0.0];
-const RIGHT: [f32; 3] = [0.0, 0.0, 1.0];
+pub const UP: [f32; 3] = [-1.0, 0.0, 0.0];
+pub const FORWARD: [f32; 3] = [0.0, 1.0, 0.0];
+pub const RIGHT: [f32; 3] = [0.0, 0.0, 1.0];
+
+/// Where the world direction `dir` lands in an environment turned by `rotation` radians:
+/// `(u, v)` in [0, 1) (u wraps round), the inverse of [`EnvironmentMap::direction`].
+pub fn lookup_uv(dir: [f64; 3], rotation: f64) -> [f64; 2] {
+    let dot = |a: [f32; 3]| (0..3).map(|k| dir[k] * a[k] as f64).sum::<f64>();
+    let len = (0..3)
+        .map(|k| dir[k] * dir[k])
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-300);
+    let theta = (dot(UP) / len).clamp(-1.0, 1.0).acos();
+    let phi = dot(RIGHT).atan2(dot(FORWARD));
+    let u = ((phi - rotation) / std::f64::consts::TAU + 0.5).rem_euclid(1.0);
+    [u, theta / std::f64::consts::PI]
+}
+
+/// Radiance to an 8-bit display value for showing an environment: clamped to [0, 1] and
+/// sRGB-encoded.
+fn display_value(radiance: f32) -> u8 {
+    let c = radiance.clamp(0.0, 1.0);
+    let s = if c <= 0.003_130_8 {
+        12.92 * c
+    } else {
+        1.055 * c.powf(1.0 / 2.4) - 0.055
+    };
+    (s * 255.0 + 0.5) as u8
+}
 
 /// Normalisations `N_k` of the real SH `Y_lm` for XHand's polynomials, and the band `l`.
 fn y_norm() -> [(f64, usize); SH_BANDS] {
@@ -195,6 +222,51 @@ impl EnvironmentMap {
         })
     }
 
+    /// The environment as an 8-bit display image (for showing it behind the hand).
+    pub fn display_image(&self) -> crate::image_io::Rgba8 {
+        crate::image_io::Rgba8 {
+            width: self.width as u32,
+            height: self.height as u32,
+            pixels: self
+                .rgb
+                .iter()
+                .map(|p| {
+                    [
+                        display_value(p[0]),
+                        display_value(p[1]),
+                        display_value(p[2]),
+                        255,
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    /// What `camera` sees of the environment turned by `rotation` radians, from its display
+    /// image (nearest texel; the GPU composite samples the same image bilinearly).
+    pub fn background(
+        display: &crate::image_io::Rgba8,
+        camera: &crate::camera::Camera,
+        rotation: f64,
+    ) -> crate::image_io::Rgba8 {
+        let (w, h) = (display.width.max(1), display.height.max(1));
+        let mut pixels = Vec::with_capacity((camera.width * camera.height) as usize);
+        for row in 0..camera.height {
+            for col in 0..camera.width {
+                let ray = camera.view_ray(col, row);
+                let [u, v] = lookup_uv([ray.x, ray.y, ray.z], rotation);
+                let x = ((u * w as f64) as u32).min(w - 1);
+                let y = ((v * h as f64) as u32).min(h - 1);
+                pixels.push(display.pixels[(y * w + x) as usize]);
+            }
+        }
+        crate::image_io::Rgba8 {
+            width: camera.width,
+            height: camera.height,
+            pixels,
+        }
+    }
+
     /// XHand's 27 SH coefficients (channel-major, `+0.8` on the DC term taken out) that
     /// light like this environment turned by `rotation` radians, in `order`.
     pub fn to_sh(&self, rotation: f64, order: ColorOrder) -> [f32; SH_DIM] {
@@ -244,6 +316,26 @@ impl EnvironmentMap {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lookup_inverts_the_texel_directions() {
+        let env = super::EnvironmentMap::constant(64, 32, [1.0; 3]);
+        for (col, row, rot) in [(0, 0, 0.0), (10, 5, 0.3), (63, 31, -2.0), (32, 16, 3.1)] {
+            let d = env.direction(col, row, rot);
+            let [u, v] = super::lookup_uv(d, rot);
+            assert!(
+                (u * 64.0 - (col as f64 + 0.5)).abs() < 1e-6,
+                "{col} {row}: u {u}"
+            );
+            assert!(
+                (v * 32.0 - (row as f64 + 0.5)).abs() < 1e-6,
+                "{col} {row}: v {v}"
+            );
+        }
+        assert_eq!(super::display_value(0.0), 0);
+        assert_eq!(super::display_value(7.0), 255);
+        assert_eq!(super::display_value(0.214), 128);
+    }
+
     use super::*;
     use crate::shading::sh_color;
 

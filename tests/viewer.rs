@@ -888,3 +888,70 @@ fn source_images_show_behind_the_hand_and_go_into_the_export() {
         "the rest is the footage ({changed} px)"
     );
 }
+
+#[test]
+fn an_environment_shows_behind_the_hand_as_exports_draw_it() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    // A smooth sky: red grows with longitude, green towards the ground.
+    let (w, h) = (128usize, 64usize);
+    let pixels: Vec<image::Rgb<f32>> = (0..w * h)
+        .map(|i| {
+            let (u, v) = ((i % w) as f32 / w as f32, (i / w) as f32 / h as f32);
+            image::Rgb([0.1 + 0.8 * u, 0.2 + 0.6 * v, 0.45])
+        })
+        .collect();
+    let sky = dir.path().join("sky.hdr");
+    let mut bytes = Vec::new();
+    image::codecs::hdr::HdrEncoder::new(&mut bytes)
+        .encode(&pixels, w, h)
+        .unwrap();
+    std::fs::write(&sky, bytes).unwrap();
+    let (shot, report) = (dir.path().join("shot.png"), dir.path().join("r.json"));
+    run_script_at_home(
+        dir.path(),
+        &avatar,
+        &[],
+        serde_json::json!([
+            {"wait_idle": true}, {"mode": "sh"}, {"drop_file": sky}, {"wait_frames": 3},
+            {"wait_idle": true}, {"env_background": true}, {"wait_frames": 5},
+            {"screenshot": shot}, {"report": report},
+            {"export": {"what": "turntable", "frames": 4}}, {"wait_frames": 2},
+            {"wait_idle": true}, {"exit": 0}
+        ]),
+    );
+    let r = read_report(&report);
+    assert!(
+        r["backdrop"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("Environment"),
+        "{r}"
+    );
+    let vp: Vec<f64> = r["viewport"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let origin = [vp[0].round() as u32, vp[1].round() as u32];
+    let shot = Rgba8::load(&shot).unwrap();
+    // The sky varies across the view (it is not the flat background colour).
+    let row = origin[1] + 20;
+    let left = shot.pixels[(row * shot.width + origin[0] + 5) as usize];
+    let right = shot.pixels[(row * shot.width + vp[2] as u32 - 5) as usize];
+    assert!(
+        left[0].abs_diff(right[0]) > 3 || left[1].abs_diff(right[1]) > 3,
+        "a flat background: {left:?} {right:?}"
+    );
+    // The export draws the same view: the GPU composite on screen, the CPU lookup in the file.
+    let out = Path::new(r["output_dir"].as_str().unwrap());
+    let (_, turn) = exported_video(out, "xhand-turntable-");
+    assert_eq!(turn.len(), 4);
+    let db = psnr_against_viewport(&turn[0], &shot, origin);
+    assert!(
+        db > 28.0,
+        "the exported environment matches the screen: {db:.1} dB"
+    );
+}

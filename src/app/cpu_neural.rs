@@ -58,7 +58,7 @@ impl CpuNeural {
 /// A hash of everything the neural image depends on.
 /// Whether the grid is drawn behind the hand (not over source footage).
 pub fn shows_grid(session: &Session) -> bool {
-    session.grid && session.footage.backdrop(session.use_pose_camera).is_none()
+    session.grid && super::footage::backdrop(session).is_none()
 }
 
 pub fn view_key(session: &Session) -> u64 {

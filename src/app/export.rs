@@ -98,6 +98,8 @@ struct Plan {
     /// The source footage to draw the timeline over (HaMeR camera view with source images
     /// shown), reopened by the export thread, and the frames' image names.
     footage: Option<(PathBuf, Option<Vec<String>>)>,
+    /// The environment shown behind the hand (display image, turn in radians).
+    environment: Option<(Arc<crate::image_io::Rgba8>, f64)>,
 }
 
 fn plan(
@@ -222,6 +224,14 @@ fn plan(
         wireframe: session.wireframe,
         grid: super::cpu_neural::shows_grid(session).then(|| super::render::grid_plane(&avatar)),
         neural_path: session.neural_path,
+        environment: match super::footage::backdrop(session) {
+            Some(super::footage::Backdrop {
+                image,
+                mapping: crate::gpu::BackdropMapping::Environment { rotation },
+                ..
+            }) => Some((image, rotation as f64)),
+            _ => None,
+        },
         footage,
     })
 }
@@ -308,7 +318,9 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
                         .into_owned(),
                 )
             }
-            None => None,
+            None => plan.environment.as_ref().map(|(display, rotation)| {
+                crate::envmap::EnvironmentMap::background(display, camera, *rotation)
+            }),
         };
         let camera = &match &source {
             Some(img) => camera.resized(img.width, img.height),

@@ -533,6 +533,10 @@ pub fn poll_files(
                     env.width,
                     env.height
                 ));
+                session.lighting.env_display = Some((
+                    super::footage::next_backdrop_key(),
+                    std::sync::Arc::new(env.display_image()),
+                ));
                 session.lighting.env = Some((path, std::sync::Arc::new(env)));
                 session.light_from_environment();
             }

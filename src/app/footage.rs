@@ -1,5 +1,6 @@
-//! The pose file's source footage shown behind the hand in the HaMeR camera view: a folder of
-//! the images HaMeR ran on (matched by the dump's image names, else by order) or the video.
+//! What is drawn behind the hand: the pose file's source footage in the HaMeR camera view (a
+//! folder of the images HaMeR ran on, matched by the dump's image names, else by order, or
+//! the video), or the environment map lighting the hand.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +9,46 @@ use bevy::prelude::*;
 
 use super::session::Session;
 use crate::footage::SourceFootage;
+use crate::gpu::BackdropMapping;
 use crate::image_io::Rgba8;
+
+/// A new key for a backdrop image (the render world uploads an image when its key changes).
+pub fn next_backdrop_key() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The image behind the hand this frame.
+#[derive(Clone)]
+pub struct Backdrop {
+    pub key: u64,
+    pub image: Arc<Rgba8>,
+    pub mapping: BackdropMapping,
+}
+
+/// The backdrop of the view: the source footage in the HaMeR camera view, else the
+/// environment map when "show as background" is on, else none.
+pub fn backdrop(session: &Session) -> Option<Backdrop> {
+    if let Some((key, image)) = session.footage.backdrop(session.use_pose_camera) {
+        return Some(Backdrop {
+            key,
+            image,
+            mapping: BackdropMapping::Screen,
+        });
+    }
+    let lighting = &session.lighting;
+    let (key, image) = lighting
+        .env_display
+        .clone()
+        .filter(|_| lighting.env_background)?;
+    Some(Backdrop {
+        key,
+        image,
+        mapping: BackdropMapping::Environment {
+            rotation: lighting.env_rotation.to_radians(),
+        },
+    })
+}
 
 /// The footage chosen with "Source images…" and the image of the frame shown.
 #[derive(Default)]
@@ -20,7 +60,6 @@ pub struct Footage {
     pub image: Option<(usize, u64, Arc<Rgba8>)>,
     /// The frame whose image could not be read (reported once).
     failed: Option<usize>,
-    counter: u64,
 }
 
 impl Footage {
@@ -94,8 +133,7 @@ pub fn update_footage(mut session: ResMut<Session>) {
     let footage = &mut session.footage;
     match footage.frame_image(frame, label.as_deref()) {
         Ok(img) => {
-            footage.counter += 1;
-            footage.image = Some((frame, footage.counter, Arc::new(img)));
+            footage.image = Some((frame, next_backdrop_key(), Arc::new(img)));
             footage.failed = None;
         }
         Err(e) => {

@@ -48,8 +48,8 @@ pub struct HandFrame {
     /// A CPU-rendered neural image of exactly this view (software adapters), shown instead
     /// of GPU shading.
     pub cpu_image: Option<super::cpu_neural::CpuImage>,
-    /// The source image behind the hand (HaMeR camera view) and its key.
-    pub backdrop: Option<(u64, Arc<crate::image_io::Rgba8>)>,
+    /// The image behind the hand (source footage or the environment).
+    pub backdrop: Option<super::footage::Backdrop>,
 }
 
 /// Messages from the render world (errors creating GPU resources), shown by the UI.
@@ -146,7 +146,7 @@ fn build_hand_frame(
         // Software adapter: SH on the GPU until the CPU's neural image of this view is ready.
         settings.mode = ShadingMode::Sh;
     }
-    let backdrop = session.footage.backdrop(session.use_pose_camera);
+    let backdrop = super::footage::backdrop(&session);
     let view = ViewInput {
         camera: camera.clone(),
         settings,
@@ -228,12 +228,17 @@ fn prepare_hand(
     if gpu.avatar_generation != frame.avatar_generation {
         return;
     }
-    let want = frame.backdrop.as_ref().map(|(k, _)| *k);
-    if want != gpu.backdrop_holds
-        && let Some(r) = gpu.renderer.as_mut()
-    {
-        let image = frame.backdrop.as_ref().map(|(_, img)| img.as_ref());
-        r.set_backdrop(device.wgpu_device(), &queue, image);
+    let want = frame.backdrop.as_ref().map(|b| b.key);
+    let upload = want != gpu.backdrop_holds;
+    if let Some(r) = gpu.renderer.as_mut() {
+        if upload {
+            let image = frame.backdrop.as_ref().map(|b| b.image.as_ref());
+            r.set_backdrop(device.wgpu_device(), &queue, image);
+        }
+        r.backdrop_mapping = frame
+            .backdrop
+            .as_ref()
+            .map_or(Default::default(), |b| b.mapping);
         gpu.backdrop_holds = want;
     }
     let generation = frame.embeddings_generation;
@@ -331,6 +336,7 @@ fn draw_hand(
             ctx.command_encoder(),
             color,
             format,
+            &input.camera,
         );
         gpu.shaded_holds = Some(img.key);
         return;

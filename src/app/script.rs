@@ -62,6 +62,8 @@ pub enum Step {
     /// Export as the File menu does: `{"what": "video" | "pngs" | "turntable", "frames": N}`
     /// (frames: the turntable's count).
     Export(ExportStep),
+    /// Show the environment map behind the hand, or not.
+    EnvBackground(bool),
     /// Press "cancel" on the running export.
     CancelExport(bool),
     /// Press "Load" in the picker a file with several captures or hands opens (its
@@ -355,6 +357,7 @@ pub fn run_script(
                 "use_pose_camera": session.use_pose_camera,
                 "footage": session.footage.source.as_ref().map(|(p, _)| p.clone()),
                 "footage_shown": session.footage.backdrop(session.use_pose_camera).is_some(),
+                "backdrop": super::footage::backdrop(&session).map(|b| format!("{:?}", b.mapping)),
                 "camera_center": session.camera.as_ref().map(|c| [c.center.x, c.center.y, c.center.z]),
                 "hand_on_screen": hand_on_screen(&session, viewport.0),
                 "viewport": viewport.0,
@@ -428,6 +431,7 @@ pub fn run_script(
         Step::Play(on) => session.timeline.playing = on && session.frame_count() > 0,
         Step::Loop(on) => session.timeline.looping = on,
         Step::Precompute(_) => super::output::start_precompute(&mut session),
+        Step::EnvBackground(on) => session.lighting.env_background = on,
         Step::CancelExport(_) => match &session.jobs.export {
             Some(job) => job.progress.cancel.store(true, Ordering::SeqCst),
             None => session.error("script: no export is running"),

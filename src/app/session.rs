@@ -103,6 +103,10 @@ pub struct Lighting {
     /// about the up axis, degrees.
     pub env: Option<(PathBuf, Arc<crate::envmap::EnvironmentMap>)>,
     pub env_rotation: f32,
+    /// The environment as a display image (and its backdrop key), and whether it is shown
+    /// behind the hand.
+    pub env_display: Option<(u64, Arc<crate::image_io::Rgba8>)>,
+    pub env_background: bool,
 }
 
 /// The origin of the SH lighting in use.
@@ -242,6 +246,8 @@ impl Session {
                 source: LightSource::Row(0),
                 env: None,
                 env_rotation: 0.0,
+                env_display: None,
+                env_background: false,
             },
             settings: RenderSettings {
                 background: [0.16, 0.17, 0.2],

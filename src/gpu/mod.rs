@@ -15,7 +15,7 @@ mod timer;
 pub use nets::GpuNets;
 pub use params::{SkinParams, ViewParams};
 pub use readback::{read_buffer_f32, read_texture_rgba8};
-pub use renderer::{HandRenderer, NeuralPath, ViewInput};
+pub use renderer::{BackdropMapping, HandRenderer, NeuralPath, ViewInput};
 pub use timer::StageTimes;
 
 use crate::avatar::Avatar;

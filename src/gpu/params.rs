@@ -15,12 +15,28 @@ pub struct SkinParams {
     pub joints: [[f32; 16]; 16],
 }
 
-/// `NormalParams` of `shaders/normals.wgsl` (also `CompositeParams`).
+/// `NormalParams` of `shaders/normals.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct CountParams {
     pub count: u32,
     pub _pad: [u32; 3],
+}
+
+/// `CompositeParams` of `shaders/composite.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct CompositeParams {
+    /// sRGB target (0/1), backdrop mapping (0 screen, 1 environment), unused, unused.
+    pub flags: [u32; 4],
+    /// Camera-to-world rotation, row by row (w unused).
+    pub camera_to_world: [[f32; 4]; 3],
+    /// fx, fy, cx, cy of the camera the target is seen through.
+    pub intrinsics: [f32; 4],
+    /// The environment's up axis (w: its turn, radians), forward and right axes.
+    pub env_up: [f32; 4],
+    pub env_forward: [f32; 4],
+    pub env_right: [f32; 4],
 }
 
 /// `RasterParams` of `shaders/raster.wgsl`.
@@ -51,4 +67,5 @@ pub struct ViewParams {
 const _: () = assert!(std::mem::size_of::<SkinParams>() == 16 + 16 + 16 * 64);
 const _: () = assert!(std::mem::size_of::<CountParams>() == 16);
 const _: () = assert!(std::mem::size_of::<RasterParams>() == 64);
+const _: () = assert!(std::mem::size_of::<CompositeParams>() == 8 * 16);
 const _: () = assert!(std::mem::size_of::<ViewParams>() == 64 + 64 + 5 * 16 + 7 * 16 + 12 * 16);

@@ -3,7 +3,7 @@
 use wgpu::util::DeviceExt;
 
 use super::GpuError;
-use super::params::{CountParams, RasterParams, SkinParams, ViewParams};
+use super::params::{CompositeParams, CountParams, RasterParams, SkinParams, ViewParams};
 use super::shaders::{self, COMPOSITE_WGSL, NORMALS_WGSL, RASTER_WGSL};
 use super::timer::{GpuTimer, Stage};
 use crate::avatar::Avatar;
@@ -177,6 +177,19 @@ pub struct HandRenderer {
     /// The image drawn behind the hand by the composite (a 1×1 transparent texel for none).
     backdrop: Option<wgpu::TextureView>,
     backdrop_sampler: Option<wgpu::Sampler>,
+    /// How the backdrop maps onto the target.
+    pub backdrop_mapping: BackdropMapping,
+}
+
+/// How [`HandRenderer::set_backdrop`]'s image lies behind the hand.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum BackdropMapping {
+    /// Stretched over the target (source footage the pose camera saw).
+    #[default]
+    Screen,
+    /// An equirectangular environment seen through the camera, turned by `rotation`
+    /// radians about its up axis.
+    Environment { rotation: f32 },
 }
 
 const TRIANGLE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Uint;
@@ -478,6 +491,7 @@ impl HandRenderer {
             composite_bg: None,
             backdrop: None,
             backdrop_sampler: None,
+            backdrop_mapping: BackdropMapping::Screen,
         })
     }
 
@@ -714,7 +728,7 @@ impl HandRenderer {
         self.encode_raster(device, queue, encoder, view);
         self.encode_shading(encoder, view)?;
         if let Some((target_view, format)) = target {
-            self.encode_composite(device, queue, encoder, target_view, format);
+            self.encode_composite(device, queue, encoder, target_view, format, &view.camera);
         }
         Ok(())
     }
@@ -913,6 +927,7 @@ impl HandRenderer {
         encoder: &mut wgpu::CommandEncoder,
         target: &wgpu::TextureView,
         format: wgpu::TextureFormat,
+        camera: &Camera,
     ) {
         if self.composite.as_ref().is_none_or(|c| c.format != format) {
             let m = module(device, "composite.wgsl", COMPOSITE_WGSL);
@@ -944,10 +959,7 @@ impl HandRenderer {
             let params = uniform(
                 device,
                 "composite params",
-                &CountParams {
-                    count: format.is_srgb() as u32,
-                    _pad: [0; 3],
-                },
+                &<CompositeParams as bytemuck::Zeroable>::zeroed(),
             );
             self.composite = Some(CompositePipeline {
                 format,
@@ -959,14 +971,37 @@ impl HandRenderer {
         if self.backdrop.is_none() {
             self.set_backdrop(device, queue, None);
         }
+        // Environments wrap round in longitude.
         let sampler = self.backdrop_sampler.get_or_insert_with(|| {
             device.create_sampler(&wgpu::SamplerDescriptor {
                 label: Some("backdrop"),
+                address_mode_u: wgpu::AddressMode::Repeat,
                 mag_filter: wgpu::FilterMode::Linear,
                 min_filter: wgpu::FilterMode::Linear,
                 ..Default::default()
             })
         });
+        if let Some(comp) = &self.composite {
+            let to_world = camera.rotation.transpose();
+            let row = |i: usize| {
+                let r = to_world.row(i);
+                [r[0] as f32, r[1] as f32, r[2] as f32, 0.0]
+            };
+            let (mapping, rotation) = match self.backdrop_mapping {
+                BackdropMapping::Screen => (0, 0.0),
+                BackdropMapping::Environment { rotation } => (1, rotation),
+            };
+            let axis = |a: [f32; 3], w: f32| [a[0], a[1], a[2], w];
+            let params = CompositeParams {
+                flags: [format.is_srgb() as u32, mapping, 0, 0],
+                camera_to_world: [row(0), row(1), row(2)],
+                intrinsics: [camera.fx, camera.fy, camera.cx, camera.cy].map(|v| v as f32),
+                env_up: axis(crate::envmap::UP, rotation),
+                env_forward: axis(crate::envmap::FORWARD, 0.0),
+                env_right: axis(crate::envmap::RIGHT, 0.0),
+            };
+            queue.write_buffer(&comp.params, 0, bytemuck::bytes_of(&params));
+        }
         let (Some(comp), Some(targets), Some(backdrop)) = (
             self.composite.as_ref(),
             self.targets.as_ref(),

@@ -225,6 +225,8 @@ fn environment(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs) 
             session.light_from_environment();
         }
     });
+    ui.checkbox(&mut session.lighting.env_background, "show as background")
+        .on_hover_text("draw the environment behind the hand, turned with it (also in exports)");
 }
 
 #[cfg(test)]
