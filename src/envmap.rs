@@ -333,7 +333,7 @@ mod tests {
         }
         assert_eq!(super::display_value(0.0), 0);
         assert_eq!(super::display_value(7.0), 255);
-        assert_eq!(super::display_value(0.214), 128);
+        assert_eq!(super::display_value(0.2159), 128);
     }
 
     use super::*;
