@@ -53,14 +53,16 @@ pub struct ViewerOptions {
 }
 
 /// Checks that a window and a GPU adapter can exist, with actionable messages.
-fn preflight() -> anyhow::Result<crate::gpu::GpuContext> {
+fn preflight() -> anyhow::Result<()> {
     #[cfg(target_os = "linux")]
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
         bail!(
             "no display (neither DISPLAY nor WAYLAND_DISPLAY is set); run the viewer in a desktop session or under `xvfb-run`, or render without a window with `xhand render --gpu`"
         );
     }
-    crate::gpu::GpuContext::headless().context("the viewer needs a GPU adapter")
+    // Only asks for the adapter: Bevy opens the one device the viewer uses.
+    crate::gpu::adapter_info().context("the viewer needs a GPU adapter")?;
+    Ok(())
 }
 
 /// Loads the avatar to start with: the given file, else the embedded default.
@@ -97,9 +99,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
             p.display()
         );
     }
-    let gpu = preflight()?;
-    let adapter = gpu.describe();
-    drop(gpu);
+    preflight()?;
     let device = crate::device::select_device(opts.force_cpu);
     let avatar = initial_avatar(&opts, &device)?;
     let embeddings = avatar.embed(&PoseFrame::default())?;
@@ -175,7 +175,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
         })
         .insert_resource(session)
         .insert_resource(ui::DeviceInfo {
-            adapter,
+            adapter: String::new(),
             candle: crate::device::describe(&device),
         })
         .init_resource::<ui::KeyboardFocus>()
@@ -208,6 +208,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
                 export::start_exports,
                 output::report_jobs,
                 sync_clear_color,
+                ui::describe_adapter,
                 show_window_when_drawn,
                 keep_redrawing,
             )

@@ -218,6 +218,7 @@ pub fn run_script(
     focus: Res<super::ui::KeyboardFocus>,
     viewport: Res<super::orbit::Viewport>,
     real_time: Res<Time<Real>>,
+    info: Res<super::ui::DeviceInfo>,
     mut mouse: (
         MessageWriter<bevy::window::CursorMoved>,
         MessageWriter<bevy::input::mouse::MouseButtonInput>,
@@ -357,6 +358,7 @@ pub fn run_script(
                 "use_pose_camera": session.use_pose_camera,
                 "footage": session.footage.source.as_ref().map(|(p, _)| p.clone()),
                 "footage_shown": session.footage.backdrop(session.use_pose_camera).is_some(),
+                "adapter": info.adapter,
                 "backdrop": super::footage::backdrop(&session).map(|b| format!("{:?}", b.mapping)),
                 "camera_center": session.camera.as_ref().map(|c| [c.center.x, c.center.y, c.center.z]),
                 "hand_on_screen": hand_on_screen(&session, viewport.0),

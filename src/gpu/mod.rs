@@ -81,8 +81,19 @@ impl GpuContext {
 
     /// `name (backend)` of the adapter.
     pub fn describe(&self) -> String {
-        format!("{} ({:?})", self.info.name, self.info.backend)
+        describe_adapter(&self.info)
     }
+}
+
+/// What the first adapter is, without opening a device on it (the viewer's check before
+/// Bevy opens its own).
+pub fn adapter_info() -> Result<wgpu::AdapterInfo, GpuError> {
+    Ok(first_adapter()?.get_info())
+}
+
+/// `name (backend)` of an adapter.
+pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?})", info.name, info.backend)
 }
 
 /// The adapter wgpu picks first (high performance; `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`).

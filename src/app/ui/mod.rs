@@ -28,8 +28,21 @@ pub struct KeyboardFocus {
 /// Adapter and device names for the stats overlay.
 #[derive(Resource, Clone, Default)]
 pub struct DeviceInfo {
+    /// The adapter Bevy renders with (filled in by [`describe_adapter`] once it is up).
     pub adapter: String,
     pub candle: String,
+}
+
+/// Names the render adapter in [`DeviceInfo`] from Bevy's own adapter info.
+pub fn describe_adapter(
+    adapter: Option<Res<bevy::render::renderer::RenderAdapterInfo>>,
+    mut info: ResMut<DeviceInfo>,
+) {
+    if info.adapter.is_empty()
+        && let Some(a) = adapter
+    {
+        info.adapter = crate::gpu::describe_adapter(&a);
+    }
 }
 
 /// Draws the whole interface and records the free viewport for the camera.
