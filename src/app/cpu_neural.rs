@@ -98,6 +98,7 @@ pub fn update_cpu_neural(
 ) {
     let software = adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu);
     state.active = software
+        && session.embeddings.ready()
         && session.settings.mode == ShadingMode::Neural
         && session.avatar.avatar.renderer.is_some();
     if !state.active {

@@ -26,7 +26,6 @@ use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
 
 use crate::avatar::Avatar;
-use crate::pose::PoseFrame;
 
 pub use script::Step;
 
@@ -102,14 +101,14 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
     preflight()?;
     let device = crate::device::select_device(opts.force_cpu);
     let avatar = initial_avatar(&opts, &device)?;
-    let embeddings = avatar.embed(&PoseFrame::default())?;
     let notes: Vec<String> = avatar
         .import_warnings
         .iter()
         .cloned()
         .chain(avatar.summary.unused_warning())
         .collect();
-    let mut session = session::Session::new(avatar, embeddings, opts.avatar.clone());
+    // The rest pose's embeddings are the worker's first job: the window opens meanwhile.
+    let mut session = session::Session::new(avatar, None, opts.avatar.clone());
     session.load_recent();
     for n in notes {
         session.info(n);

@@ -179,8 +179,10 @@ pub fn orbit_framing(mut orbit: ResMut<Orbit>, session: Res<Session>, viewport: 
         return;
     }
     let [x0, y0, x1, y1] = viewport.0;
-    if x1 <= x0 || y1 <= y0 {
-        return; // the panels are not laid out yet: frame once the free area is known
+    if x1 <= x0 || y1 <= y0 || !session.embeddings.ready() {
+        // The panels are not laid out yet, or the hand's shape is not known: frame once
+        // both are.
+        return;
     }
     orbit.frame_requested = false;
     orbit.followed = Vector3::new(

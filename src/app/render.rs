@@ -130,6 +130,9 @@ fn build_hand_frame(
     window: Single<&Window, With<PrimaryWindow>>,
     mut grid: Local<(u64, (f32, f32))>,
 ) {
+    if !session.embeddings.ready() {
+        return; // the first embeddings are still on the worker: nothing to draw yet
+    }
     let t = Instant::now();
     let avatar = session.avatar.avatar.clone();
     let drive = avatar.drive(&session.pose);

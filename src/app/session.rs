@@ -85,6 +85,36 @@ pub struct LatestEmbeddings {
     pub millis: f64,
 }
 
+impl LatestEmbeddings {
+    /// Whether real outputs of the networks are in (not the start-up placeholder).
+    pub fn ready(&self) -> bool {
+        self.generation > 0
+    }
+}
+
+/// Stand-in embeddings of the right shapes while the first real ones are computed: no
+/// displacement, grey albedo, every vertex on the wrist. Never drawn.
+fn placeholder_embeddings(avatar: &Avatar) -> Embeddings {
+    let v = avatar.num_vertices();
+    let code = |n: &crate::nn::ConditionNet| n.shape().dims.last().copied().unwrap_or(0);
+    let (cd, ca) = (code(&avatar.nets.delta), code(&avatar.nets.color));
+    let mut lbs_weights = vec![0.0; v * crate::NUM_JOINTS];
+    lbs_weights
+        .iter_mut()
+        .step_by(crate::NUM_JOINTS)
+        .for_each(|w| *w = 1.0);
+    Embeddings {
+        num_vertices: v,
+        delta: vec![0.0; v * 3],
+        code_delta: vec![0.0; v * cd],
+        albedo: vec![0.5; v * 3],
+        code_albedo: vec![0.0; v * ca],
+        lbs_weights,
+        code_delta_dim: cd,
+        code_albedo_dim: ca,
+    }
+}
+
 /// Lighting: the SH vector in use and how the user edits it.
 #[derive(Clone, Debug)]
 pub struct Lighting {
@@ -217,10 +247,23 @@ pub struct PoseChoice {
 }
 
 impl Session {
-    /// A session showing `avatar` (with embeddings already computed for its rest pose).
-    pub fn new(avatar: Avatar, embeddings: Embeddings, path: Option<PathBuf>) -> Self {
+    /// A session showing `avatar`, with embeddings already computed for its rest pose, or
+    /// `None` to compute them on the worker (nothing is drawn until they arrive:
+    /// [`LatestEmbeddings::ready`]).
+    pub fn new(avatar: Avatar, embeddings: Option<Embeddings>, path: Option<PathBuf>) -> Self {
         let sh = avatar.sh_row(0);
         let pose = PoseFrame::default();
+        let ready = embeddings.is_some();
+        let embeddings = embeddings.unwrap_or_else(|| placeholder_embeddings(&avatar));
+        // A pose no request equals (NaN), so the first update asks the worker.
+        let computed_for = if ready {
+            pose.clone()
+        } else {
+            PoseFrame {
+                pose: [f32::NAN; crate::POSE_DIM],
+                ..PoseFrame::default()
+            }
+        };
         Self {
             avatar: LoadedAvatar {
                 avatar: Arc::new(avatar),
@@ -229,8 +272,8 @@ impl Session {
             },
             embeddings: LatestEmbeddings {
                 embeddings: Arc::new(embeddings),
-                frame: pose.clone(),
-                generation: 1,
+                frame: computed_for,
+                generation: ready as u64,
                 millis: 0.0,
             },
             pose,
@@ -630,7 +673,7 @@ mod tests {
             .avatar(&device)
             .unwrap();
         let emb = avatar.embed(&PoseFrame::default()).unwrap();
-        let mut s = Session::new(avatar, emb, None);
+        let mut s = Session::new(avatar, Some(emb), None);
         let frames = (0..n)
             .map(|i| PoseFrame {
                 pose: [i as f32 * 0.01; crate::POSE_DIM],
@@ -650,6 +693,28 @@ mod tests {
         };
         s.set_sequence(poses, "seq.json".into());
         s
+    }
+
+    #[test]
+    fn the_first_embeddings_come_from_the_worker() {
+        let device = candle_core::Device::Cpu;
+        let avatar = crate::synthetic::SyntheticSpec::test_avatar()
+            .avatar(&device)
+            .unwrap();
+        let expected = avatar.embed(&PoseFrame::default()).unwrap();
+        let mut s = Session::new(avatar, None, None);
+        assert!(!s.embeddings.ready() && s.details_stale() && !s.is_idle());
+        let placeholder = &s.embeddings.embeddings;
+        assert_eq!(placeholder.lbs_weights.len(), expected.lbs_weights.len());
+        assert_eq!(placeholder.code_delta.len(), expected.code_delta.len());
+        let start = std::time::Instant::now();
+        while !s.embeddings.ready() {
+            assert!(start.elapsed().as_secs() < 60, "the worker never answered");
+            s.update_embeddings();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!s.details_stale());
+        assert_eq!(s.embeddings.embeddings.delta, expected.delta);
     }
 
     #[test]

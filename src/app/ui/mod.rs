@@ -146,6 +146,7 @@ pub fn ui_system(
         &diagnostics,
         &cpu_neural,
     );
+    overlays::computing(&ctx, free, &session);
     overlays::messages(&ctx, free, &mut session);
     overlays::message_log(&ctx, &mut session);
     overlays::path_prompt(&ctx, &mut session, &mut dialogs);

@@ -90,6 +90,26 @@ const MAX_TOASTS: usize = 4;
 
 /// The newest messages as toasts in the bottom-left corner of the free viewport (clear of
 /// the panels and the menu), with dismiss, dismiss-all and open-folder actions.
+/// "Computing the avatar's details…" in the middle of the viewport until the networks' first
+/// outputs arrive (the window opens before them).
+pub fn computing(ctx: &egui::Context, free: egui::Rect, session: &Session) {
+    if session.embeddings.ready() {
+        return;
+    }
+    egui::Area::new(egui::Id::new("computing"))
+        .fixed_pos(free.center() - egui::vec2(120.0, 10.0))
+        .interactable(false)
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!(
+                    "computing the details of {}…",
+                    session.avatar.avatar.name
+                ));
+            });
+        });
+}
+
 pub fn messages(ctx: &egui::Context, free: egui::Rect, session: &mut Session) {
     if session.messages.is_empty() {
         return;
