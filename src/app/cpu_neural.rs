@@ -90,6 +90,16 @@ pub fn view_key(session: &Session) -> u64 {
     h.finish()
 }
 
+/// Neural shading on the CPU where the adapter is a software rasteriser.
+pub struct CpuNeuralPlugin;
+
+impl Plugin for CpuNeuralPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<CpuNeural>()
+            .add_systems(Update, update_cpu_neural.in_set(super::ViewerSet::Output));
+    }
+}
+
 /// Starts CPU renders when the view settles and collects finished ones.
 pub fn update_cpu_neural(
     mut state: ResMut<CpuNeural>,

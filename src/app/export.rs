@@ -210,13 +210,13 @@ fn plan(
         ExportKind::Timeline => "xhand-video",
         ExportKind::Turntable(_) => "xhand-turntable",
     };
-    let name = match format {
-        ExportFormat::Mp4 => format!("{stem}-{}.mp4", super::files::timestamp()),
-        ExportFormat::Pngs => format!("{stem}-{}", super::files::timestamp()),
+    let ext = match format {
+        ExportFormat::Mp4 => ".mp4",
+        ExportFormat::Pngs => "",
     };
     Ok(Plan {
         kind,
-        path: session.output_dir.join(name),
+        path: super::files::unique_output_path(&session.output_dir, stem, ext),
         fps,
         avatar: avatar.clone(),
         frames,

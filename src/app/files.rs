@@ -137,17 +137,39 @@ pub fn timestamp_of(unix_secs: u64) -> String {
     )
 }
 
+/// A new output name in `dir`: `{prefix}-{time stamp}{ext}`, with `-2`, `-3` … added when
+/// that name exists or was handed out already in this run (two screenshots in one second,
+/// one still being written, must not overwrite each other).
+pub fn unique_output_path(dir: &Path, prefix: &str, ext: &str) -> PathBuf {
+    static HANDED_OUT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let stamp = timestamp();
+    let mut taken = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut n = 1;
+    loop {
+        let suffix = if n == 1 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
+        let path = dir.join(format!("{prefix}-{stamp}{suffix}{ext}"));
+        if !path.exists() && !taken.contains(&path) {
+            taken.push(path.clone());
+            return path;
+        }
+        n += 1;
+    }
+}
+
 /// The file a save role suggests in the output folder.
 fn default_save_path(role: FileRole, session: &Session) -> Option<PathBuf> {
-    let stamp = timestamp();
-    let name = match role {
-        FileRole::ExportMesh => format!("xhand-mesh-{stamp}.obj"),
-        FileRole::SavePose => format!("xhand-pose-{stamp}.json"),
-        FileRole::SaveSequence => format!("xhand-sequence-{stamp}.json"),
-        FileRole::OutputFolder => return Some(session.output_dir.clone()),
+    let dir = &session.output_dir;
+    Some(match role {
+        FileRole::ExportMesh => unique_output_path(dir, "xhand-mesh", ".obj"),
+        FileRole::SavePose => unique_output_path(dir, "xhand-pose", ".json"),
+        FileRole::SaveSequence => unique_output_path(dir, "xhand-sequence", ".json"),
+        FileRole::OutputFolder => dir.clone(),
         _ => return None,
-    };
-    Some(session.output_dir.join(name))
+    })
 }
 
 impl Dialogs {
@@ -213,6 +235,17 @@ impl Dialogs {
     /// Whether a native dialog is open.
     pub fn is_waiting(&self) -> bool {
         !self.pending.is_empty()
+    }
+}
+
+/// Dialogs and path fields, dropped files, and background loads of avatars, poses and
+/// environment maps.
+pub struct FilesPlugin;
+
+impl Plugin for FilesPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Dialogs>()
+            .add_systems(Update, poll_files.in_set(super::ViewerSet::Files));
     }
 }
 
@@ -594,6 +627,29 @@ pub fn poll_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_names_never_repeat_within_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = unique_output_path(dir.path(), "xhand-screenshot", ".png");
+        let b = unique_output_path(dir.path(), "xhand-screenshot", ".png");
+        assert_ne!(
+            a, b,
+            "the second name is taken even before the first file exists"
+        );
+        // A name whose file exists already is skipped too.
+        let existing = dir.path().join(format!("xhand-mesh-{}.obj", timestamp()));
+        std::fs::write(&existing, b"").unwrap();
+        assert_ne!(
+            unique_output_path(dir.path(), "xhand-mesh", ".obj"),
+            existing
+        );
+        let name = b.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("xhand-screenshot-") && name.ends_with(".png"),
+            "{name}"
+        );
+    }
 
     #[test]
     fn timestamps_are_readable_utc() {

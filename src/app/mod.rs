@@ -23,11 +23,80 @@ use bevy::prelude::*;
 use bevy::render::view::Msaa;
 use bevy::window::{PresentMode, WindowResolution};
 use bevy::winit::{UpdateMode, WinitSettings};
-use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
+use bevy_egui::EguiPlugin;
 
 use crate::avatar::Avatar;
 
 pub use script::Step;
+
+/// The order of the viewer's per-frame work in `Update`; each feature's plugin puts its
+/// systems in one of these.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ViewerSet {
+    /// Scripted steps (tests, batch runs), as if typed.
+    Script,
+    /// Finished dialogs, drops and background loads.
+    Files,
+    /// Keyboard shortcuts and mouse camera control.
+    Input,
+    /// The pose shown: playback, source footage, the networks' outputs.
+    Pose,
+    /// Camera framing and following the hand.
+    Camera,
+    /// Work beside the frame: CPU neural images, screenshots, exports, job reports.
+    Output,
+    /// Window housekeeping: clear colour, adapter name, showing it, redraw requests.
+    Window,
+}
+
+/// Orders the [`ViewerSet`]s.
+struct ViewerSetsPlugin;
+
+impl Plugin for ViewerSetsPlugin {
+    fn build(&self, app: &mut App) {
+        use ViewerSet::*;
+        app.configure_sets(
+            Update,
+            (Script, Files, Input, Pose, Camera, Output, Window).chain(),
+        );
+    }
+}
+
+/// Playback and the pose's details: the timeline, the footage of its frame, embeddings.
+struct PosePlugin;
+
+impl Plugin for PosePlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(
+            Update,
+            (advance_timeline, footage::update_footage, update_embeddings)
+                .chain()
+                .in_set(ViewerSet::Pose),
+        );
+    }
+}
+
+/// The window: the 3D camera, egui input fixes, clear colour, showing the window once drawn
+/// and redrawing only while something changes.
+struct ViewerWindowPlugin;
+
+impl Plugin for ViewerWindowPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Startup, spawn_camera)
+            .add_systems(
+                PreUpdate,
+                filter_egui_input
+                    .after(bevy_egui::EguiPreUpdateSet::ProcessInput)
+                    .before(bevy_egui::EguiPreUpdateSet::BeginPass),
+            )
+            .add_systems(
+                Update,
+                (sync_clear_color, show_window_when_drawn, keep_redrawing)
+                    .chain()
+                    .in_set(ViewerSet::Window),
+            );
+    }
+}
 
 /// How to start the viewer.
 #[derive(Clone, Debug, Default)]
@@ -177,42 +246,17 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
             adapter: String::new(),
             candle: crate::device::describe(&device),
         })
-        .init_resource::<ui::KeyboardFocus>()
-        .init_resource::<orbit::Orbit>()
-        .init_resource::<orbit::Viewport>()
-        .init_resource::<files::Dialogs>()
-        .init_resource::<output::OutputRequests>()
-        .init_resource::<cpu_neural::CpuNeural>()
-        .add_systems(Startup, spawn_camera)
-        .add_systems(
-            PreUpdate,
-            filter_egui_input
-                .after(bevy_egui::EguiPreUpdateSet::ProcessInput)
-                .before(bevy_egui::EguiPreUpdateSet::BeginPass),
-        )
-        .add_systems(EguiPrimaryContextPass, ui::ui_system)
-        .add_systems(
-            Update,
-            (
-                script::run_script,
-                files::poll_files,
-                ui::shortcuts,
-                orbit::orbit_input,
-                advance_timeline,
-                footage::update_footage,
-                update_embeddings,
-                orbit::orbit_framing,
-                cpu_neural::update_cpu_neural,
-                output::take_screenshots,
-                export::start_exports,
-                output::report_jobs,
-                sync_clear_color,
-                ui::describe_adapter,
-                show_window_when_drawn,
-                keep_redrawing,
-            )
-                .chain(),
-        );
+        .add_plugins((
+            ViewerSetsPlugin,
+            ViewerWindowPlugin,
+            script::ScriptPlugin,
+            files::FilesPlugin,
+            ui::UiPlugin,
+            orbit::OrbitPlugin,
+            PosePlugin,
+            cpu_neural::CpuNeuralPlugin,
+            output::OutputPlugin,
+        ));
     if let Some(s) = script {
         app.insert_resource(s);
     }

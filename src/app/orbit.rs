@@ -44,6 +44,18 @@ impl Default for Orbit {
     }
 }
 
+/// The orbit camera: mouse control, framing, following the hand.
+pub struct OrbitPlugin;
+
+impl Plugin for OrbitPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Orbit>()
+            .init_resource::<Viewport>()
+            .add_systems(Update, orbit_input.in_set(super::ViewerSet::Input))
+            .add_systems(Update, orbit_framing.in_set(super::ViewerSet::Camera));
+    }
+}
+
 /// The screen area not covered by panels, in physical pixels: (x0, y0, x1, y1).
 #[derive(Resource, Clone, Copy, Debug, Default)]
 pub struct Viewport(pub [f32; 4]);

@@ -12,6 +12,20 @@ use super::session::Session;
 use super::worker::{Progress, spawn_job};
 use crate::mesh::export::{MeshFormat, mesh_bytes};
 
+/// Screenshots, exports, precompute and their reports.
+pub struct OutputPlugin;
+
+impl Plugin for OutputPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<OutputRequests>().add_systems(
+            Update,
+            (take_screenshots, super::export::start_exports, report_jobs)
+                .chain()
+                .in_set(super::ViewerSet::Output),
+        );
+    }
+}
+
 /// Requests from the UI and scripts handled by [`take_screenshots`] and
 /// [`super::export::start_exports`].
 #[derive(Resource)]
@@ -113,12 +127,7 @@ pub fn take_screenshots(
     mut session: ResMut<Session>,
 ) {
     let mut targets = Vec::new();
-    let auto_name = |dir: &Path| {
-        dir.join(format!(
-            "xhand-screenshot-{}.png",
-            super::files::timestamp()
-        ))
-    };
+    let auto_name = |dir: &Path| super::files::unique_output_path(dir, "xhand-screenshot", ".png");
     if std::mem::take(&mut requests.screenshot) {
         targets.push(auto_name(&session.output_dir));
     }

@@ -134,6 +134,15 @@ fn parse_role(name: &str) -> Option<FileRole> {
     })
 }
 
+/// Runs a [`Script`] resource when there is one (inserted by `app::run`).
+pub struct ScriptPlugin;
+
+impl Plugin for ScriptPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Update, run_script.in_set(super::ViewerSet::Script));
+    }
+}
+
 /// The running script.
 #[derive(Resource)]
 pub struct Script {

@@ -33,6 +33,19 @@ pub struct DeviceInfo {
     pub candle: String,
 }
 
+/// The egui panels and overlays, keyboard shortcuts, and the adapter's name for the stats.
+/// (`DeviceInfo` is inserted by `app::run`, which knows the candle device.)
+pub struct UiPlugin;
+
+impl Plugin for UiPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<KeyboardFocus>()
+            .add_systems(bevy_egui::EguiPrimaryContextPass, ui_system)
+            .add_systems(Update, shortcuts.in_set(super::ViewerSet::Input))
+            .add_systems(Update, describe_adapter.in_set(super::ViewerSet::Window));
+    }
+}
+
 /// Names the render adapter in [`DeviceInfo`] from Bevy's own adapter info.
 pub fn describe_adapter(
     adapter: Option<Res<bevy::render::renderer::RenderAdapterInfo>>,
