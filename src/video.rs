@@ -317,6 +317,14 @@ impl FrameSink {
                 bitrate,
                 writer,
             } => {
+                // H.264 needs even sides: odd-sized footage loses its last column or row.
+                let even;
+                let image = if image.width % 2 == 1 || image.height % 2 == 1 {
+                    even = crop_to_even(image);
+                    &even
+                } else {
+                    image
+                };
                 let w = match writer {
                     Some(w) => w,
                     None => writer.insert(Box::new(VideoWriter::create(
@@ -341,6 +349,22 @@ impl FrameSink {
             w.finish()?;
         }
         Ok(())
+    }
+}
+
+/// `image` without its last column and/or row where those make a side odd.
+pub fn crop_to_even(image: &Rgba8) -> Rgba8 {
+    let (w, h) = (image.width & !1, image.height & !1);
+    let pixels = (0..h as usize)
+        .flat_map(|y| {
+            let row = y * image.width as usize;
+            image.pixels[row..row + w as usize].iter().copied()
+        })
+        .collect();
+    Rgba8 {
+        width: w,
+        height: h,
+        pixels,
     }
 }
 
@@ -656,6 +680,22 @@ mod tests {
         let mut back = Vec::new();
         length_prefixed_to_annex_b(&s.data, &mut back).unwrap();
         assert_eq!(back, vec![0, 0, 0, 1, 0x65, 4, 0]);
+    }
+
+    #[test]
+    fn odd_footage_is_cropped_to_even_sides() {
+        let img = pattern(5, 3, 0);
+        let even = crop_to_even(&img);
+        assert_eq!((even.width, even.height), (4, 2));
+        assert_eq!(even.pixels[4], img.pixels[5], "row 1 starts where it did");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd.mp4");
+        let mut sink = FrameSink::new(&path, 2, 10.0, None).unwrap();
+        sink.push(0, &pattern(33, 17, 0)).unwrap();
+        sink.push(1, &pattern(33, 17, 1)).unwrap();
+        sink.finish().unwrap();
+        let r = VideoReader::open(&path).unwrap();
+        assert_eq!((r.width, r.height, r.frame_count()), (32, 16, 2));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bevy::prelude::*;
 
 use super::session::Session;
+use super::worker::Pending;
 use crate::footage::SourceFootage;
 use crate::gpu::BackdropMapping;
 use crate::image_io::Rgba8;
@@ -53,14 +54,20 @@ pub fn backdrop(session: &Session) -> Option<Backdrop> {
 /// The footage chosen with "Source images…" and the image of the frame shown.
 #[derive(Default)]
 pub struct Footage {
-    pub source: Option<(PathBuf, SourceFootage)>,
+    /// The folder or video, and the footage itself (`None` while a read has it on a thread).
+    pub source: Option<(PathBuf, Option<SourceFootage>)>,
     /// Show it (only the HaMeR camera view shows it: that camera saw these images).
     pub show: bool,
     /// The image of frame `.0`, and a key that changes with it (for the GPU upload).
     pub image: Option<(usize, u64, Arc<Rgba8>)>,
+    /// A read under way: the frame, and the footage coming back with its image.
+    reading: Option<(usize, Pending<FrameRead>)>,
     /// The frame whose image could not be read (reported once).
     failed: Option<usize>,
 }
+
+/// What a background read gives back: the footage, and the frame's image or the problem.
+type FrameRead = (SourceFootage, Result<Rgba8, String>);
 
 impl Footage {
     /// The image to draw behind the hand this frame, with its key.
@@ -71,13 +78,9 @@ impl Footage {
         self.image.as_ref().map(|(_, k, img)| (*k, img.clone()))
     }
 
-    /// The image of frame `i` (its label: HaMeR's image name), for exports.
-    pub fn frame_image(&mut self, i: usize, label: Option<&str>) -> Result<Rgba8, String> {
-        let (path, source) = self.source.as_mut().ok_or("no source images are chosen")?;
-        source
-            .frame(i, label)
-            .map(|c| c.into_owned())
-            .map_err(|e| format!("{}: {e:#}", path.display()))
+    /// Whether a frame's image is being read.
+    pub fn is_reading(&self) -> bool {
+        self.reading.is_some()
     }
 }
 
@@ -92,7 +95,7 @@ pub fn choose(session: &mut Session, path: PathBuf) {
                 .is_some_and(|s| s.poses.cameras.is_some());
             let what = source.describe();
             session.footage = Footage {
-                source: Some((path.clone(), source)),
+                source: Some((path.clone(), Some(source))),
                 show: true,
                 ..Footage::default()
             };
@@ -114,15 +117,49 @@ pub fn choose(session: &mut Session, path: PathBuf) {
     }
 }
 
-/// Reads the current frame's source image when the frame changes (only while it shows).
+/// Reads the current frame's source image on a thread when the frame changes (only while
+/// it shows), so a video decoded from its start to reach an earlier frame never stalls the
+/// window; the newest frame asked for wins.
 pub fn update_footage(mut session: ResMut<Session>) {
     let frame = session.timeline.frame;
+    if let Some((asked, pending)) = session.footage.reading.take() {
+        match pending.poll() {
+            None => session.footage.reading = Some((asked, pending)),
+            Some(outcome) => {
+                let footage = &mut session.footage;
+                if let Some((path, slot)) = footage.source.as_mut() {
+                    *slot = match &outcome {
+                        Ok(_) => None,
+                        // The thread died with the footage: open it again.
+                        Err(_) => SourceFootage::open(path).ok(),
+                    };
+                }
+                let image = match outcome {
+                    Ok((source, image)) => {
+                        if let Some((_, slot)) = footage.source.as_mut() {
+                            *slot = Some(source);
+                        }
+                        image
+                    }
+                    Err(e) => Err(e),
+                };
+                match image {
+                    Ok(img) => {
+                        footage.image = Some((asked, next_backdrop_key(), Arc::new(img)));
+                        footage.failed = None;
+                    }
+                    Err(e) => {
+                        footage.failed = Some(asked);
+                        footage.image = None;
+                        session.error(e);
+                    }
+                }
+            }
+        }
+    }
     let shows = session.use_pose_camera && session.footage.show;
     let current = session.footage.image.as_ref().map(|(f, _, _)| *f);
-    if !shows || session.footage.source.is_none() || current == Some(frame) {
-        return;
-    }
-    if session.footage.failed == Some(frame) {
+    if !shows || current == Some(frame) || session.footage.failed == Some(frame) {
         return;
     }
     let label = session
@@ -131,15 +168,20 @@ pub fn update_footage(mut session: ResMut<Session>) {
         .and_then(|s| s.poses.sequence.labels.as_ref())
         .and_then(|l| l.get(frame).cloned());
     let footage = &mut session.footage;
-    match footage.frame_image(frame, label.as_deref()) {
-        Ok(img) => {
-            footage.image = Some((frame, next_backdrop_key(), Arc::new(img)));
-            footage.failed = None;
-        }
-        Err(e) => {
-            footage.failed = Some(frame);
-            footage.image = None;
-            session.error(e);
-        }
-    }
+    let Some((path, slot)) = footage.source.as_mut() else {
+        return;
+    };
+    // Busy with another frame: this one is asked for when that read is back.
+    let Some(mut source) = slot.take() else {
+        return;
+    };
+    let path = path.clone();
+    let pending = Pending::spawn("xhand-footage", move || {
+        let image = source
+            .frame(frame, label.as_deref())
+            .map(|c| c.into_owned())
+            .map_err(|e| format!("{}: {e:#}", path.display()));
+        (source, image)
+    });
+    footage.reading = Some((frame, pending));
 }

@@ -620,6 +620,7 @@ impl Session {
             && self.loading_avatar.is_none()
             && self.loading_poses.is_none()
             && self.loading_env.is_none()
+            && !self.footage.is_reading()
             && self.jobs.export_mesh.is_none()
     }
 
