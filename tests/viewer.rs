@@ -955,3 +955,37 @@ fn an_environment_shows_behind_the_hand_as_exports_draw_it() {
         "the exported environment matches the screen: {db:.1} dB"
     );
 }
+
+#[test]
+fn the_networks_engine_is_chosen_at_start_and_in_the_display_panel() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let (r0, r1, r2) = (
+        dir.path().join("r0.json"),
+        dir.path().join("r1.json"),
+        dir.path().join("r2.json"),
+    );
+    run_script_at_home(
+        dir.path(),
+        &avatar,
+        &["--nets", "cpu"],
+        serde_json::json!([
+            {"wait_idle": true}, {"report": r0},
+            {"nets": "wgpu"}, {"wait_frames": 2}, {"wait_idle": true}, {"report": r1},
+            {"preset": "fist"}, {"wait_frames": 2}, {"wait_idle": true}, {"report": r2},
+            {"exit": 0}
+        ]),
+    );
+    let engine = |p: &Path| read_report(p)["nets_engine"].as_str().unwrap().to_string();
+    assert!(engine(&r0).starts_with("CPU"), "{}", engine(&r0));
+    // The switch reruns the networks for the pose shown, then every pose uses it.
+    assert!(engine(&r1).starts_with("wgpu on"), "{}", engine(&r1));
+    let r2 = read_report(&r2);
+    assert!(
+        r2["nets_engine"].as_str().unwrap().starts_with("wgpu on"),
+        "{r2}"
+    );
+    assert_eq!(r2["details_stale"], false, "{r2}");
+    assert!(r2["errors"].as_array().unwrap().is_empty(), "{r2}");
+}

@@ -118,6 +118,8 @@ pub struct ViewerOptions {
     pub mano: Option<PathBuf>,
     /// An environment map to light with from the start.
     pub env: Option<PathBuf>,
+    /// The engine for the embedding networks.
+    pub nets: crate::engine::NetsChoice,
 }
 
 /// Checks that a window and a GPU adapter can exist, with actionable messages.
@@ -168,7 +170,13 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
         );
     }
     preflight()?;
-    let device = crate::device::select_device(opts.force_cpu);
+    let nets = if opts.force_cpu {
+        crate::engine::NetsChoice::Cpu
+    } else {
+        opts.nets
+    };
+    // CUDA/Metal run candle on the avatar's own device, so that is chosen at the start.
+    let device = crate::engine::candle_device(nets, opts.force_cpu)?;
     let avatar = initial_avatar(&opts, &device)?;
     let notes: Vec<String> = avatar
         .import_warnings
@@ -178,6 +186,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
         .collect();
     // The rest pose's embeddings are the worker's first job: the window opens meanwhile.
     let mut session = session::Session::new(avatar, None, opts.avatar.clone());
+    session.nets_choice = nets;
     session.load_recent();
     for n in notes {
         session.info(n);

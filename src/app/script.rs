@@ -62,6 +62,8 @@ pub enum Step {
     /// Export as the File menu does: `{"what": "video" | "pngs" | "turntable", "frames": N}`
     /// (frames: the turntable's count).
     Export(ExportStep),
+    /// Run the networks on this engine: "auto", "cpu", "wgpu" (as `--nets`).
+    Nets(String),
     /// Show the environment map behind the hand, or not.
     EnvBackground(bool),
     /// Press "cancel" on the running export.
@@ -442,6 +444,13 @@ pub fn run_script(
         Step::Play(on) => session.timeline.playing = on && session.frame_count() > 0,
         Step::Loop(on) => session.timeline.looping = on,
         Step::Precompute(_) => super::output::start_precompute(&mut session),
+        Step::Nets(name) => {
+            use clap::ValueEnum;
+            match crate::engine::NetsChoice::from_str(&name, true) {
+                Ok(c) => session.set_nets_choice(c),
+                Err(_) => session.error(format!("script: unknown engine `{name}`")),
+            }
+        }
         Step::EnvBackground(on) => session.lighting.env_background = on,
         Step::CancelExport(_) => match &session.jobs.export {
             Some(job) => job.progress.cancel.store(true, Ordering::SeqCst),

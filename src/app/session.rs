@@ -216,6 +216,10 @@ pub struct Session {
     embed_counter: u64,
     /// What ran the networks last (shown in the stats overlay).
     pub nets_engine: String,
+    /// The engine the networks should run on (`--nets`, Display > Networks).
+    pub nets_choice: crate::engine::NetsChoice,
+    /// Run the networks again for the pose shown (the engine changed).
+    rerun_nets: bool,
     requested: Option<PoseFrame>,
 }
 
@@ -321,6 +325,8 @@ impl Session {
             avatar_counter: 1,
             embed_counter: 1,
             nets_engine: String::new(),
+            nets_choice: crate::engine::NetsChoice::Auto,
+            rerun_nets: false,
             requested: None,
         }
     }
@@ -562,6 +568,12 @@ impl Session {
                 continue;
             }
             self.nets_engine = r.engine;
+            if let Some(e) = r.engine_error {
+                self.error(format!(
+                    "{e}; the networks run on {} instead",
+                    self.nets_engine
+                ));
+            }
             match r.embeddings {
                 Ok(e) => {
                     self.embed_counter += 1;
@@ -575,10 +587,11 @@ impl Session {
                 Err(e) => self.error(format!("the networks failed: {e}")),
             }
         }
-        if !self.details_stale() {
+        let rerun = std::mem::take(&mut self.rerun_nets);
+        if !self.details_stale() && !rerun {
             return;
         }
-        if let Some(cached) = self.cached_embeddings() {
+        if let Some(cached) = self.cached_embeddings().filter(|_| !rerun) {
             self.embed_counter += 1;
             self.embeddings = LatestEmbeddings {
                 embeddings: cached,
@@ -592,11 +605,12 @@ impl Session {
             .requested
             .as_ref()
             .is_some_and(|r| r.pose == self.pose.pose && r.hand == self.pose.hand);
-        if !already {
+        if !already || rerun {
             self.worker.request(
                 self.avatar.avatar.clone(),
                 self.avatar.generation,
                 self.pose.clone(),
+                self.nets_choice,
             );
             self.requested = Some(self.pose.clone());
         }
@@ -613,6 +627,14 @@ impl Session {
         (cached.num_vertices == self.avatar.avatar.num_vertices()).then_some(cached)
     }
 
+    /// Runs the networks on `choice` from now on, starting with the pose shown.
+    pub fn set_nets_choice(&mut self, choice: crate::engine::NetsChoice) {
+        if self.nets_choice != choice {
+            self.nets_choice = choice;
+            self.rerun_nets = true;
+        }
+    }
+
     /// Whether nothing is loading or computing (used by scripted runs).
     pub fn is_idle(&self) -> bool {
         !self.details_stale()
@@ -621,6 +643,7 @@ impl Session {
             && self.loading_poses.is_none()
             && self.loading_env.is_none()
             && !self.footage.is_reading()
+            && !self.rerun_nets
             && self.jobs.export_mesh.is_none()
     }
 

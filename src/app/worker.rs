@@ -17,6 +17,8 @@ struct EmbedRequest {
     avatar: Arc<Avatar>,
     avatar_generation: u64,
     frame: PoseFrame,
+    /// The engine to run them on (`--nets`, the Display panel).
+    choice: NetsChoice,
 }
 
 /// Finished embeddings.
@@ -27,6 +29,8 @@ pub struct EmbedResult {
     pub millis: f64,
     /// What ran the networks (`NetsEngine::describe`).
     pub engine: String,
+    /// The chosen engine could not start (the CPU ran them instead): why.
+    pub engine_error: Option<String>,
 }
 
 /// The worker's inbox: the newest request not yet started, and whether one is running.
@@ -63,13 +67,20 @@ impl EmbedWorker {
     }
 
     /// Asks for the embeddings of `frame`, replacing any request not yet started.
-    pub fn request(&self, avatar: Arc<Avatar>, avatar_generation: u64, frame: PoseFrame) {
+    pub fn request(
+        &self,
+        avatar: Arc<Avatar>,
+        avatar_generation: u64,
+        frame: PoseFrame,
+        choice: NetsChoice,
+    ) {
         let (lock, cvar) = &*self.inbox;
         if let Ok(mut inbox) = lock.lock() {
             inbox.request = Some(EmbedRequest {
                 avatar,
                 avatar_generation,
                 frame,
+                choice,
             });
             cvar.notify_one();
         }
@@ -98,7 +109,7 @@ impl EmbedWorker {
 
 fn embed_loop(inbox: Shared, tx: Sender<EmbedResult>) {
     let (lock, cvar) = &*inbox;
-    let mut engine: Option<(u64, NetsEngine)> = None;
+    let mut engine: Option<(u64, NetsChoice, NetsEngine)> = None;
     loop {
         let req = {
             let Ok(mut inbox) = lock.lock() else { return };
@@ -114,21 +125,27 @@ fn embed_loop(inbox: Shared, tx: Sender<EmbedResult>) {
                 };
             }
         };
-        // One engine per avatar, chosen like `--nets auto`: wgpu on a hardware GPU (or candle
-        // CUDA/Metal) when there is one, else the fused CPU path. Setting it up (a GPU device
-        // and the upload) is not counted in the timing.
+        // One engine per avatar and choice (`auto`: wgpu on a hardware GPU, or candle
+        // CUDA/Metal, when there is one, else the fused CPU path). Setting it up (a GPU device
+        // and the upload) is not counted in the timing; a chosen engine that cannot start is
+        // reported and the CPU runs the networks.
+        let mut engine_error = None;
         if engine
             .as_ref()
-            .is_none_or(|(g, _)| *g != req.avatar_generation)
+            .is_none_or(|(g, c, _)| *g != req.avatar_generation || *c != req.choice)
         {
             drop(engine.take()); // the previous avatar's GPU buffers go first
-            engine = NetsEngine::new(NetsChoice::Auto, &req.avatar)
-                .ok()
-                .map(|e| (req.avatar_generation, e));
+            engine = match NetsEngine::new(req.choice, &req.avatar) {
+                Ok(e) => Some((req.avatar_generation, req.choice, e)),
+                Err(e) => {
+                    engine_error = Some(e.to_string());
+                    None
+                }
+            };
         }
         let t = Instant::now();
         let (embeddings, engine_name) = match &engine {
-            Some((_, e)) => (e.embed(&req.avatar, &req.frame), e.describe()),
+            Some((_, _, e)) => (e.embed(&req.avatar, &req.frame), e.describe()),
             None => (
                 req.avatar.embed(&req.frame).map_err(anyhow::Error::from),
                 crate::device::describe(req.avatar.nets.device()),
@@ -140,6 +157,7 @@ fn embed_loop(inbox: Shared, tx: Sender<EmbedResult>) {
             embeddings: embeddings.map(Arc::new).map_err(|e| e.to_string()),
             millis: t.elapsed().as_secs_f64() * 1e3,
             engine: engine_name,
+            engine_error,
         };
         if tx.send(result).is_err() {
             return;
@@ -295,7 +313,7 @@ mod tests {
                 scale: 1.0 + i as f32,
                 ..PoseFrame::default()
             };
-            worker.request(avatar.clone(), 1, frame.clone());
+            worker.request(avatar.clone(), 1, frame.clone(), NetsChoice::Cpu);
             let t = Instant::now();
             'wait: loop {
                 // Checked before polling: a result not yet received means still busy.

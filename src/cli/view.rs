@@ -34,6 +34,10 @@ pub struct ViewCmd {
     /// Light with an equirectangular environment map (.hdr, .exr).
     #[arg(long, value_name = "FILE")]
     pub env: Option<PathBuf>,
+    /// Engine for the embedding networks (also in the Display panel): `auto` picks wgpu on a
+    /// hardware GPU (or candle CUDA/Metal when built in), else the CPU.
+    #[arg(long, value_enum, default_value_t = crate::engine::NetsChoice::Auto)]
+    pub nets: crate::engine::NetsChoice,
 }
 
 impl ViewCmd {
@@ -60,6 +64,7 @@ impl ViewCmd {
                 force_cpu,
                 mano: self.mano.clone(),
                 env: self.env.clone(),
+                nets: self.nets,
             })
         }
         #[cfg(not(feature = "viewer"))]

@@ -419,6 +419,7 @@ fn display_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs
     }
     ui.checkbox(&mut session.wireframe, "Wireframe overlay (W)");
     ui.checkbox(&mut session.grid, "Grid (G)");
+    networks_choice(ui, session);
     let mut bg = session.settings.background;
     ui.horizontal(|ui| {
         ui.label("Background");
@@ -451,6 +452,38 @@ fn display_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs
             }
         });
     }
+}
+
+/// Display > Networks: the engine the embedding networks run on. CUDA and Metal need the
+/// avatar on their device, so they are chosen at start (`--nets`) and only shown here.
+fn networks_choice(ui: &mut egui::Ui, session: &mut Session) {
+    use crate::engine::NetsChoice;
+    let mut choice = session.nets_choice;
+    let label = |c: NetsChoice| match c {
+        NetsChoice::Auto => "auto",
+        NetsChoice::Cpu => "CPU",
+        NetsChoice::Wgpu => "GPU (wgpu)",
+        NetsChoice::Cuda => "CUDA",
+        NetsChoice::Metal => "Metal",
+    };
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_id_salt("nets")
+            .selected_text(label(choice))
+            .show_ui(ui, |ui| {
+                for c in [NetsChoice::Auto, NetsChoice::Cpu, NetsChoice::Wgpu] {
+                    ui.selectable_value(&mut choice, c, label(c));
+                }
+            });
+        ui.label("Networks").on_hover_text(format!(
+            "what runs the three embedding networks; now: {}",
+            if session.nets_engine.is_empty() {
+                "(starting)"
+            } else {
+                &session.nets_engine
+            }
+        ));
+    });
+    session.set_nets_choice(choice);
 }
 
 /// The colour scale of the heat-map modes (`render_settings::heat_color`), low to high.
