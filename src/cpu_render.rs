@@ -271,7 +271,9 @@ fn neural_pixels(
         let end = (start + RENDERER_BATCH).min(attrs.pixels.len());
         let x = renderer_inputs(avatar, frame, &codes, camera, vis, attrs, start..end);
         debug_assert_eq!(x.len(), (end - start) * width);
-        let y = renderer.forward_rows(x, end - start, avatar.nets.device())?;
+        // The pose (the rows' last 48 inputs) is the same for every pixel.
+        let y =
+            renderer.forward_rows_shared_tail(x, end - start, avatar.nets.device(), POSE_DIM)?;
         colors.extend(y.chunks_exact(3).map(|c| [c[0], c[1], c[2]]));
     }
     Ok(colors)

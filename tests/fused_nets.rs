@@ -109,4 +109,23 @@ fn fused_renderer_matches_candle() {
         assert_eq!(got.len(), rows * 3);
         assert_close(&format!("renderer, {rows} rows"), &got, &want, 1e-5);
     }
+    // Rows sharing their last 48 inputs (the pose, as the CPU renderer builds them): the
+    // shared part folded into the biases gives the same colours.
+    let rows = 2 * TILE_ROWS + 5;
+    let mut x: Vec<f32> = common::random_tensor((rows, width), 7, 1.0)
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let pose: Vec<f32> = x[width - 48..width].to_vec();
+    for row in x.chunks_exact_mut(width) {
+        row[width - 48..].copy_from_slice(&pose);
+    }
+    let want = renderer
+        .forward_rows(x.clone(), rows, &Device::Cpu)
+        .unwrap();
+    let got = renderer
+        .forward_rows_shared_tail(x, rows, &Device::Cpu, 48)
+        .unwrap();
+    assert_close("renderer, shared pose", &got, &want, 1e-5);
 }

@@ -220,6 +220,8 @@ pub struct Session {
     pub nets_choice: crate::engine::NetsChoice,
     /// Run the networks again for the pose shown (the engine changed).
     rerun_nets: bool,
+    /// The last pose the networks failed for.
+    nets_failed: Option<PoseFrame>,
     requested: Option<PoseFrame>,
 }
 
@@ -327,6 +329,7 @@ impl Session {
             nets_engine: String::new(),
             nets_choice: crate::engine::NetsChoice::Auto,
             rerun_nets: false,
+            nets_failed: None,
             requested: None,
         }
     }
@@ -556,8 +559,18 @@ impl Session {
     }
 
     /// Whether the shown details (displacement, albedo, weights) belong to an earlier pose.
+    /// Whether the networks failed for the pose shown (the error is in the messages).
+    pub fn nets_failed_here(&self) -> bool {
+        self.nets_failed
+            .as_ref()
+            .is_some_and(|f| f.pose == self.pose.pose && f.hand == self.pose.hand)
+    }
+
+    /// (A pose the networks failed for counts as done: its error is shown, the earlier
+    /// details stay, and the window stops waiting for it.)
     pub fn details_stale(&self) -> bool {
-        self.embeddings.frame.pose != self.pose.pose || self.embeddings.frame.hand != self.pose.hand
+        let same = |f: &PoseFrame| f.pose == self.pose.pose && f.hand == self.pose.hand;
+        !same(&self.embeddings.frame) && !self.nets_failed.as_ref().is_some_and(same)
     }
 
     /// Requests fresh embeddings when the pose changed, or takes them from the sequence
@@ -584,7 +597,10 @@ impl Session {
                         millis: r.millis,
                     };
                 }
-                Err(e) => self.error(format!("the networks failed: {e}")),
+                Err(e) => {
+                    self.error(format!("the networks failed: {e}"));
+                    self.nets_failed = Some(r.frame);
+                }
             }
         }
         let rerun = std::mem::take(&mut self.rerun_nets);

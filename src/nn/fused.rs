@@ -59,7 +59,23 @@ impl DenseT {
 
 /// `dst[rows × n] = lhs[rows × k] · w_t[k × n]` (with `acc`, `dst += …`), all row-major.
 fn matmul(rows: usize, n: usize, k: usize, lhs: &[f32], w_t: &[f32], dst: &mut [f32], acc: bool) {
-    assert!(lhs.len() >= rows * k && w_t.len() >= k * n && dst.len() >= rows * n);
+    matmul_strided(rows, n, k, lhs, k, w_t, dst, acc);
+}
+
+/// [`matmul`] with `lhs` rows `lda` values apart (its first `k` columns used).
+#[allow(clippy::too_many_arguments)]
+fn matmul_strided(
+    rows: usize,
+    n: usize,
+    k: usize,
+    lhs: &[f32],
+    lda: usize,
+    w_t: &[f32],
+    dst: &mut [f32],
+    acc: bool,
+) {
+    assert!(k <= lda && w_t.len() >= k * n && dst.len() >= rows * n);
+    assert!(rows == 0 || lhs.len() >= (rows - 1) * lda + k);
     if rows == 0 || n == 0 {
         return;
     }
@@ -83,7 +99,7 @@ fn matmul(rows: usize, n: usize, k: usize, lhs: &[f32], w_t: &[f32], dst: &mut [
             acc,
             lhs.as_ptr(),
             1,
-            k as isize,
+            lda as isize,
             w_t.as_ptr(),
             1,
             n as isize,
@@ -303,6 +319,13 @@ impl FusedRenderer {
 
     /// `x: [rows, input]` row-major → colours `[rows, 3]` in (0, 1).
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        self.forward_shared_tail(x, rows, 0)
+    }
+
+    /// [`Self::forward`] for inputs whose last `shared` columns are the same in every row
+    /// (XHand's pose, 48 of the 271): their part of the two layers that read the input is
+    /// computed once, from row 0, and added to those layers' biases.
+    pub fn forward_shared_tail(&self, x: &[f32], rows: usize, shared: usize) -> Vec<f32> {
         let out_dim = self.layers.last().map_or(0, |l| l.out_dim);
         let mut out = vec![0.0; rows * out_dim];
         if rows == 0 || out_dim == 0 {
@@ -310,6 +333,30 @@ impl FusedRenderer {
         }
         let widest = self.layers.iter().map(|l| l.out_dim).max().unwrap_or(1);
         let inp = self.input;
+        let shared = shared.min(inp);
+        let kept = inp - shared;
+        // Bias plus the shared columns' contribution, for the layers reading the input:
+        // `tail · Wᵀ[rows from, from + shared]`.
+        let tail = &x[kept..inp];
+        let folded = |l: &DenseT, from: usize| -> Vec<f32> {
+            let n = l.out_dim;
+            let mut b = l.bias.clone();
+            for (j, &t) in tail.iter().enumerate() {
+                let w = &l.weight_t[(from + j) * n..(from + j + 1) * n];
+                b.iter_mut().zip(w).for_each(|(b, w)| *b += t * w);
+            }
+            b
+        };
+        let biases: Vec<Vec<f32>> = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| match i {
+                0 => folded(l, kept),
+                _ if i + 1 == RENDERER_SKIP_LAYER => folded(l, l.in_dim - inp + kept),
+                _ => l.bias.clone(),
+            })
+            .collect();
         out.par_chunks_mut(TILE_ROWS * out_dim)
             .enumerate()
             .for_each_init(
@@ -335,19 +382,22 @@ impl FusedRenderer {
                         };
                         if i + 1 == RENDERER_SKIP_LAYER {
                             // linear4(cat([h, x])) = h·W_hᵀ + x·W_xᵀ (+ b below): the
-                            // first `hidden` rows of Wᵀ, then the rest.
+                            // first `hidden` rows of Wᵀ, then the rest (shared columns
+                            // folded into the bias).
                             let hidden = k - inp;
                             let (w_h, w_x) = l.weight_t.split_at(hidden * n);
                             matmul(r, n, hidden, input, w_h, y, false);
-                            matmul(r, n, inp, xin, w_x, y, true);
+                            matmul_strided(r, n, kept, xin, inp, w_x, y, true);
+                        } else if i == 0 {
+                            matmul_strided(r, n, kept, xin, inp, &l.weight_t, y, false);
                         } else {
                             matmul(r, n, k, input, &l.weight_t, y, false);
                         }
                         if i == last {
-                            add_bias_rows(y, &l.bias);
+                            add_bias_rows(y, &biases[i]);
                             sigmoid_in_place(y);
                         } else {
-                            bias_relu_rows(y, &l.bias);
+                            bias_relu_rows(y, &biases[i]);
                             std::mem::swap(&mut src, &mut dst);
                         }
                     }

@@ -108,8 +108,20 @@ impl NeuralRenderer {
     /// Colours `[rows, 3]` for the row-major inputs `x` `[rows, input]`: on the fused,
     /// cache-blocked path ([`FusedRenderer`]) when `device` is the CPU, else with candle.
     pub fn forward_rows(&self, x: Vec<f32>, rows: usize, device: &Device) -> Result<Vec<f32>> {
+        self.forward_rows_shared_tail(x, rows, device, 0)
+    }
+
+    /// [`Self::forward_rows`] for rows whose last `shared` inputs are equal (the pose): the
+    /// fused CPU path computes their part once ([`FusedRenderer::forward_shared_tail`]).
+    pub fn forward_rows_shared_tail(
+        &self,
+        x: Vec<f32>,
+        rows: usize,
+        device: &Device,
+        shared: usize,
+    ) -> Result<Vec<f32>> {
         if device.is_cpu() {
-            return Ok(self.fused()?.forward(&x, rows));
+            return Ok(self.fused()?.forward_shared_tail(&x, rows, shared));
         }
         let xt = Tensor::from_vec(x, (rows, self.input_dim()), device)?;
         self.forward(&xt)?.flatten_all()?.to_vec1::<f32>()

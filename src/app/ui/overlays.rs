@@ -101,11 +101,15 @@ pub fn computing(ctx: &egui::Context, free: egui::Rect, session: &Session) {
         .interactable(false)
         .show(ctx, |ui| {
             ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label(format!(
-                    "computing the details of {}…",
-                    session.avatar.avatar.name
-                ));
+                if session.nets_failed_here() {
+                    ui.label("the networks failed for this avatar: see the messages (M)");
+                } else {
+                    ui.spinner();
+                    ui.label(format!(
+                        "computing the details of {}…",
+                        session.avatar.avatar.name
+                    ));
+                }
             });
         });
 }
