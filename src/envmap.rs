@@ -242,31 +242,6 @@ impl EnvironmentMap {
         }
     }
 
-    /// What `camera` sees of the environment turned by `rotation` radians, from its display
-    /// image (nearest texel; the GPU composite samples the same image bilinearly).
-    pub fn background(
-        display: &crate::image_io::Rgba8,
-        camera: &crate::camera::Camera,
-        rotation: f64,
-    ) -> crate::image_io::Rgba8 {
-        let (w, h) = (display.width.max(1), display.height.max(1));
-        let mut pixels = Vec::with_capacity((camera.width * camera.height) as usize);
-        for row in 0..camera.height {
-            for col in 0..camera.width {
-                let ray = camera.view_ray(col, row);
-                let [u, v] = lookup_uv([ray.x, ray.y, ray.z], rotation);
-                let x = ((u * w as f64) as u32).min(w - 1);
-                let y = ((v * h as f64) as u32).min(h - 1);
-                pixels.push(display.pixels[(y * w + x) as usize]);
-            }
-        }
-        crate::image_io::Rgba8 {
-            width: camera.width,
-            height: camera.height,
-            pixels,
-        }
-    }
-
     /// XHand's 27 SH coefficients (channel-major, `+0.8` on the DC term taken out) that
     /// light like this environment turned by `rotation` radians, in `order`.
     pub fn to_sh(&self, rotation: f64, order: ColorOrder) -> [f32; SH_DIM] {
@@ -311,6 +286,31 @@ impl EnvironmentMap {
             sh[ch * SH_BANDS] -= SH_AMBIENT;
         }
         sh
+    }
+}
+
+/// What `camera` sees of the environment turned by `rotation` radians, from its display
+/// image (nearest texel; the GPU composite samples the same image bilinearly).
+pub fn background(
+    display: &crate::image_io::Rgba8,
+    camera: &crate::camera::Camera,
+    rotation: f64,
+) -> crate::image_io::Rgba8 {
+    let (w, h) = (display.width.max(1), display.height.max(1));
+    let mut pixels = Vec::with_capacity((camera.width * camera.height) as usize);
+    for row in 0..camera.height {
+        for col in 0..camera.width {
+            let ray = camera.view_ray(col, row);
+            let [u, v] = lookup_uv([ray.x, ray.y, ray.z], rotation);
+            let x = ((u * w as f64) as u32).min(w - 1);
+            let y = ((v * h as f64) as u32).min(h - 1);
+            pixels.push(display.pixels[(y * w + x) as usize]);
+        }
+    }
+    crate::image_io::Rgba8 {
+        width: camera.width,
+        height: camera.height,
+        pixels,
     }
 }
 

@@ -4,8 +4,9 @@ use std::path::Path;
 
 use anyhow::Context;
 
-/// Writes `bytes` to `path` via a temporary sibling file and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// The hidden file beside `path` a write goes to before it is renamed into place:
+/// `.NAME{suffix}` in the same folder (so the rename never crosses file systems).
+pub fn hidden_sibling(path: &Path, suffix: &str) -> anyhow::Result<std::path::PathBuf> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -13,7 +14,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let name = path
         .file_name()
         .with_context(|| format!("{}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    Ok(dir.join(format!(".{}{suffix}", name.to_string_lossy())))
+}
+
+/// Writes `bytes` to `path` via a temporary sibling file and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = hidden_sibling(path, ".tmp")?;
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())

@@ -370,14 +370,7 @@ pub fn crop_to_even(image: &Rgba8) -> Rgba8 {
 
 /// The hidden file a video is written to before it is complete: `.NAME.part` beside it.
 pub fn part_path(path: &Path) -> Result<PathBuf, VideoError> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| err(path, "not a file path"))?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    Ok(dir.join(format!(".{}.part", name.to_string_lossy())))
+    crate::image_io::hidden_sibling(path, ".part").map_err(|_| err(path, "not a file path"))
 }
 
 fn brand(s: &str) -> mp4::FourCC {

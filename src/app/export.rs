@@ -298,6 +298,8 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
     };
     let avatar = &plan.avatar;
     let mut last: Option<(PoseFrame, Arc<crate::nn::Embeddings>)> = None;
+    // The environment behind the hand, kept while the camera does not move.
+    let mut environment: Option<(Camera, crate::image_io::Rgba8)> = None;
     for (k, (pose, known, camera, sh)) in plan.frames.iter().enumerate() {
         if p.cancel.load(Ordering::SeqCst) {
             return Err(CANCELLED.into());
@@ -318,9 +320,17 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
                         .into_owned(),
                 )
             }
-            None => plan.environment.as_ref().map(|(display, rotation)| {
-                crate::envmap::EnvironmentMap::background(display, camera, *rotation)
-            }),
+            None => plan
+                .environment
+                .as_ref()
+                .map(|(display, rotation)| match &environment {
+                    Some((c, image)) if c == camera => image.clone(),
+                    _ => {
+                        let image = crate::envmap::background(display, camera, *rotation);
+                        environment = Some((camera.clone(), image.clone()));
+                        image
+                    }
+                }),
         };
         let camera = &match &source {
             Some(img) => camera.resized(img.width, img.height),

@@ -141,18 +141,12 @@ impl RenderCmd {
         };
         let pivot = nalgebra::Vector3::from_fn(|k, _| 0.5 * (lo[k] + hi[k]) as f64);
         let turntable = self.turntable;
+        // (A pose camera's odd size is cropped to even sides by the video sink.)
         let camera_for = |k: usize, i: usize| -> anyhow::Result<Camera> {
-            let camera = match (&framing, turntable) {
+            Ok(match (&framing, turntable) {
                 (Some(c), Some(n)) => c.orbited(pivot, std::f64::consts::TAU * k as f64 / n as f64),
                 (Some(c), None) => c.clone(),
                 (None, _) => self.pose_camera_for(&loaded, i)?,
-            };
-            // H.264 frames have even sides; a pose camera's aspect may give an odd one.
-            Ok(if video && framing.is_none() {
-                let (w, h) = ((camera.width & !1).max(2), (camera.height & !1).max(2));
-                camera.resized(w, h)
-            } else {
-                camera
             })
         };
         let mut renderer = FrameRenderer::new(self.gpu, &avatar)?;
