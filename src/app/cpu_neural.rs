@@ -55,12 +55,12 @@ impl CpuNeural {
     }
 }
 
-/// A hash of everything the neural image depends on.
-/// Whether the grid is drawn behind the hand (not over source footage).
+/// Whether the grid is drawn behind the hand (not over source footage or an environment).
 pub fn shows_grid(session: &Session) -> bool {
     session.grid && super::footage::backdrop(session).is_none()
 }
 
+/// A hash of everything the neural image depends on.
 pub fn view_key(session: &Session) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     session.avatar.generation.hash(&mut h);

@@ -127,22 +127,17 @@ pub fn update_footage(mut session: ResMut<Session>) {
             None => session.footage.reading = Some((asked, pending)),
             Some(outcome) => {
                 let footage = &mut session.footage;
-                if let Some((path, slot)) = footage.source.as_mut() {
-                    *slot = match &outcome {
-                        Ok(_) => None,
-                        // The thread died with the footage: open it again.
-                        Err(_) => SourceFootage::open(path).ok(),
-                    };
-                }
-                let image = match outcome {
-                    Ok((source, image)) => {
-                        if let Some((_, slot)) = footage.source.as_mut() {
-                            *slot = Some(source);
-                        }
-                        image
+                let (source, image) = match outcome {
+                    Ok((source, image)) => (Some(source), image),
+                    // The thread died with the footage: open it again.
+                    Err(e) => {
+                        let path = footage.source.as_ref().map(|(p, _)| p);
+                        (path.and_then(|p| SourceFootage::open(p).ok()), Err(e))
                     }
-                    Err(e) => Err(e),
                 };
+                if let Some((_, slot)) = footage.source.as_mut() {
+                    *slot = source;
+                }
                 match image {
                     Ok(img) => {
                         footage.image = Some((asked, next_backdrop_key(), Arc::new(img)));

@@ -558,19 +558,23 @@ impl Session {
         }
     }
 
-    /// Whether the shown details (displacement, albedo, weights) belong to an earlier pose.
+    /// Whether `frame` is the pose shown, as far as the networks care (joints and hand).
+    fn is_pose_shown(&self, frame: &PoseFrame) -> bool {
+        frame.pose == self.pose.pose && frame.hand == self.pose.hand
+    }
+
     /// Whether the networks failed for the pose shown (the error is in the messages).
     pub fn nets_failed_here(&self) -> bool {
         self.nets_failed
             .as_ref()
-            .is_some_and(|f| f.pose == self.pose.pose && f.hand == self.pose.hand)
+            .is_some_and(|f| self.is_pose_shown(f))
     }
 
+    /// Whether the shown details (displacement, albedo, weights) belong to an earlier pose.
     /// (A pose the networks failed for counts as done: its error is shown, the earlier
     /// details stay, and the window stops waiting for it.)
     pub fn details_stale(&self) -> bool {
-        let same = |f: &PoseFrame| f.pose == self.pose.pose && f.hand == self.pose.hand;
-        !same(&self.embeddings.frame) && !self.nets_failed.as_ref().is_some_and(same)
+        !self.is_pose_shown(&self.embeddings.frame) && !self.nets_failed_here()
     }
 
     /// Requests fresh embeddings when the pose changed, or takes them from the sequence
@@ -620,7 +624,7 @@ impl Session {
         let already = self
             .requested
             .as_ref()
-            .is_some_and(|r| r.pose == self.pose.pose && r.hand == self.pose.hand);
+            .is_some_and(|r| self.is_pose_shown(r));
         if !already || rerun {
             self.worker.request(
                 self.avatar.avatar.clone(),
