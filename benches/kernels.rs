@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use xhand::nn::fused::{FusedNets, FusedRenderer};
+use xhand::nn::fused::{FusedNets, FusedRenderer, Precision};
 use xhand::pose::PoseFrame;
 
 /// One tile of delta_net's hidden layer: 128 rows of 512 values.
@@ -65,28 +65,34 @@ fn softplus(c: &mut Criterion) {
 fn networks(c: &mut Criterion) {
     let device = candle_core::Device::Cpu;
     let avatar = xhand::default_avatar::load(&device).expect("the embedded default avatar");
-    let nets = FusedNets::new(&avatar.nets).expect("fused nets");
     let pose = PoseFrame::default().pose;
     let mut g = c.benchmark_group("default_avatar");
     g.sample_size(20);
-    for (name, net) in ["delta_net", "color_net", "lbs_net"]
-        .iter()
-        .zip(nets.each())
-    {
-        g.bench_function(BenchmarkId::new("fused net", name), |bench| {
-            bench.iter(|| net.forward(black_box(&pose)))
-        });
-    }
-    if let Some(r) = &avatar.renderer {
-        let renderer = FusedRenderer::new(r).expect("fused renderer");
-        let rows = 48_000;
-        let x: Vec<f32> = (0..rows * r.input_dim())
-            .map(|i| ((i * 104_729 % 7919) as f32 / 7919.0 - 0.5) * 0.5)
-            .collect();
-        g.throughput(Throughput::Elements(rows as u64));
-        g.bench_function("renderer MLP, 48k pixels", |bench| {
-            bench.iter(|| renderer.forward(black_box(&x), rows))
-        });
+    // bf16 only where the CPU has AVX-512 BF16 (the scalar fallback is for tests, not speed).
+    let precisions = [Precision::F32, Precision::Bf16]
+        .into_iter()
+        .filter(|p| p.check_supported().is_ok());
+    for precision in precisions {
+        let nets = FusedNets::new(&avatar.nets, precision).expect("fused nets");
+        for (name, net) in ["delta_net", "color_net", "lbs_net"]
+            .iter()
+            .zip(nets.each())
+        {
+            let id = BenchmarkId::new(format!("fused net {precision}"), name);
+            g.bench_function(id, |bench| bench.iter(|| net.forward(black_box(&pose))));
+        }
+        if let Some(r) = &avatar.renderer {
+            let renderer = FusedRenderer::new(r, precision).expect("fused renderer");
+            let rows = 48_000;
+            let x: Vec<f32> = (0..rows * r.input_dim())
+                .map(|i| ((i * 104_729 % 7919) as f32 / 7919.0 - 0.5) * 0.5)
+                .collect();
+            g.throughput(Throughput::Elements(rows as u64));
+            let id = format!("renderer MLP {precision}, 48k pixels");
+            g.bench_function(id, |bench| {
+                bench.iter(|| renderer.forward(black_box(&x), rows))
+            });
+        }
     }
     g.finish();
 }

@@ -29,6 +29,8 @@ pub struct StageTiming {
 pub struct BenchReport {
     pub avatar: String,
     pub device: String,
+    /// Arithmetic of the fused CPU path ("f32" or "bf16").
+    pub precision: String,
     pub vertices: usize,
     pub faces: usize,
     pub runs: usize,
@@ -186,6 +188,7 @@ pub fn run(
     Ok(BenchReport {
         avatar: avatar.name.clone(),
         device: crate::device::describe(&device),
+        precision: avatar.nets.precision().to_string(),
         vertices: v,
         faces: avatar.num_faces(),
         runs,
@@ -216,8 +219,8 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "avatar {} — {} vertices, {} faces; candle on {}",
-            self.avatar, self.vertices, self.faces, self.device
+            "avatar {} — {} vertices, {} faces; candle on {}, {} on the CPU path",
+            self.avatar, self.vertices, self.faces, self.device, self.precision
         )?;
         writeln!(
             f,

@@ -252,7 +252,9 @@ fn scalar_pixels(
         .collect()
 }
 
-/// Builds XHand's 271-wide renderer input for every covered pixel and runs the MLP.
+/// Builds XHand's 271-wide renderer input for every covered pixel and runs the MLP: on the
+/// fused CPU path each tile of pixels builds its own inputs (the pose, the same for every
+/// pixel, folded into the biases); on a candle GPU device in batches of full rows.
 fn neural_pixels(
     avatar: &Avatar,
     frame: &PosedFrame,
@@ -264,17 +266,29 @@ fn neural_pixels(
         .renderer
         .as_ref()
         .ok_or_else(|| RenderError::NoRenderer(avatar.name.clone()))?;
-    let width = renderer.input_dim();
     let codes = CodeTable::new(avatar, frame);
+    let rgb = |y: Vec<f32>| {
+        y.chunks_exact(3)
+            .map(|c| [c[0], c[1], c[2]])
+            .collect::<Vec<_>>()
+    };
+    let device = avatar.nets.device();
+    if device.is_cpu() {
+        let pose = &frame.geometry.avatar_pose;
+        let y = renderer
+            .fused()?
+            .forward_filled(attrs.pixels.len(), pose, |k, out| {
+                pixel_features(avatar, frame, &codes, camera, vis, attrs, k, out)
+            });
+        return Ok(rgb(y));
+    }
+    let width = renderer.input_dim();
     let mut colors = Vec::with_capacity(attrs.pixels.len());
     for start in (0..attrs.pixels.len()).step_by(RENDERER_BATCH) {
         let end = (start + RENDERER_BATCH).min(attrs.pixels.len());
         let x = renderer_inputs(avatar, frame, &codes, camera, vis, attrs, start..end);
         debug_assert_eq!(x.len(), (end - start) * width);
-        // The pose (the rows' last 48 inputs) is the same for every pixel.
-        let y =
-            renderer.forward_rows_shared_tail(x, end - start, avatar.nets.device(), POSE_DIM)?;
-        colors.extend(y.chunks_exact(3).map(|c| [c[0], c[1], c[2]]));
+        colors.extend(rgb(renderer.forward_rows(x, end - start, device)?));
     }
     Ok(colors)
 }
@@ -291,38 +305,61 @@ pub fn renderer_inputs(
     attrs: &PixelAttributes,
     rows: std::ops::Range<usize>,
 ) -> Vec<f32> {
-    let sign = frame.geometry.drive.normal_sign();
     let width = crate::nn::renderer_input_width(codes.width);
-    let faces = &avatar.template.faces;
+    let per_pixel = width - POSE_DIM;
     let mut x = vec![0.0f32; rows.len() * width];
     // Rows are independent (two 87-wide sin/cos encodings each): built on all cores.
     x.par_chunks_mut(width).enumerate().for_each(|(row, out)| {
-        let k = rows.start + row;
-        let p = attrs.pixels[k];
-        let (col, r) = (
-            (p % vis.width as usize) as u32,
-            (p / vis.width as usize) as u32,
+        let (features, pose) = out.split_at_mut(per_pixel);
+        pixel_features(
+            avatar,
+            frame,
+            codes,
+            camera,
+            vis,
+            attrs,
+            rows.start + row,
+            features,
         );
-        let n = attrs.normals[k];
-        let sh =
-            sh_color(attrs.albedo[k], n.map(|c| c * sign), &frame.sh).map(|c| c.clamp(0.0, 1.0));
-        renderer_features(
-            attrs.positions[k],
-            sh,
-            n,
-            attrs.albedo[k],
-            |dst| codes.interpolate(vis, faces, p, dst),
-            camera.ray_feature(col, r),
-            &frame.geometry.avatar_pose,
-            out,
-        );
+        pose.copy_from_slice(&frame.geometry.avatar_pose);
     });
     x
 }
 
-/// Fills one renderer input row: `[PE(x) 87, SH 3, normal 3, albedo 3, codes, PE(ray) 87,
-/// pose 48]` (XHand.py L211-222).
+/// The per-pixel part of covered pixel `attrs.pixels[k]`'s renderer input (all but the
+/// trailing pose), into `out`.
 #[allow(clippy::too_many_arguments)]
+fn pixel_features(
+    avatar: &Avatar,
+    frame: &PosedFrame,
+    codes: &CodeTable,
+    camera: &Camera,
+    vis: &VisibilityBuffer,
+    attrs: &PixelAttributes,
+    k: usize,
+    out: &mut [f32],
+) {
+    let sign = frame.geometry.drive.normal_sign();
+    let p = attrs.pixels[k];
+    let (col, r) = (
+        (p % vis.width as usize) as u32,
+        (p / vis.width as usize) as u32,
+    );
+    let n = attrs.normals[k];
+    let sh = sh_color(attrs.albedo[k], n.map(|c| c * sign), &frame.sh).map(|c| c.clamp(0.0, 1.0));
+    renderer_features(
+        attrs.positions[k],
+        sh,
+        n,
+        attrs.albedo[k],
+        |dst| codes.interpolate(vis, &avatar.template.faces, p, dst),
+        camera.ray_feature(col, r),
+        out,
+    );
+}
+
+/// Fills the per-pixel part of one renderer input row: `[PE(x) 87, SH 3, normal 3, albedo 3,
+/// codes, PE(ray) 87]`; the row ends with the pose 48 (XHand.py L211-222), which callers add.
 pub fn renderer_features(
     position: [f32; 3],
     sh: [f32; 3],
@@ -330,11 +367,10 @@ pub fn renderer_features(
     albedo: [f32; 3],
     codes: impl FnOnce(&mut [f32]),
     ray: [f32; 3],
-    pose: &[f32; POSE_DIM],
     out: &mut [f32],
 ) {
     let n = out.len();
-    let codes_len = n - (2 * PE_DIM + 9 + POSE_DIM);
+    let codes_len = n - (2 * PE_DIM + 9);
     encode_into(position, &mut out[..PE_DIM]);
     let mut o = PE_DIM;
     for v in [sh, normal, albedo] {
@@ -344,8 +380,6 @@ pub fn renderer_features(
     codes(&mut out[o..o + codes_len]);
     o += codes_len;
     encode_into(ray, &mut out[o..o + PE_DIM]);
-    o += PE_DIM;
-    out[o..o + POSE_DIM].copy_from_slice(pose);
 }
 
 /// The per-vertex codes `[code_delta, code_albedo, render_code]` in one row-major table.

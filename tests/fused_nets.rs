@@ -6,6 +6,7 @@ mod common;
 use candle_core::Device;
 use common::{assert_close, random_net};
 use xhand::nn::EmbeddingNets;
+use xhand::nn::Precision;
 use xhand::nn::fused::TILE_ROWS;
 
 fn check(name: &str, delta: &[usize], color: &[usize], lbs: &[usize], v: usize) {
@@ -128,4 +129,49 @@ fn fused_renderer_matches_candle() {
         .forward_rows_shared_tail(x, rows, &Device::Cpu, 48)
         .unwrap();
     assert_close("renderer, shared pose", &got, &want, 1e-5);
+}
+
+/// The opt-in bf16 path against f32 on the same networks (XHand's widths): close, not
+/// equal. Where this CPU lacks AVX-512 BF16 the choice is refused and nothing changes.
+#[test]
+fn bf16_nets_and_renderer_stay_near_f32_or_are_refused() {
+    let mut avatar = xhand::synthetic::SyntheticSpec::paper_size()
+        .avatar(&Device::Cpu)
+        .unwrap();
+    if Precision::Bf16.check_supported().is_err() {
+        let e = avatar.set_precision(Precision::Bf16).unwrap_err();
+        assert!(e.contains("AVX-512 BF16"), "{e}");
+        assert_eq!(avatar.nets.precision(), Precision::F32);
+        return;
+    }
+    let pose: [f32; 48] = std::array::from_fn(|i| (i as f32 * 0.37).sin() * 0.8);
+    let renderer = avatar
+        .renderer
+        .clone()
+        .expect("paper-size avatar has a renderer");
+    let rows = TILE_ROWS + 7;
+    let x: Vec<f32> = common::random_tensor((rows, renderer.input_dim()), 3, 1.0)
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let want = avatar.nets.eval(&pose).unwrap();
+    let want_rgb = renderer
+        .forward_rows(x.clone(), rows, &Device::Cpu)
+        .unwrap();
+    avatar.set_precision(Precision::Bf16).unwrap();
+    assert_eq!(avatar.nets.precision(), Precision::Bf16);
+    let got = avatar.nets.eval(&pose).unwrap();
+    let renderer = avatar.renderer.as_ref().unwrap();
+    let got_rgb = renderer.forward_rows(x, rows, &Device::Cpu).unwrap();
+    let relative = |what: &str, got: &[f32], want: &[f32], tol: f32| {
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let worst = assert_close(what, got, want, tol * scale) / scale;
+        eprintln!("{what}: bf16 max |diff| / max |f32| = {worst:e}");
+        assert!(worst > 1e-7, "{what}: bf16 gave f32's values");
+    };
+    relative("delta", &got.delta, &want.delta, 3e-2);
+    relative("albedo", &got.albedo, &want.albedo, 1e-3);
+    relative("lbs_weights", &got.lbs_weights, &want.lbs_weights, 1e-3);
+    relative("renderer", &got_rgb, &want_rgb, 1e-3);
 }

@@ -17,7 +17,7 @@ pub use load::{AvatarSummary, PROVENANCE_TENSORS};
 use candle_core::{Device, Tensor};
 
 use crate::hand::Handedness;
-use crate::nn::{EmbeddingNets, NeuralRenderer};
+use crate::nn::{EmbeddingNets, NeuralRenderer, Precision};
 use crate::skeleton::Skeleton;
 use crate::{POSE_DIM, SH_DIM};
 
@@ -160,6 +160,17 @@ impl Avatar {
     pub fn from_bytes(label: &str, bytes: Vec<u8>, device: &Device) -> Result<Self, AvatarError> {
         let file = TensorFile::from_bytes(Path::new(label), bytes)?;
         load::from_tensor_file(&file, device, None)
+    }
+
+    /// Chooses the arithmetic of the fused CPU networks and renderer ([`Precision`]);
+    /// refused (nothing changed) where this CPU cannot run it.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<(), String> {
+        precision.check_supported()?;
+        self.nets.set_precision(precision)?;
+        if let Some(r) = &mut self.renderer {
+            r.set_precision(precision)?;
+        }
+        Ok(())
     }
 
     /// Number of template vertices.

@@ -36,11 +36,14 @@ pub struct BenchCmd {
 impl BenchCmd {
     pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
         let device = crate::engine::candle_device(self.nets.nets, force_cpu)?;
-        let avatar = if self.paper_size {
+        let mut avatar = if self.paper_size {
             SyntheticSpec::paper_size().avatar(&device)?
         } else {
             self.avatar.load(&device)?
         };
+        avatar
+            .set_precision(self.nets.precision)
+            .map_err(anyhow::Error::msg)?;
         let frame = self.pose.selected(&avatar)?;
         #[allow(unused_mut)]
         let mut report = crate::bench::run(&avatar, &frame, self.runs, BENCH_SIZE.0, BENCH_SIZE.1)?;

@@ -10,6 +10,7 @@ use nalgebra::{Rotation3, Unit, Vector3};
 use crate::avatar::Avatar;
 use crate::camera::{Camera, DEFAULT_HEIGHT, DEFAULT_WIDTH, InterHandCamera, ViewDirection};
 use crate::hand::Handedness;
+use crate::nn::Precision;
 use crate::pose::presets::PresetPose;
 use crate::pose::{LoadedPoses, PoseFormat, PoseFrame, PoseLoadOptions, PoseSequence, load_poses};
 
@@ -40,6 +41,10 @@ pub struct NetsArgs {
     /// on a hardware GPU, else the CPU.
     #[arg(long, value_enum, default_value_t = crate::engine::NetsChoice::Auto)]
     pub nets: crate::engine::NetsChoice,
+    /// Arithmetic of the networks and the neural renderer where they run on the CPU: f32, or
+    /// bf16 (opt-in, CPUs with AVX-512 BF16: faster, ~1e-2 relative error; docs/performance.md).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
 }
 
 impl NetsArgs {
@@ -55,7 +60,9 @@ impl NetsArgs {
             self.nets
         };
         let device = crate::engine::candle_device(choice, force_cpu)?;
-        let a = avatar.load(&device)?;
+        let mut a = avatar.load(&device)?;
+        a.set_precision(self.precision)
+            .map_err(anyhow::Error::msg)?;
         let engine = crate::engine::NetsEngine::new(choice, &a)?;
         Ok((a, engine))
     }

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use candle_core::{D, Device, Result, Tensor};
 
-use super::fused::FusedNets;
+use super::fused::{FusedNets, Precision};
 use super::{Linear, softplus100};
 use crate::POSE_DIM;
 
@@ -215,6 +215,8 @@ pub struct EmbeddingNets {
     device: Device,
     /// The fused CPU path's copy of the parameters, made on the first CPU evaluation.
     fused: Arc<OnceLock<FusedNets>>,
+    /// The fused CPU path's arithmetic.
+    precision: Precision,
 }
 
 /// The candle tensors of one evaluation, before they are copied to host memory.
@@ -240,6 +242,7 @@ impl EmbeddingNets {
             lbs,
             device,
             fused: Arc::default(),
+            precision: Precision::F32,
         }
     }
 
@@ -248,8 +251,24 @@ impl EmbeddingNets {
         if let Some(f) = self.fused.get() {
             return Ok(f);
         }
-        let f = FusedNets::new(self)?;
+        let f = FusedNets::new(self, self.precision)?;
         Ok(self.fused.get_or_init(|| f))
+    }
+
+    /// Chooses the fused CPU path's arithmetic ([`Precision`]); refused where this CPU
+    /// cannot run it. The copy for the old precision is dropped.
+    pub fn set_precision(&mut self, precision: Precision) -> std::result::Result<(), String> {
+        precision.check_supported()?;
+        if precision != self.precision {
+            self.precision = precision;
+            self.fused = Arc::default();
+        }
+        Ok(())
+    }
+
+    /// The fused CPU path's arithmetic.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The candle device the networks run on.

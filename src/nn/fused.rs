@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::{EmbeddingNets, Embeddings, HostLayer, HostNet, NeuralRenderer, RENDERER_SKIP_LAYER};
 use crate::POSE_DIM;
+use xhand_simd::packed::{self, Arith, PackedWeights};
 use xhand_simd::{add_bias_rows, bias_relu_rows, bias_softplus_rows, exp_in_place};
 
 /// Vertices (or pixels) per tile: 128 rows of a 512-wide layer are 256 KiB, so a tile's two
@@ -30,17 +31,104 @@ pub enum Head {
     Softmax,
 }
 
-/// A dense layer with its weight transposed, `[in][out]` row-major (the layout the GEMM reads
-/// fastest: ~10 % over torch's `[out][in]` here).
+/// The arithmetic of the fused CPU path's layer products.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// f32 throughout (the default: XHand's values to within float rounding).
+    #[default]
+    F32,
+    /// Weights and layer inputs rounded to bfloat16, sums in f32 (AVX-512 BF16 CPUs only;
+    /// opt-in: about 2⁻⁸ relative error a product, docs/performance.md). Biases, activations,
+    /// the basis mix and the heads stay f32.
+    Bf16,
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+        })
+    }
+}
+
+impl Precision {
+    /// Checks that this CPU can run `self`.
+    pub fn check_supported(self) -> Result<(), String> {
+        match self {
+            Self::Bf16 if !Arith::Bf16.supported() => Err(
+                "--precision bf16 needs a CPU with AVX-512 BF16 (this one has none): use f32"
+                    .to_string(),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A transposed weight matrix `[k][n]` row-major (the layout the GEMM reads fastest: ~10 %
+/// over torch's `[out][in]` here), and its packing for `xhand_simd::packed`'s kernel: in bf16
+/// when that precision is chosen, else in f32 where the CPU has AVX-512 (~10 % over `gemm`'s
+/// AVX2 kernels here, docs/performance.md); `gemm` runs the rest.
+struct WeightsT {
+    k: usize,
+    n: usize,
+    f32: Vec<f32>,
+    packed: Option<PackedWeights>,
+}
+
+impl WeightsT {
+    fn new(f32: Vec<f32>, k: usize, n: usize, precision: Precision) -> Self {
+        let arith = match precision {
+            Precision::F32 => Arith::F32,
+            Precision::Bf16 => Arith::Bf16,
+        };
+        let packed = arith
+            .supported()
+            .then(|| PackedWeights::pack(&f32, k, n, arith));
+        Self { k, n, f32, packed }
+    }
+
+    /// Rows `from..to` as a matrix of their own.
+    fn rows(&self, from: usize, to: usize, precision: Precision) -> Self {
+        Self::new(
+            self.f32[from * self.n..to * self.n].to_vec(),
+            to - from,
+            self.n,
+            precision,
+        )
+    }
+
+    /// `dst[rows × n] = lhs[rows × k] · self[..k]` (with `acc`, `dst += …`), `lhs` rows `lda`
+    /// apart; `k <= self.k` uses the first `k` rows. `scratch` is the bf16 kernel's.
+    #[allow(clippy::too_many_arguments)]
+    fn mul(
+        &self,
+        rows: usize,
+        lhs: &[f32],
+        lda: usize,
+        k: usize,
+        dst: &mut [f32],
+        acc: bool,
+        scratch: &mut Vec<u32>,
+    ) {
+        assert!(k <= self.k);
+        match &self.packed {
+            Some(w) => packed::matmul(rows, lhs, lda, k, w, dst, acc, scratch),
+            None => matmul_strided(rows, self.n, k, lhs, lda, &self.f32, dst, acc),
+        }
+    }
+}
+
+/// A dense layer with its weight transposed.
 struct DenseT {
     in_dim: usize,
     out_dim: usize,
-    weight_t: Vec<f32>,
+    weight_t: WeightsT,
     bias: Vec<f32>,
 }
 
 impl DenseT {
-    fn new(l: &HostLayer) -> Self {
+    fn new(l: &HostLayer, precision: Precision) -> Self {
         let (n, k) = (l.out_dim, l.in_dim);
         let mut weight_t = vec![0.0; n * k];
         for o in 0..n {
@@ -51,9 +139,15 @@ impl DenseT {
         Self {
             in_dim: k,
             out_dim: n,
-            weight_t,
+            weight_t: WeightsT::new(weight_t, k, n, precision),
             bias: l.bias.clone(),
         }
+    }
+
+    /// `dst = lhs · Wᵀ` for a tile of contiguous rows.
+    fn mul(&self, rows: usize, lhs: &[f32], dst: &mut [f32], pairs: &mut Vec<u32>) {
+        let k = self.in_dim;
+        self.weight_t.mul(rows, lhs, k, k, dst, false, pairs);
     }
 }
 
@@ -134,8 +228,12 @@ pub struct FusedNet {
 }
 
 impl FusedNet {
-    pub fn new(mut host: HostNet, head: Head) -> Self {
-        let layers = host.layers.iter().map(DenseT::new).collect();
+    pub fn new(mut host: HostNet, head: Head, precision: Precision) -> Self {
+        let layers = host
+            .layers
+            .iter()
+            .map(|l| DenseT::new(l, precision))
+            .collect();
         // The transposed copies are what runs; only lin0 stays in `host`, for its bias.
         host.layers.truncate(1);
         Self { host, layers, head }
@@ -174,10 +272,11 @@ impl FusedNet {
                     (
                         vec![0f32; TILE_ROWS * widest],
                         vec![0f32; TILE_ROWS * widest],
+                        Vec::new(),
                     )
                 },
-                |(a, b), (tile, (code, out))| {
-                    self.forward_tile(&bias0, tile * TILE_ROWS, code, out, a, b);
+                |(a, b, pairs), (tile, (code, out))| {
+                    self.forward_tile(&bias0, tile * TILE_ROWS, code, out, (a, b), pairs);
                 },
             );
         (out, code)
@@ -190,8 +289,8 @@ impl FusedNet {
         start: usize,
         code: &mut [f32],
         out: &mut [f32],
-        buf_a: &mut [f32],
-        buf_b: &mut [f32],
+        (buf_a, buf_b): (&mut [f32], &mut [f32]),
+        pairs: &mut Vec<u32>,
     ) {
         let h = &self.host;
         let rows = out.len() / h.out_dim;
@@ -202,13 +301,13 @@ impl FusedNet {
         for (i, layer) in self.layers.iter().enumerate() {
             let bias = if i == 0 { bias0 } else { &layer.bias };
             let input: &[f32] = if i == 0 { latent } else { &src[..] };
-            let (n, k) = (layer.out_dim, layer.in_dim);
+            let n = layer.out_dim;
             if i == last {
-                matmul(rows, n, k, input, &layer.weight_t, code, false);
+                layer.mul(rows, input, code, pairs);
                 add_bias_rows(code, bias);
             } else {
                 let y = &mut dst[..rows * n];
-                matmul(rows, n, k, input, &layer.weight_t, y, false);
+                layer.mul(rows, input, y, pairs);
                 bias_softplus_rows(y, bias);
                 std::mem::swap(&mut src, &mut dst);
             }
@@ -251,11 +350,11 @@ impl std::fmt::Debug for FusedNets {
 
 impl FusedNets {
     /// Copies the networks' parameters to host memory in the layout the fused path uses.
-    pub fn new(nets: &EmbeddingNets) -> candle_core::Result<Self> {
+    pub fn new(nets: &EmbeddingNets, precision: Precision) -> candle_core::Result<Self> {
         Ok(Self {
-            delta: FusedNet::new(nets.delta.to_host()?, Head::Raw),
-            color: FusedNet::new(nets.color.to_host()?, Head::Sigmoid),
-            lbs: FusedNet::new(nets.lbs.to_host()?, Head::Softmax),
+            delta: FusedNet::new(nets.delta.to_host()?, Head::Raw, precision),
+            color: FusedNet::new(nets.color.to_host()?, Head::Sigmoid, precision),
+            lbs: FusedNet::new(nets.lbs.to_host()?, Head::Softmax, precision),
         })
     }
 
@@ -283,10 +382,14 @@ impl FusedNets {
 }
 
 /// XHand's neural renderer on the fused CPU path: tiles of pixels through all eight layers
-/// (bias + ReLU in one pass, the skip layer as two GEMMs into one output), then the sigmoid.
+/// (bias + ReLU in one pass, the skip layer as two products into one output), then the
+/// sigmoid.
 pub struct FusedRenderer {
     /// `linear1..linearL`.
     layers: Vec<DenseT>,
+    /// The skip layer's weight split by what it multiplies: the hidden state's rows, then
+    /// the renderer input's (None for a renderer too shallow to have it).
+    skip_split: Option<(WeightsT, WeightsT)>,
     input: usize,
 }
 
@@ -297,23 +400,33 @@ impl std::fmt::Debug for FusedRenderer {
 }
 
 impl FusedRenderer {
-    pub fn new(renderer: &NeuralRenderer) -> candle_core::Result<Self> {
+    pub fn new(renderer: &NeuralRenderer, precision: Precision) -> candle_core::Result<Self> {
         let flat = |t: &candle_core::Tensor| t.flatten_all()?.to_vec1::<f32>();
         let layers = renderer
             .layers()
             .iter()
             .map(|l| {
-                Ok(DenseT::new(&HostLayer {
+                let host = HostLayer {
                     out_dim: l.out_dim(),
                     in_dim: l.in_dim(),
                     weight: flat(&l.weight()?)?,
                     bias: flat(l.bias())?,
-                }))
+                };
+                Ok(DenseT::new(&host, precision))
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
+        let input = renderer.input_dim();
+        let skip_split = layers.get(RENDERER_SKIP_LAYER - 1).map(|l| {
+            let hidden = l.in_dim - input;
+            (
+                l.weight_t.rows(0, hidden, precision),
+                l.weight_t.rows(hidden, l.in_dim, precision),
+            )
+        });
         Ok(Self {
             layers,
-            input: renderer.input_dim(),
+            skip_split,
+            input,
         })
     }
 
@@ -326,6 +439,25 @@ impl FusedRenderer {
     /// (XHand's pose, 48 of the 271): their part of the two layers that read the input is
     /// computed once, from row 0, and added to those layers' biases.
     pub fn forward_shared_tail(&self, x: &[f32], rows: usize, shared: usize) -> Vec<f32> {
+        let inp = self.input;
+        let kept = inp - shared.min(inp);
+        let tail = if rows == 0 { &[][..] } else { &x[kept..inp] };
+        self.forward_filled(rows, tail, |row, out| {
+            out.copy_from_slice(&x[row * inp..row * inp + kept])
+        })
+    }
+
+    /// Colours `[rows, 3]` for rows whose inputs end with `tail` (the same in every row,
+    /// folded into the biases as in [`Self::forward_shared_tail`]) and start with what
+    /// `fill(row, out)` writes into `out` (the other `input - tail.len()` values). Each tile
+    /// fills its rows just before they go through the layers, so no `rows × input` matrix is
+    /// ever built.
+    pub fn forward_filled(
+        &self,
+        rows: usize,
+        tail: &[f32],
+        fill: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Vec<f32> {
         let out_dim = self.layers.last().map_or(0, |l| l.out_dim);
         let mut out = vec![0.0; rows * out_dim];
         if rows == 0 || out_dim == 0 {
@@ -333,16 +465,15 @@ impl FusedRenderer {
         }
         let widest = self.layers.iter().map(|l| l.out_dim).max().unwrap_or(1);
         let inp = self.input;
-        let shared = shared.min(inp);
-        let kept = inp - shared;
+        let tail = &tail[..tail.len().min(inp)];
+        let kept = inp - tail.len();
         // Bias plus the shared columns' contribution, for the layers reading the input:
         // `tail · Wᵀ[rows from, from + shared]`.
-        let tail = &x[kept..inp];
         let folded = |l: &DenseT, from: usize| -> Vec<f32> {
             let n = l.out_dim;
             let mut b = l.bias.clone();
             for (j, &t) in tail.iter().enumerate() {
-                let w = &l.weight_t[(from + j) * n..(from + j + 1) * n];
+                let w = &l.weight_t.f32[(from + j) * n..(from + j + 1) * n];
                 b.iter_mut().zip(w).for_each(|(b, w)| *b += t * w);
             }
             b
@@ -362,36 +493,39 @@ impl FusedRenderer {
             .for_each_init(
                 || {
                     (
+                        vec![0f32; TILE_ROWS * kept],
                         vec![0f32; TILE_ROWS * widest],
                         vec![0f32; TILE_ROWS * widest],
+                        Vec::new(),
                     )
                 },
-                |(a, b), (tile, out)| {
+                |(xin, a, b, pairs), (tile, out)| {
                     let r = out.len() / out_dim;
                     let start = tile * TILE_ROWS;
-                    let xin = &x[start * inp..(start + r) * inp];
+                    let xin = &mut xin[..r * kept];
+                    for (j, row) in xin.chunks_exact_mut(kept.max(1)).enumerate() {
+                        fill(start + j, row);
+                    }
+                    let xin = &xin[..];
                     let last = self.layers.len() - 1;
                     let (mut src, mut dst) = (&mut a[..], &mut b[..]);
                     for (i, l) in self.layers.iter().enumerate() {
                         let input: &[f32] = if i == 0 { xin } else { &src[..] };
-                        let (n, k) = (l.out_dim, l.in_dim);
+                        let n = l.out_dim;
                         let y: &mut [f32] = if i == last {
                             &mut *out
                         } else {
                             &mut dst[..r * n]
                         };
-                        if i + 1 == RENDERER_SKIP_LAYER {
-                            // linear4(cat([h, x])) = h·W_hᵀ + x·W_xᵀ (+ b below): the
-                            // first `hidden` rows of Wᵀ, then the rest (shared columns
-                            // folded into the bias).
-                            let hidden = k - inp;
-                            let (w_h, w_x) = l.weight_t.split_at(hidden * n);
-                            matmul(r, n, hidden, input, w_h, y, false);
-                            matmul_strided(r, n, kept, xin, inp, w_x, y, true);
-                        } else if i == 0 {
-                            matmul_strided(r, n, kept, xin, inp, &l.weight_t, y, false);
-                        } else {
-                            matmul(r, n, k, input, &l.weight_t, y, false);
+                        match &self.skip_split {
+                            Some((w_h, w_x)) if i + 1 == RENDERER_SKIP_LAYER => {
+                                // linear4(cat([h, x])) = h·W_hᵀ + x·W_xᵀ (+ b below; the
+                                // shared columns are folded into it).
+                                w_h.mul(r, input, w_h.k, w_h.k, y, false, pairs);
+                                w_x.mul(r, xin, kept, kept, y, true, pairs);
+                            }
+                            _ if i == 0 => l.weight_t.mul(r, xin, kept, kept, y, false, pairs),
+                            _ => l.mul(r, input, y, pairs),
                         }
                         if i == last {
                             add_bias_rows(y, &biases[i]);

@@ -11,6 +11,7 @@ mod renderer;
 mod softplus;
 
 pub use condition_net::{ConditionNet, EmbeddingNets, Embeddings, NetShape};
+pub use fused::Precision;
 pub use host::{HostLayer, HostNet};
 pub use linear::Linear;
 pub use renderer::{

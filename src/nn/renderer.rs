@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{Device, Result, Tensor};
 
 use super::Linear;
-use super::fused::FusedRenderer;
+use super::fused::{FusedRenderer, Precision};
 use super::posenc::PE_DIM;
 use crate::POSE_DIM;
 
@@ -50,6 +50,8 @@ pub struct NeuralRenderer {
     skip_split: Option<(Tensor, Tensor)>,
     /// The fused CPU path's copy of the weights, made on first use.
     fused: Arc<OnceLock<FusedRenderer>>,
+    /// The fused CPU path's arithmetic.
+    precision: Precision,
 }
 
 impl NeuralRenderer {
@@ -72,6 +74,7 @@ impl NeuralRenderer {
             layers,
             skip_split,
             fused: Arc::default(),
+            precision: Precision::F32,
         })
     }
 
@@ -101,8 +104,24 @@ impl NeuralRenderer {
         if let Some(f) = self.fused.get() {
             return Ok(f);
         }
-        let f = FusedRenderer::new(self)?;
+        let f = FusedRenderer::new(self, self.precision)?;
         Ok(self.fused.get_or_init(|| f))
+    }
+
+    /// Chooses the fused CPU path's arithmetic ([`Precision`]); refused where this CPU
+    /// cannot run it. The copy for the old precision is dropped.
+    pub fn set_precision(&mut self, precision: Precision) -> std::result::Result<(), String> {
+        precision.check_supported()?;
+        if precision != self.precision {
+            self.precision = precision;
+            self.fused = Arc::default();
+        }
+        Ok(())
+    }
+
+    /// The fused CPU path's arithmetic.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Colours `[rows, 3]` for the row-major inputs `x` `[rows, input]`: on the fused,

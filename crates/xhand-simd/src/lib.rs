@@ -11,6 +11,8 @@
 //! A crate of its own so that debug builds, which compile xhand itself at opt-level 1 (no loop
 //! vectoriser), still compile these loops at opt-level 3 (`[profile.dev.package.xhand-simd]`).
 
+pub mod packed;
+
 /// Softplus sharpness used by every hidden layer of XHand's `ConditionNetwork` (mlp.py L313).
 pub const SOFTPLUS_BETA: f32 = 100.0;
 /// torch's Softplus switches to the identity where `beta * x > threshold` (default 20).
