@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the CPU kernels behind `xhand eval` (issue 10): the vectorised
-//! bias + Softplus against its portable build and against scalar `exp`/`ln_1p`, and the
-//! fused, cache-blocked networks and renderer MLP of the default avatar.
+//! bias + Softplus against its portable build and against scalar `exp`/`ln_1p`, one layer
+//! tile's product by `gemm` and by the packed-panel kernels (f32, bf16), and the fused,
+//! cache-blocked networks and renderer MLP of the default avatar.
 //!
 //! `cargo bench --no-default-features --bench kernels` (release), or `--profile dev` to
 //! measure what the README's debug build runs. `docs/performance.md` quotes the results.
@@ -10,6 +11,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use xhand::nn::fused::{FusedNets, FusedRenderer, Precision};
 use xhand::pose::PoseFrame;
+use xhand_simd::packed::{self, Arith, PackedWeights};
 
 /// One tile of delta_net's hidden layer: 128 rows of 512 values.
 const ROWS: usize = 128;
@@ -62,17 +64,81 @@ fn softplus(c: &mut Criterion) {
     g.finish();
 }
 
+/// One 128 × 512 tile through a 512 × 512 layer: `gemm` as candle calls it (packing the
+/// weights on every call) against the panels packed once.
+fn layer_tile(c: &mut Criterion) {
+    let (x, _) = tile();
+    let w: Vec<f32> = (0..WIDTH * WIDTH)
+        .map(|i| ((i * 104_729 % 7919) as f32 / 7919.0 - 0.5) * 0.1)
+        .collect();
+    let mut dst = vec![0f32; ROWS * WIDTH];
+    let mut g = c.benchmark_group("layer_128x512x512");
+    // "Elements" here are floating-point operations: criterion reports FLOP/s.
+    g.throughput(Throughput::Elements((2 * ROWS * WIDTH * WIDTH) as u64));
+    g.bench_function("gemm f32", |bench| {
+        bench.iter(|| {
+            // SAFETY: the three buffers hold the row-major matrices the sizes describe.
+            unsafe {
+                gemm::gemm(
+                    ROWS,
+                    WIDTH,
+                    WIDTH,
+                    dst.as_mut_ptr(),
+                    1,
+                    WIDTH as isize,
+                    false,
+                    x.as_ptr(),
+                    1,
+                    WIDTH as isize,
+                    w.as_ptr(),
+                    1,
+                    WIDTH as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                )
+            }
+        })
+    });
+    for arith in [Arith::F32, Arith::Bf16]
+        .into_iter()
+        .filter(|a| a.supported())
+    {
+        let packed = PackedWeights::pack(&w, WIDTH, WIDTH, arith);
+        let mut scratch = Vec::new();
+        g.bench_function(format!("packed {arith:?}"), |bench| {
+            bench.iter(|| {
+                packed::matmul(
+                    ROWS,
+                    black_box(&x),
+                    WIDTH,
+                    WIDTH,
+                    &packed,
+                    &mut dst,
+                    false,
+                    &mut scratch,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
 fn networks(c: &mut Criterion) {
     let device = candle_core::Device::Cpu;
     let avatar = xhand::default_avatar::load(&device).expect("the embedded default avatar");
     let pose = PoseFrame::default().pose;
+    // bf16 only where the CPU has AVX-512 BF16 (the scalar fallback is for tests, not speed).
+    let precisions: Vec<Precision> = [Precision::F32, Precision::Bf16]
+        .into_iter()
+        .filter(|p| p.check_supported().is_ok())
+        .collect();
     let mut g = c.benchmark_group("default_avatar");
     g.sample_size(20);
-    // bf16 only where the CPU has AVX-512 BF16 (the scalar fallback is for tests, not speed).
-    let precisions = [Precision::F32, Precision::Bf16]
-        .into_iter()
-        .filter(|p| p.check_supported().is_ok());
-    for precision in precisions {
+    for &precision in &precisions {
         let nets = FusedNets::new(&avatar.nets, precision).expect("fused nets");
         for (name, net) in ["delta_net", "color_net", "lbs_net"]
             .iter()
@@ -81,21 +147,25 @@ fn networks(c: &mut Criterion) {
             let id = BenchmarkId::new(format!("fused net {precision}"), name);
             g.bench_function(id, |bench| bench.iter(|| net.forward(black_box(&pose))));
         }
-        if let Some(r) = &avatar.renderer {
-            let renderer = FusedRenderer::new(r, precision).expect("fused renderer");
-            let rows = 48_000;
-            let x: Vec<f32> = (0..rows * r.input_dim())
-                .map(|i| ((i * 104_729 % 7919) as f32 / 7919.0 - 0.5) * 0.5)
-                .collect();
-            g.throughput(Throughput::Elements(rows as u64));
-            let id = format!("renderer MLP {precision}, 48k pixels");
-            g.bench_function(id, |bench| {
-                bench.iter(|| renderer.forward(black_box(&x), rows))
-            });
-        }
+    }
+    g.finish();
+    let Some(r) = &avatar.renderer else { return };
+    let rows = 48_000;
+    let x: Vec<f32> = (0..rows * r.input_dim())
+        .map(|i| ((i * 104_729 % 7919) as f32 / 7919.0 - 0.5) * 0.5)
+        .collect();
+    let mut g = c.benchmark_group("default_avatar_renderer");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(rows as u64));
+    for &precision in &precisions {
+        let renderer = FusedRenderer::new(r, precision).expect("fused renderer");
+        let id = format!("MLP {precision}, 48k pixels");
+        g.bench_function(id, |bench| {
+            bench.iter(|| renderer.forward(black_box(&x), rows))
+        });
     }
     g.finish();
 }
 
-criterion_group!(benches, softplus, networks);
+criterion_group!(benches, softplus, layer_tile, networks);
 criterion_main!(benches);

@@ -24,10 +24,11 @@ fi
 
 echo "== format and lints =="
 cargo fmt --all --check
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
-echo "== headless core (no Bevy) =="
+echo "== headless core (no Bevy) and the kernels crate =="
 cargo test --locked --no-default-features
+cargo test --locked -p xhand-simd
 
 echo "== everything, on lavapipe under Xvfb =="
 # Use the software Vulkan driver even where another ICD is installed.
