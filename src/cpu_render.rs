@@ -39,6 +39,8 @@ pub enum RenderError {
         need_mib: u64,
         available_mib: u64,
     },
+    #[error("there is no hand to render")]
+    NoHands,
 }
 
 /// An upper bound of the memory [`render`] takes for an image of `camera`'s size: per pixel
@@ -191,6 +193,37 @@ pub fn render(
         mask,
         visibility: vis,
     })
+}
+
+/// Renders several hands, each with its avatar, through one camera: each hand is rendered
+/// on its own and every pixel shows the nearest surface (the visibility buffers' depths), so
+/// the hands occlude each other as one visibility buffer would. Pixel by pixel the result
+/// equals rendering the nearest hand alone: shading is per pixel. The merged visibility
+/// keeps each pixel's depth, triangle and barycentrics from the hand it shows.
+pub fn render_hands(
+    hands: &[(&Avatar, &PosedFrame)],
+    camera: &Camera,
+    settings: &RenderSettings,
+) -> Result<Rendered, RenderError> {
+    let mut merged: Option<Rendered> = None;
+    for (avatar, frame) in hands {
+        let next = render(avatar, frame, camera, settings)?;
+        let Some(base) = &mut merged else {
+            merged = Some(next);
+            continue;
+        };
+        let (bv, nv) = (&mut base.visibility, &next.visibility);
+        for i in 0..base.mask.len() {
+            if next.mask[i] && (!base.mask[i] || nv.depth[i] < bv.depth[i]) {
+                base.image.pixels[i] = next.image.pixels[i];
+                base.mask[i] = true;
+                bv.depth[i] = nv.depth[i];
+                bv.triangle[i] = nv.triangle[i];
+                bv.bary[i] = nv.bary[i];
+            }
+        }
+    }
+    merged.ok_or(RenderError::NoHands)
 }
 
 /// Interpolates position, normal and albedo at every covered pixel of `vis`.

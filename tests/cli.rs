@@ -323,9 +323,17 @@ fn render_hamer_and_interhand_fixtures() {
     assert!(ok, "{text}");
     assert!(text.contains("mirrored"), "{text}");
     assert!(lit_pixels(&png) > 20, "the hand is visible");
-    let (ok, text) = run(&["--pose", &two]);
+    // Other commands show one hand: a file with both asks which.
+    let (ok, text) = xhand(&["eval", "--avatar", &avatar, "--pose", &two, "--out", out]);
     assert!(
         !ok && text.contains("--hand right or --hand left"),
+        "{text}"
+    );
+    let (ok, text) = xhand(&[
+        "eval", "--avatar", &avatar, "--pose", &two, "--hand", "both", "--out", out,
+    ]);
+    assert!(
+        !ok && text.contains("`xhand render` shows both hands"),
         "{text}"
     );
     // HaMeR's own camera (pred_cam_t_full, focal from the image size).
@@ -387,6 +395,85 @@ fn render_hamer_and_interhand_fixtures() {
     // --pose-camera without a camera in the file.
     let (ok, text) = run(&["--pose", &ih, "--capture", "10", "--pose-camera"]);
     assert!(!ok && text.contains("no camera"), "{text}");
+}
+
+/// The RGBA pixels of a PNG.
+fn pixels(path: &Path) -> Vec<[u8; 4]> {
+    xhand::image_io::Rgba8::load(path).unwrap().pixels
+}
+
+#[test]
+fn both_hands_render_together_each_with_its_avatar() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, _) = setup(dir.path());
+    let other = dir.path().join("other.safetensors");
+    SyntheticSpec {
+        seed: 99, // the test avatar's is 7
+        ..SyntheticSpec::test_avatar()
+    }
+    .build()
+    .save(&other)
+    .unwrap();
+    let two = pose_fixture("hamer_image_two_hands.json");
+    let render = |name: &str, extra: &[&str]| {
+        let png = dir.path().join(name);
+        let mut args = vec![
+            "render",
+            "--avatar",
+            &avatar,
+            "--pose",
+            &two,
+            "--pose-camera",
+        ];
+        args.extend_from_slice(&["--width", "128", "--height", "128", "--out"]);
+        let out = png.display().to_string();
+        args.push(&out);
+        args.extend_from_slice(extra);
+        let (ok, text) = xhand(&args);
+        assert!(ok, "{extra:?}: {text}");
+        (png, text)
+    };
+    // The image's two hands, one camera: both (the default for a file with both) covers
+    // exactly what each covers alone (they do not overlap in this image).
+    let (both, text) = render("both.png", &["--mode", "mask"]);
+    assert!(
+        text.contains("left hand; the right avatar shows it mirrored"),
+        "{text}"
+    );
+    let (right, _) = render("right.png", &["--mode", "mask", "--hand", "right"]);
+    let (left, _) = render("left.png", &["--mode", "mask", "--hand", "left"]);
+    let (nb, nr, nl) = (lit_pixels(&both), lit_pixels(&right), lit_pixels(&left));
+    assert!(nr > 20 && nl > 20, "each hand is in view: {nr}, {nl}");
+    assert_eq!(nb, nr + nl, "both = right + left");
+    let (explicit, _) = render("explicit.png", &["--mode", "mask", "--hand", "both"]);
+    assert_eq!(pixels(&explicit), pixels(&both));
+    // --left-avatar shows the left hand with another avatar: the right hand's pixels stay,
+    // the left hand's change.
+    let (same, _) = render("albedo.png", &["--mode", "albedo"]);
+    let other = other.display().to_string();
+    let (changed, _) = render(
+        "albedo_left.png",
+        &["--mode", "albedo", "--left-avatar", &other],
+    );
+    let right_mask = pixels(&right);
+    let (same, changed) = (pixels(&same), pixels(&changed));
+    let mut left_differs = 0;
+    for i in 0..same.len() {
+        if right_mask[i][0] > 0 {
+            assert_eq!(same[i], changed[i], "pixel {i} of the right hand");
+        } else if same[i] != changed[i] {
+            left_differs += 1;
+        }
+    }
+    assert!(
+        left_differs > 10,
+        "the left hand's avatar changed {left_differs} pixels"
+    );
+    // The GPU pipeline draws one hand: refused by name, before any GPU work.
+    let (ok, text) = xhand(&[
+        "render", "--avatar", &avatar, "--pose", &two, "--gpu", "--out", "x.png",
+    ]);
+    assert!(!ok && text.contains("--gpu renders one hand"), "{text}");
 }
 
 #[test]

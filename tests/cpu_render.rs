@@ -187,3 +187,72 @@ fn left_hand_is_the_mirror_of_the_right() {
     // The networks see the same (right-hand) pose, so the details are identical.
     assert_eq!(l.embeddings.delta, r.embeddings.delta);
 }
+
+/// Two hands in one image: every pixel shows the nearer surface (each hand's own visibility
+/// depth), whichever hand is drawn first; moving one hand in front makes it cover the other.
+#[test]
+fn the_nearer_of_two_hands_covers_the_other() {
+    use nalgebra::Vector3;
+    use xhand::cpu_render::render_hands;
+    let avatar = test_avatar();
+    let right = bent_pose();
+    let posed_r = avatar.evaluate(&right, 0).unwrap();
+    let centre = |v: &[[f32; 3]]| {
+        let (lo, hi) = bounding_box(v);
+        Vector3::from_fn(|k, _| 0.5 * (lo[k] + hi[k]) as f64)
+    };
+    let c = centre(&posed_r.geometry.vertices);
+    let cam = Camera::look_at(
+        c + Vector3::new(0.0, 0.0, 0.6),
+        c,
+        Vector3::y(),
+        0.6,
+        120,
+        120,
+    );
+    // The left hand over the right one, `dz` metres nearer the camera (+z).
+    let left_at = |dz: f64| {
+        let mut left = PoseFrame {
+            hand: Some(Handedness::Left),
+            pose: mirror_pose(&right.pose),
+            ..bent_pose()
+        };
+        let off = c - centre(&avatar.evaluate(&left, 0).unwrap().geometry.vertices);
+        left.trans = [off.x as f32, off.y as f32, (off.z + dz) as f32];
+        avatar.evaluate(&left, 0).unwrap()
+    };
+    let s = settings(ShadingMode::Normals);
+    let alone_r = render(&avatar, &posed_r, &cam, &s).unwrap();
+    for dz in [0.05, -0.05] {
+        let posed_l = left_at(dz);
+        let alone_l = render(&avatar, &posed_l, &cam, &s).unwrap();
+        let (l, r) = (&alone_l, &alone_r);
+        for order in [[&posed_r, &posed_l], [&posed_l, &posed_r]] {
+            let hands = [(&avatar, order[0]), (&avatar, order[1])];
+            let both = render_hands(&hands, &cam, &s).unwrap();
+            let (mut overlap, mut left_wins) = (0, 0);
+            for i in 0..both.mask.len() {
+                assert_eq!(both.mask[i], l.mask[i] || r.mask[i], "pixel {i}: the union");
+                let shows_left =
+                    l.mask[i] && (!r.mask[i] || l.visibility.depth[i] < r.visibility.depth[i]);
+                let want = if shows_left { l } else { r };
+                assert_eq!(
+                    both.image.pixels[i], want.image.pixels[i],
+                    "dz {dz}, pixel {i}"
+                );
+                assert_eq!(both.visibility.depth[i], want.visibility.depth[i]);
+                if l.mask[i] && r.mask[i] {
+                    overlap += 1;
+                    left_wins += shows_left as usize;
+                }
+            }
+            assert!(overlap > 100, "the hands overlap in {overlap} pixels");
+            // 5 cm in front, the left hand covers most of the overlap; behind, little of it.
+            if dz > 0.0 {
+                assert!(left_wins * 4 > overlap * 3, "{left_wins} of {overlap}");
+            } else {
+                assert!(left_wins * 4 < overlap, "{left_wins} of {overlap}");
+            }
+        }
+    }
+}

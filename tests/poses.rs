@@ -13,7 +13,7 @@ use xhand::POSE_DIM;
 use xhand::hand::{HandDrive, Handedness, mirror_pose};
 use xhand::pose::{
     LoadedPoses, PoseError, PoseFileSummary, PoseFormat, PoseLoadOptions, inspect_poses,
-    load_pose_file, load_poses, pose_to_matrices,
+    load_hands, load_pose_file, load_poses, pose_to_matrices,
 };
 
 // ---- known poses and the fixture generator ----------------------------------------------
@@ -588,6 +588,70 @@ fn inspect_summarises_every_fixture() {
 fn ih_pose(seed: u64) -> Vec<f32> {
     let mut rnd = lcg(seed);
     (0..48).map(|_| 0.5 * rnd()).collect()
+}
+
+#[test]
+fn both_hands_are_matched_frame_by_frame() {
+    use Handedness::{Left, Right};
+    // InterHand capture 2: right in frames 1, 2, 10; left in 1, 10, 100.
+    let path = fixture("interhand.json");
+    let o = PoseLoadOptions {
+        capture: Some("2".into()),
+        ..opts()
+    };
+    let s = load_hands(&path, &o, &o).unwrap();
+    assert_eq!(s.len(), 4);
+    let labels: Vec<_> = (0..4).map(|i| s.label(i).unwrap()).collect();
+    assert_eq!(labels, ["1", "2", "10", "100"]);
+    let sides: Vec<Vec<Handedness>> = (0..4)
+        .map(|i| s.hands_at(i).iter().map(|(h, _)| *h).collect())
+        .collect();
+    assert_eq!(
+        sides,
+        [
+            vec![Right, Left],
+            vec![Right],
+            vec![Right, Left],
+            vec![Left]
+        ]
+    );
+    // Each hand's frames are its own sequence's, in order.
+    let alone = |h| {
+        load_poses(
+            &path,
+            &PoseLoadOptions {
+                hand: Some(h),
+                ..o.clone()
+            },
+        )
+        .unwrap()
+        .sequence
+        .frames
+    };
+    let (right, left) = (alone(Right), alone(Left));
+    assert_eq!(*s.hands_at(3)[0].1, left[2]);
+    assert_eq!(*s.hands_at(2)[0].1, right[2]);
+    assert_eq!(*s.hands_at(2)[1].1, left[1]);
+    // A frame missing one hand shows the other: nothing was left out, so no warning.
+    assert_eq!(
+        s.warnings().count(),
+        0,
+        "{:?}",
+        s.warnings().collect::<Vec<_>>()
+    );
+    // HaMeR: one image with both hands and the camera they share.
+    let s = load_hands(
+        &fixture("hamer_image_two_hands.json"),
+        &with_mean(None),
+        &with_mean(None),
+    )
+    .unwrap();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.hands_at(0).len(), 2);
+    assert!(s.camera(0).is_some());
+    // Files with one hand a frame cannot pair hands.
+    let e = load_hands(&fixture("xhand_sequence.json"), &opts(), &opts()).unwrap_err();
+    assert!(e.problem.contains("one hand a frame"), "{e}");
 }
 
 #[test]

@@ -734,6 +734,7 @@ mod tests {
             format: PoseFormat::Xhand,
             warnings: Vec::new(),
             cameras: None,
+            file_frames: None,
         };
         s.set_sequence(poses, "seq.json".into());
         s

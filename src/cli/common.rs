@@ -12,7 +12,10 @@ use crate::camera::{Camera, DEFAULT_HEIGHT, DEFAULT_WIDTH, InterHandCamera, View
 use crate::hand::Handedness;
 use crate::nn::Precision;
 use crate::pose::presets::PresetPose;
-use crate::pose::{LoadedPoses, PoseFormat, PoseFrame, PoseLoadOptions, PoseSequence, load_poses};
+use crate::pose::{
+    HandChoice, LoadedPoses, PoseFormat, PoseFrame, PoseLoadOptions, PoseSequence, SceneSequence,
+    load_poses,
+};
 
 /// Which avatar to use.
 #[derive(Debug, Args, Clone)]
@@ -54,13 +57,33 @@ impl NetsArgs {
         avatar: &AvatarArgs,
         force_cpu: bool,
     ) -> anyhow::Result<(Avatar, crate::engine::NetsEngine)> {
+        self.load_avatar(avatar.avatar.as_ref(), avatar.mano.as_deref(), force_cpu)
+    }
+
+    /// [`Self::load`] for an avatar file (or checkpoint with `mano`) of its own, such as
+    /// `render --left-avatar`.
+    pub fn load_path(
+        &self,
+        path: &std::path::Path,
+        mano: Option<&std::path::Path>,
+        force_cpu: bool,
+    ) -> anyhow::Result<(Avatar, crate::engine::NetsEngine)> {
+        self.load_avatar(Some(&path.to_path_buf()), mano, force_cpu)
+    }
+
+    fn load_avatar(
+        &self,
+        path: Option<&PathBuf>,
+        mano: Option<&std::path::Path>,
+        force_cpu: bool,
+    ) -> anyhow::Result<(Avatar, crate::engine::NetsEngine)> {
         let choice = if force_cpu {
             crate::engine::NetsChoice::Cpu
         } else {
             self.nets
         };
         let device = crate::engine::candle_device(choice, force_cpu)?;
-        let mut a = avatar.load(&device)?;
+        let mut a = load_avatar(path, mano, &device)?;
         a.set_precision(self.precision)
             .map_err(anyhow::Error::msg)?;
         let engine = crate::engine::NetsEngine::new(choice, &a)?;
@@ -90,6 +113,14 @@ pub fn load_avatar(
     Ok(avatar)
 }
 
+fn note_mirrored(path: &std::path::Path, hand: Handedness, avatar: &Avatar) {
+    eprintln!(
+        "note: {} holds a {hand} hand; the {} avatar shows it mirrored",
+        path.display(),
+        avatar.hand
+    );
+}
+
 /// Which pose(s) to use.
 #[derive(Debug, Args, Clone)]
 pub struct PoseArgs {
@@ -107,10 +138,11 @@ pub struct PoseArgs {
     /// InterHand capture to read, when the file holds several.
     #[arg(long, value_name = "ID", requires = "pose")]
     pub capture: Option<String>,
-    /// Hand to read, when the file holds both. A hand other than the avatar's is shown
-    /// mirrored.
+    /// Hand(s) to read when the file holds both (HaMeR dumps, InterHand annotations);
+    /// `both` (render only, its default for such files) shows them together. A hand with no
+    /// avatar of its side is shown by the other side's avatar, mirrored.
     #[arg(long, value_enum, requires = "pose")]
-    pub hand: Option<Handedness>,
+    pub hand: Option<HandChoice>,
     /// A named hand pose instead of a pose file.
     #[arg(long, value_enum, conflicts_with = "pose")]
     pub preset: Option<PresetPose>,
@@ -122,7 +154,7 @@ impl PoseArgs {
         PoseLoadOptions {
             format: self.format,
             capture: self.capture.clone(),
-            hand: self.hand,
+            hand: self.hand.and_then(HandChoice::single),
             fps,
             ..PoseLoadOptions::for_avatar(avatar)
         }
@@ -131,6 +163,12 @@ impl PoseArgs {
     /// The whole sequence for `avatar` (a single rest frame without `--pose`), printing the
     /// loader's warnings to stderr.
     pub fn load(&self, avatar: &Avatar, fps: Option<f32>) -> anyhow::Result<LoadedPoses> {
+        if self.hand == Some(HandChoice::Both) {
+            bail!(
+                "--hand both: `xhand render` shows both hands; this command takes one \
+                 (--hand right or --hand left)"
+            );
+        }
         let Some(path) = &self.pose else {
             let pose = match self.preset {
                 Some(p) => p.pose(avatar.template.skeleton.pose_mean()),
@@ -144,6 +182,7 @@ impl PoseArgs {
                 format: PoseFormat::Xhand,
                 warnings: Vec::new(),
                 cameras: None,
+                file_frames: None,
             });
         };
         let loaded = load_poses(path, &self.options(avatar, fps))?;
@@ -157,13 +196,83 @@ impl PoseArgs {
             .filter_map(|f| f.hand)
             .find(|&h| h != avatar.hand);
         if let Some(h) = mirrored {
-            eprintln!(
-                "note: {} holds a {h} hand; the {} avatar shows it mirrored",
-                path.display(),
-                avatar.hand
-            );
+            note_mirrored(path, h, avatar);
         }
         Ok(loaded)
+    }
+
+    /// The hands to show, frame by frame: both hands of a file that holds both (unless
+    /// `--hand` picks one), each converted for the avatar that shows it: `left` for left
+    /// hands when given, else `main` (mirrored for the other side).
+    pub fn load_scenes(
+        &self,
+        main: &Avatar,
+        left: Option<&Avatar>,
+        fps: Option<f32>,
+    ) -> anyhow::Result<SceneSequence> {
+        let avatar_for = |side: Handedness| match (side, left) {
+            (Handedness::Left, Some(l)) => l,
+            _ => main,
+        };
+        let summary = match (&self.pose, self.hand) {
+            (Some(path), None) => Some(crate::pose::inspect_poses(path)?),
+            _ => None,
+        };
+        let both = match (&summary, self.hand) {
+            (_, Some(HandChoice::Both)) => true,
+            (Some(s), None) => {
+                s.hands.len() == 2 && matches!(s.format, PoseFormat::Hamer | PoseFormat::InterHand)
+            }
+            _ => false,
+        };
+        let Some(path) = self.pose.as_ref().filter(|_| both) else {
+            let side = match (self.hand.and_then(HandChoice::single), &summary) {
+                (Some(h), _) => h,
+                (None, Some(s)) if s.hands.len() == 1 => s.hands[0],
+                _ => main.hand,
+            };
+            return Ok(SceneSequence::single(
+                side,
+                self.load(avatar_for(side), fps)?,
+            ));
+        };
+        let options = |side| PoseLoadOptions {
+            hand: None,
+            ..self.options(avatar_for(side), fps)
+        };
+        let scenes = match crate::pose::load_hands(
+            path,
+            &options(Handedness::Right),
+            &options(Handedness::Left),
+        ) {
+            Ok(s) => s,
+            // Not asked for both: a file with both hands whose chosen capture has one.
+            Err(e) if self.hand.is_none() => match self.load(main, fps) {
+                Ok(loaded) => {
+                    let side =
+                        (loaded.sequence.frames.iter().find_map(|f| f.hand)).unwrap_or(main.hand);
+                    // Converted again when another avatar shows that side.
+                    let loaded = if std::ptr::eq(avatar_for(side), main) {
+                        loaded
+                    } else {
+                        self.load(avatar_for(side), fps)?
+                    };
+                    return Ok(SceneSequence::single(side, loaded));
+                }
+                Err(_) => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        for w in scenes.warnings() {
+            eprintln!("warning: {}: {w}", path.display());
+        }
+        for (side, _) in &scenes.hands {
+            let avatar = avatar_for(*side);
+            if avatar.hand != *side {
+                note_mirrored(path, *side, avatar);
+            }
+        }
+        Ok(scenes)
     }
 
     /// The sequence alone.

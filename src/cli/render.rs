@@ -10,9 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::common::{AvatarArgs, CameraArgs, NetsArgs, PoseArgs};
 use crate::camera::Camera;
 use crate::cpu_render;
+use crate::hand::Handedness;
 use crate::image_io::Rgba8;
 use crate::mesh::bounding_box;
-use crate::pose::LoadedPoses;
+use crate::pose::SceneSequence;
 use crate::render_settings::{RenderSettings, ShadingMode};
 
 /// Render one frame, all of a sequence or a turntable to PNG images or an MP4 video.
@@ -24,6 +25,13 @@ pub struct RenderCmd {
     pub pose: PoseArgs,
     #[command(flatten)]
     pub nets: NetsArgs,
+    /// Avatar for left hands (.safetensors, or a checkpoint with --left-mano); without it the
+    /// main avatar shows them, mirrored when it is a right hand's.
+    #[arg(long, value_name = "AVATAR")]
+    pub left_avatar: Option<PathBuf>,
+    /// The MANO model file for a --left-avatar that is an XHand checkpoint.
+    #[arg(long, value_name = "MANO.pkl", requires = "left_avatar")]
+    pub left_mano: Option<PathBuf>,
     /// Render every frame of the sequence; `--out` is then a folder of numbered PNGs, or a
     /// video when it ends in `.mp4`.
     #[arg(long, conflicts_with = "frame")]
@@ -93,27 +101,59 @@ fn parse_rgb(s: &str) -> Result<[f32; 3], String> {
 impl RenderCmd {
     pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
         let (avatar, engine) = self.nets.load(&self.avatar, force_cpu)?;
-        let loaded = self.pose.load(&avatar, self.fps)?;
-        let seq = &loaded.sequence;
+        let left = match &self.left_avatar {
+            Some(path) => Some(
+                self.nets
+                    .load_path(path, self.left_mano.as_deref(), force_cpu)?,
+            ),
+            None => None,
+        };
+        let scenes = self
+            .pose
+            .load_scenes(&avatar, left.as_ref().map(|(a, _)| a), self.fps)?;
+        let for_side = |side: Handedness| match (side, &left) {
+            (Handedness::Left, Some((a, e))) => (a, e),
+            _ => (&avatar, &engine),
+        };
+        if self.gpu && scenes.hands.len() > 1 {
+            anyhow::bail!(
+                "--gpu renders one hand for now: add --hand right or --hand left, or drop --gpu \
+                 (the CPU renderer shows both hands)"
+            );
+        }
         let settings = RenderSettings {
             mode: self.mode,
             background: self.background,
             weight_joint: self.joint as usize,
             ..RenderSettings::default()
         };
+        // The environment's SH in each colour order the avatars use.
         let env_sh = match &self.env {
-            Some(path) => Some(
-                crate::envmap::EnvironmentMap::load(path)?
-                    .downsampled(crate::envmap::PROJECTION_WIDTH)
-                    .to_sh(self.env_rotation.to_radians(), avatar.color_order),
-            ),
-            None => None,
-        };
-        let lit = |mut posed: crate::frame::PosedFrame| {
-            if let Some(sh) = env_sh {
-                posed.sh = sh;
+            Some(path) => {
+                let env = crate::envmap::EnvironmentMap::load(path)?
+                    .downsampled(crate::envmap::PROJECTION_WIDTH);
+                let rotation = self.env_rotation.to_radians();
+                std::iter::once(&avatar)
+                    .chain(left.as_ref().map(|(a, _)| a))
+                    .map(|a| (a.color_order, env.to_sh(rotation, a.color_order)))
+                    .collect()
             }
-            posed
+            None => Vec::new(),
+        };
+        // Scene frame i: every hand in it, posed by the avatar of its side and lit.
+        let pose_scene = |i: usize| -> anyhow::Result<Scene> {
+            scenes
+                .hands_at(i)
+                .into_iter()
+                .map(|(side, frame)| {
+                    let (a, e) = for_side(side);
+                    let mut posed = e.evaluate(a, frame, self.sh_view)?;
+                    if let Some((_, sh)) = env_sh.iter().find(|(o, _)| *o == a.color_order) {
+                        posed.sh = *sh;
+                    }
+                    Ok((side, posed))
+                })
+                .collect()
         };
         let video = crate::video::is_video_path(&self.out);
         if video && !self.all && self.turntable.is_none() {
@@ -124,8 +164,16 @@ impl RenderCmd {
             );
         }
         let first = if self.all { 0 } else { self.pose.frame };
-        let frame0 = lit(engine.evaluate(&avatar, seq.frame(first)?, self.sh_view)?);
-        let (lo, hi) = bounding_box(&frame0.geometry.vertices);
+        if first >= scenes.len() {
+            anyhow::bail!(
+                "frame {first} does not exist; the sequence has {} frame{} (0..{})",
+                scenes.len(),
+                if scenes.len() == 1 { "" } else { "s" },
+                scenes.len().saturating_sub(1)
+            );
+        }
+        let scene0 = pose_scene(first)?;
+        let (lo, hi) = scene_bounds(&scene0);
         let framing = if self.pose_camera {
             None
         } else {
@@ -146,40 +194,38 @@ impl RenderCmd {
             Ok(match (&framing, turntable) {
                 (Some(c), Some(n)) => c.orbited(pivot, std::f64::consts::TAU * k as f64 / n as f64),
                 (Some(c), None) => c.clone(),
-                (None, _) => self.pose_camera_for(&loaded, i)?,
+                (None, _) => self.pose_camera_for(&scenes, i)?,
             })
         };
         let mut renderer = FrameRenderer::new(self.gpu, &avatar)?;
         // One frame: rendered, or drawn over its source image.
-        let mut draw =
-            |k: usize, i: usize, posed: &crate::frame::PosedFrame| -> anyhow::Result<Rgba8> {
-                let camera = camera_for(k, i)?;
-                let Some(bg) = &mut backgrounds else {
-                    return renderer
-                        .render(&avatar, posed, &camera, &settings)
-                        .map(|(img, _)| img);
-                };
-                let label = seq
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(i))
-                    .map(String::as_str);
-                let image = bg.frame(i, label)?;
-                let camera = camera.resized(image.width, image.height);
-                let (hand, mask) = renderer.render(&avatar, posed, &camera, &settings)?;
-                Ok(crate::footage::over(&hand, &mask, &image))
+        let mut draw = |k: usize, i: usize, scene: &Scene| -> anyhow::Result<Rgba8> {
+            let camera = camera_for(k, i)?;
+            let hands: Vec<_> = scene
+                .iter()
+                .map(|(side, p)| (for_side(*side).0, p))
+                .collect();
+            let Some(bg) = &mut backgrounds else {
+                return renderer
+                    .render(&hands, &camera, &settings)
+                    .map(|(img, _)| img);
             };
+            let image = bg.frame(i, scenes.label(i))?;
+            let camera = camera.resized(image.width, image.height);
+            let (hand, mask) = renderer.render(&hands, &camera, &settings)?;
+            Ok(crate::footage::over(&hand, &mask, &image))
+        };
         let count = match (self.all, self.turntable) {
-            (true, _) => seq.len(),
+            (true, _) => scenes.len(),
             (false, Some(n)) => n as usize,
             (false, None) => {
-                draw(0, first, &frame0)?.save_png(&self.out)?;
+                draw(0, first, &scene0)?.save_png(&self.out)?;
                 println!("wrote {}", self.out.display());
                 return Ok(());
             }
         };
         let fps = if self.all {
-            seq.fps
+            scenes.fps
         } else {
             self.fps.unwrap_or(crate::pose::DEFAULT_FPS)
         };
@@ -196,12 +242,12 @@ impl RenderCmd {
                 break;
             }
             let i = if self.all { k } else { first };
-            let posed = if i == first {
-                frame0.clone()
+            let scene = if i == first {
+                scene0.clone()
             } else {
-                lit(engine.evaluate(&avatar, &seq.frames[i], self.sh_view)?)
+                pose_scene(i)?
             };
-            sink.push(k, &draw(k, i, &posed)?)?;
+            sink.push(k, &draw(k, i, &scene)?)?;
             done += 1;
             bar.inc(1);
         }
@@ -218,17 +264,13 @@ impl RenderCmd {
     }
 
     /// The pose file's camera for frame `i`, resized for the requested image size.
-    fn pose_camera_for(&self, loaded: &LoadedPoses, i: usize) -> anyhow::Result<Camera> {
-        let cam = loaded
-            .cameras
-            .as_ref()
-            .and_then(|c| c.get(i).cloned().flatten())
-            .with_context(|| {
-                format!(
-                    "frame {i} has no camera in the pose file; HaMeR dumps have one when they \
+    fn pose_camera_for(&self, scenes: &SceneSequence, i: usize) -> anyhow::Result<Camera> {
+        let cam = scenes.camera(i).cloned().with_context(|| {
+            format!(
+                "frame {i} has no camera in the pose file; HaMeR dumps have one when they \
                      hold `pred_cam_t_full` and the image size (`img_size`), or `pred_cam_t`"
-                )
-            })?;
+            )
+        })?;
         let long = self.camera.width.max(self.camera.height).clamp(1, 16384) as f64;
         let k = long / cam.width.max(cam.height).max(1) as f64;
         let w = ((cam.width as f64 * k).round() as u32).max(1);
@@ -236,6 +278,18 @@ impl RenderCmd {
         Ok(cam.resized(w, h))
     }
 }
+/// The hands of one frame, posed: side and frame of each.
+type Scene = Vec<(Handedness, crate::frame::PosedFrame)>;
+
+/// The box around every hand of a scene.
+fn scene_bounds(scene: &Scene) -> ([f32; 3], [f32; 3]) {
+    let all: Vec<[f32; 3]> = scene
+        .iter()
+        .flat_map(|(_, p)| p.geometry.vertices.iter().copied())
+        .collect();
+    bounding_box(&all)
+}
+
 /// The CPU reference renderer or the GPU pipeline.
 enum FrameRenderer {
     Cpu,
@@ -261,21 +315,23 @@ impl FrameRenderer {
         }
     }
 
-    /// The frame and which pixels the hand covers.
+    /// The frame and which pixels the hands cover (the GPU pipeline draws one hand).
     fn render(
         &mut self,
-        avatar: &crate::avatar::Avatar,
-        frame: &crate::frame::PosedFrame,
+        hands: &[(&crate::avatar::Avatar, &crate::frame::PosedFrame)],
         camera: &crate::camera::Camera,
         settings: &RenderSettings,
     ) -> anyhow::Result<(Rgba8, Vec<bool>)> {
         match self {
             Self::Cpu => {
-                let out = cpu_render::render(avatar, frame, camera, settings)?;
+                let out = cpu_render::render_hands(hands, camera, settings)?;
                 Ok((out.image, out.mask))
             }
             #[cfg(feature = "gpu")]
             Self::Gpu(g) => {
+                let [(avatar, frame)] = hands else {
+                    anyhow::bail!("the GPU pipeline draws one hand at a time");
+                };
                 let (ctx, renderer) = &mut **g;
                 if settings.mode == ShadingMode::Neural && avatar.renderer.is_none() {
                     return Err(cpu_render::RenderError::NoRenderer(avatar.name.clone()).into());

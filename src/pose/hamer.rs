@@ -331,6 +331,7 @@ impl HamerDoc {
         let mut labels = Vec::new();
         let mut cameras = Vec::new();
         let mut times = Vec::new();
+        let mut file_frames = Vec::new();
         let mut missing = Vec::new();
         let mut duplicates = 0usize;
         let mut no_image_size = 0usize;
@@ -352,8 +353,9 @@ impl HamerDoc {
             cameras.push(camera);
             labels.push(label);
             times.push(f.time);
+            file_frames.push(i);
         }
-        if !missing.is_empty() {
+        if !missing.is_empty() && !opts.quiet_missing_hand {
             warnings.push(format!(
                 "{} of {} frames have no {hand} hand and were left out ({})",
                 missing.len(),
@@ -399,6 +401,7 @@ impl HamerDoc {
             format: PoseFormat::Hamer,
             warnings,
             cameras,
+            file_frames: Some(file_frames),
         })
     }
 }

@@ -287,8 +287,9 @@ fn finish(path: &Path, col: Collector, opts: &PoseLoadOptions) -> Result<LoadedP
     });
     let mut out = Vec::with_capacity(frames.len());
     let mut labels = Vec::with_capacity(frames.len());
+    let mut file_frames = Vec::with_capacity(frames.len());
     let mut missing = Vec::new();
-    for f in &frames {
+    for (i, f) in frames.iter().enumerate() {
         let h = if hand == Handedness::Right {
             f.right
         } else {
@@ -304,12 +305,13 @@ fn finish(path: &Path, col: Collector, opts: &PoseLoadOptions) -> Result<LoadedP
                     sh: None,
                 });
                 labels.push(f.id.clone());
+                file_frames.push(i);
             }
             None => missing.push(f.id.clone()),
         }
     }
     let mut warnings = Vec::new();
-    if !missing.is_empty() {
+    if !missing.is_empty() && !opts.quiet_missing_hand {
         warnings.push(format!(
             "{} of {} frames of capture {} have no {hand} hand (null) and were left out \
              (frames {})",
@@ -330,6 +332,7 @@ fn finish(path: &Path, col: Collector, opts: &PoseLoadOptions) -> Result<LoadedP
         format: PoseFormat::InterHand,
         warnings,
         cameras: None,
+        file_frames: Some(file_frames),
     })
 }
 

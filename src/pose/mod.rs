@@ -12,6 +12,7 @@
 
 mod hamer;
 mod hamer_out;
+mod hands;
 mod interhand;
 mod json;
 mod npz;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 pub use hamer::{
     HAMER_CROP_FOCAL, HAMER_CROP_SIZE, ROTATION_REPAIR_TOL, ROTATION_SILENT_TOL, pose_to_matrices,
 };
+pub use hands::{HandChoice, SceneSequence, load_hands};
 pub use interhand::MAX_INTERHAND_FILE_BYTES;
 pub use json::{MAX_POSE_FILE_BYTES, parse_pose_json, to_json as sequence_to_json};
 
@@ -204,6 +206,9 @@ pub struct PoseLoadOptions {
     /// The hand whose MANO model `pose_mean` comes from (the avatar's hand). A frame of the
     /// other hand subtracts the mirrored mean.
     pub pose_mean_hand: Handedness,
+    /// Leave out frames without the chosen hand silently (the other hand's sequence shows
+    /// them: [`load_hands`]).
+    pub quiet_missing_hand: bool,
 }
 
 impl PoseLoadOptions {
@@ -242,6 +247,10 @@ pub struct LoadedPoses {
     /// Per-frame cameras the file defines (HaMeR's camera), parallel to the frames; `None`
     /// when no frame has one.
     pub cameras: Option<Vec<Option<Camera>>>,
+    /// Each frame's place in the file's own frame order (HaMeR's images, InterHand's frame
+    /// ids in numeric order), parallel to the frames: what matches the frames of a file's
+    /// two hands ([`load_hands`]). `None`: the frames are the file's, in order.
+    pub file_frames: Option<Vec<usize>>,
 }
 
 /// A flat-hand-relative pose of `hand` made relative to the avatar's mean: `flat − mean`,
@@ -466,6 +475,7 @@ pub fn load_poses(path: &Path, opts: &PoseLoadOptions) -> Result<LoadedPoses, Po
                 format,
                 warnings,
                 cameras: None,
+                file_frames: None,
             })
         }
         PoseFormat::Hamer => parse_hamer(path, &v, opts.format.is_none())?.select(path, opts),
@@ -515,6 +525,7 @@ fn load_npz(path: &Path, bytes: &[u8], opts: &PoseLoadOptions) -> Result<LoadedP
         format: PoseFormat::Npz,
         warnings,
         cameras: None,
+        file_frames: None,
     })
 }
 
