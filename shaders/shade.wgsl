@@ -23,6 +23,9 @@ struct ViewParams {
     misc: vec4<f32>,
     sh: array<vec4<f32>, 7>,
     pose: array<vec4<f32>, 12>,
+    // This hand in the shared visibility buffer: its first id − 1 (the faces of the hands
+    // before it), its face count, 1 for the first hand (which paints the background), unused.
+    hand: vec4<u32>,
 };
 
 @group(0) @binding(0) var<uniform> view: ViewParams;
@@ -42,7 +45,10 @@ struct ViewParams {
 // header (gpu::shaders::shared_constants), from the Rust constants they mirror.
 
 struct Pixel {
+    // Shows this hand.
     covered: bool,
+    // Shows another hand (its own pass shades it).
+    other: bool,
     position: vec3<f32>,
     // XHand's pred_normals: normalised, not sign-corrected.
     normal: vec3<f32>,
@@ -69,11 +75,16 @@ fn interp_attr(p: Pixel, k: u32) -> f32 {
 fn load_pixel(px: vec2<u32>) -> Pixel {
     var p: Pixel;
     let tri = textureLoad(vis_triangle, vec2<i32>(px), 0).x;
-    p.covered = tri != 0u;
-    if !p.covered {
+    if tri == 0u {
         return p;
     }
-    let f = tri - 1u;
+    let id = tri - 1u;
+    if id < view.hand.x || id - view.hand.x >= view.hand.y {
+        p.other = true;
+        return p;
+    }
+    p.covered = true;
+    let f = id - view.hand.x;
     p.face = vec3<u32>(faces[3u * f], faces[3u * f + 1u], faces[3u * f + 2u]);
     let b = textureLoad(vis_bary, vec2<i32>(px), 0).xy;
     p.bary = vec3<f32>(b.x, b.y, 1.0 - b.x - b.y);
@@ -224,6 +235,12 @@ fn pixel_in_image(px: vec2<u32>) -> bool {
     return px.x < view.size_mode.x && px.y < view.size_mode.y;
 }
 
+// Whether this hand's pass writes pixel `p` when it does not show this hand: the first
+// hand paints the background of empty pixels; other hands' pixels are theirs.
+fn paints_background(p: Pixel) -> bool {
+    return !p.other && view.hand.z != 0u;
+}
+
 @compute @workgroup_size(8, 8)
 fn shade_simple(@builtin(global_invocation_id) gid: vec3<u32>) {
     let px = gid.xy;
@@ -232,7 +249,9 @@ fn shade_simple(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let p = load_pixel(px);
     if !p.covered {
-        textureStore(shaded_out, vec2<i32>(px), background(px));
+        if paints_background(p) {
+            textureStore(shaded_out, vec2<i32>(px), background(px));
+        }
         return;
     }
     textureStore(shaded_out, vec2<i32>(px), vec4<f32>(with_wireframe(simple_color(p), p, px), 1.0));
@@ -397,7 +416,9 @@ fn shade_neural(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_in
         return;
     }
     if !p.covered {
-        textureStore(shaded_out, vec2<i32>(px), background(px));
+        if paints_background(p) {
+            textureStore(shaded_out, vec2<i32>(px), background(px));
+        }
         return;
     }
     let rgb = to_display(sigmoid3(&MLP_RESULT));
@@ -417,6 +438,9 @@ fn fs_neural(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     let px = vec2<u32>(pos.xy);
     let p = load_pixel(px);
     if !p.covered {
+        if !paints_background(p) {
+            discard;
+        }
         return background(px);
     }
     build_input(&x, p, px);

@@ -225,3 +225,94 @@ fn a_renderer_with_uneven_widths_renders_like_the_cpu() {
     eprintln!("uneven renderer (input {input}): PSNR {p:.1} dB");
     assert!(p >= 40.0, "uneven renderer: PSNR {p} dB against the CPU");
 }
+
+/// Two hands that overlap, one visibility buffer: the GPU image equals the CPU reference's
+/// (whose every pixel comes from the nearer hand) in every mode, whichever hand is first.
+#[test]
+fn two_overlapping_hands_occlude_each_other_as_on_the_cpu() {
+    use nalgebra::Vector3;
+    use xhand::hand::{Handedness, mirror_pose};
+    let ctx = gpu();
+    let avatar = test_avatar();
+    let right = posed_pose();
+    let posed_r = avatar.evaluate(&right, 0).unwrap();
+    let (lo, hi) = bounding_box(&posed_r.geometry.vertices);
+    let c = Vector3::from_fn(|k, _| 0.5 * (lo[k] + hi[k]) as f64);
+    // The left hand over the right one, 6 cm nearer the camera (clear of it: where two
+    // surfaces meet, the CPU's and GPU's depths may pick different hands).
+    let mut left = PoseFrame {
+        hand: Some(Handedness::Left),
+        pose: mirror_pose(&right.pose),
+        ..posed_pose()
+    };
+    left.trans = [right.trans[0] + 0.01, right.trans[1], right.trans[2] + 0.06];
+    let posed_l = avatar.evaluate(&left, 0).unwrap();
+    let cam = Camera::look_at(
+        c + Vector3::new(0.0, 0.0, 0.6),
+        c,
+        Vector3::y(),
+        0.6,
+        160,
+        160,
+    );
+    let mut renderers = [
+        HandRenderer::new(&ctx.device, &avatar).unwrap(),
+        HandRenderer::new(&ctx.device, &avatar).unwrap(),
+    ];
+    for mode in [ShadingMode::Normals, ShadingMode::Sh, ShadingMode::Neural] {
+        let settings = RenderSettings {
+            mode,
+            background: [0.0, 0.0, 0.0],
+            ..Default::default()
+        };
+        for order in [[&posed_r, &posed_l], [&posed_l, &posed_r]] {
+            let cpu = xhand::cpu_render::render_hands(
+                &[(&avatar, order[0]), (&avatar, order[1])],
+                &cam,
+                &settings,
+            )
+            .unwrap();
+            let [a, b] = &mut renderers;
+            let img = xhand::gpu::render_hands(
+                &ctx,
+                &mut [(a, &avatar, order[0]), (b, &avatar, order[1])],
+                &cam,
+                &settings,
+            )
+            .unwrap();
+            let gpu_mask = mask_of(&img);
+            let (inter, union) = gpu_mask
+                .iter()
+                .zip(&cpu.mask)
+                .fold((0, 0), |(i, u), (g, c)| {
+                    (i + (*g && *c) as usize, u + (*g || *c) as usize)
+                });
+            let both: Vec<bool> = gpu_mask
+                .iter()
+                .zip(&cpu.mask)
+                .map(|(g, c)| *g && *c)
+                .collect();
+            let p = psnr(&img, &cpu.image, Some(&both));
+            eprintln!(
+                "two hands, {mode:?}: mask IoU {:.4}, PSNR {p:.1} dB",
+                inter as f64 / union as f64
+            );
+            assert!(
+                inter as f64 >= 0.99 * union as f64,
+                "{mode:?}: {inter} of {union}"
+            );
+            assert!(p >= 40.0, "{mode:?}: PSNR {p} dB");
+        }
+    }
+    // The overlap is real: each hand alone covers pixels the other also covers.
+    let alone =
+        |f| xhand::cpu_render::render(&avatar, f, &cam, &RenderSettings::default()).unwrap();
+    let (ar, al) = (alone(&posed_r), alone(&posed_l));
+    let overlap = ar
+        .mask
+        .iter()
+        .zip(&al.mask)
+        .filter(|(a, b)| **a && **b)
+        .count();
+    assert!(overlap > 200, "the hands overlap in {overlap} pixels");
+}

@@ -115,12 +115,6 @@ impl RenderCmd {
             (Handedness::Left, Some((a, e))) => (a, e),
             _ => (&avatar, &engine),
         };
-        if self.gpu && scenes.hands.len() > 1 {
-            anyhow::bail!(
-                "--gpu renders one hand for now: add --hand right or --hand left, or drop --gpu \
-                 (the CPU renderer shows both hands)"
-            );
-        }
         let settings = RenderSettings {
             mode: self.mode,
             background: self.background,
@@ -197,13 +191,13 @@ impl RenderCmd {
                 (None, _) => self.pose_camera_for(&scenes, i)?,
             })
         };
-        let mut renderer = FrameRenderer::new(self.gpu, &avatar)?;
+        let mut renderer = FrameRenderer::new(self.gpu)?;
         // One frame: rendered, or drawn over its source image.
         let mut draw = |k: usize, i: usize, scene: &Scene| -> anyhow::Result<Rgba8> {
             let camera = camera_for(k, i)?;
             let hands: Vec<_> = scene
                 .iter()
-                .map(|(side, p)| (for_side(*side).0, p))
+                .map(|(side, p)| (*side, for_side(*side).0, p))
                 .collect();
             let Some(bg) = &mut backgrounds else {
                 return renderer
@@ -293,53 +287,74 @@ fn scene_bounds(scene: &Scene) -> ([f32; 3], [f32; 3]) {
 /// The CPU reference renderer or the GPU pipeline.
 enum FrameRenderer {
     Cpu,
+    /// The device and one renderer per hand side (each hand needs its own posed buffers),
+    /// made when a hand of that side first appears.
     #[cfg(feature = "gpu")]
-    Gpu(Box<(crate::gpu::GpuContext, crate::gpu::HandRenderer)>),
+    Gpu(
+        Box<(
+            crate::gpu::GpuContext,
+            Vec<(Handedness, crate::gpu::HandRenderer)>,
+        )>,
+    ),
 }
 
 impl FrameRenderer {
-    fn new(gpu: bool, avatar: &crate::avatar::Avatar) -> anyhow::Result<Self> {
+    fn new(gpu: bool) -> anyhow::Result<Self> {
         if !gpu {
             return Ok(Self::Cpu);
         }
         #[cfg(feature = "gpu")]
         {
             let ctx = crate::gpu::GpuContext::headless()?;
-            let renderer = crate::gpu::HandRenderer::new(&ctx.device, avatar)?;
-            Ok(Self::Gpu(Box::new((ctx, renderer))))
+            Ok(Self::Gpu(Box::new((ctx, Vec::new()))))
         }
         #[cfg(not(feature = "gpu"))]
-        {
-            let _ = avatar;
-            anyhow::bail!("this build has no GPU pipeline (built without the `gpu` feature)")
-        }
+        anyhow::bail!("this build has no GPU pipeline (built without the `gpu` feature)")
     }
 
-    /// The frame and which pixels the hands cover (the GPU pipeline draws one hand).
+    /// The frame and which pixels the hands cover.
     fn render(
         &mut self,
-        hands: &[(&crate::avatar::Avatar, &crate::frame::PosedFrame)],
+        hands: &[(
+            Handedness,
+            &crate::avatar::Avatar,
+            &crate::frame::PosedFrame,
+        )],
         camera: &crate::camera::Camera,
         settings: &RenderSettings,
     ) -> anyhow::Result<(Rgba8, Vec<bool>)> {
         match self {
             Self::Cpu => {
-                let out = cpu_render::render_hands(hands, camera, settings)?;
+                let hands: Vec<_> = hands.iter().map(|(_, a, f)| (*a, *f)).collect();
+                let out = cpu_render::render_hands(&hands, camera, settings)?;
                 Ok((out.image, out.mask))
             }
             #[cfg(feature = "gpu")]
             Self::Gpu(g) => {
-                let [(avatar, frame)] = hands else {
-                    anyhow::bail!("the GPU pipeline draws one hand at a time");
-                };
-                let (ctx, renderer) = &mut **g;
-                if settings.mode == ShadingMode::Neural && avatar.renderer.is_none() {
-                    return Err(cpu_render::RenderError::NoRenderer(avatar.name.clone()).into());
+                let (ctx, renderers) = &mut **g;
+                for (side, avatar, _) in hands {
+                    if settings.mode == ShadingMode::Neural && avatar.renderer.is_none() {
+                        return Err(cpu_render::RenderError::NoRenderer(avatar.name.clone()).into());
+                    }
+                    if !renderers.iter().any(|(s, _)| s == side) {
+                        renderers
+                            .push((*side, crate::gpu::HandRenderer::new(&ctx.device, avatar)?));
+                    }
+                }
+                // Each hand with the renderer of its side, in the scene's order.
+                let mut by_side: Vec<_> = renderers.iter_mut().collect();
+                let mut draws = Vec::with_capacity(hands.len());
+                for (side, avatar, frame) in hands {
+                    let at = by_side
+                        .iter()
+                        .position(|(s, _)| s == side)
+                        .expect("made above");
+                    let (_, r) = by_side.swap_remove(at);
+                    draws.push((r, *avatar, *frame));
                 }
                 // The GPU's shaded image carries coverage in alpha (the background colour is
                 // already in RGB): keep it as the mask and write an opaque image, as the CPU's.
-                let mut img =
-                    crate::gpu::render_frame(ctx, renderer, avatar, frame, camera, settings)?;
+                let mut img = crate::gpu::render_hands(ctx, &mut draws, camera, settings)?;
                 let mask = img.pixels.iter().map(|p| p[3] > 127).collect();
                 img.pixels.iter_mut().for_each(|p| p[3] = 255);
                 Ok((img, mask))

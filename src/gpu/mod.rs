@@ -15,7 +15,7 @@ mod timer;
 pub use nets::GpuNets;
 pub use params::{SkinParams, ViewParams};
 pub use readback::{read_buffer_f32, read_texture_rgba8};
-pub use renderer::{BackdropMapping, HandRenderer, NeuralPath, ViewInput};
+pub use renderer::{BackdropMapping, HandRenderer, HandSlot, NeuralPath, ViewInput, ViewTargets};
 pub use timer::StageTimes;
 
 use crate::avatar::Avatar;
@@ -130,22 +130,107 @@ pub fn render_view(
     frame: &PosedFrame,
     view: &ViewInput,
 ) -> Result<Rgba8, GpuError> {
-    renderer.upload_embeddings(&ctx.queue, avatar, &frame.embeddings)?;
+    render_hand_views(
+        ctx,
+        &mut [HandView {
+            renderer,
+            avatar,
+            frame,
+            view: view.clone(),
+        }],
+    )
+}
+
+/// Renders several hands, each with its renderer (one per hand: each holds its posed
+/// buffers) and avatar, through one camera into one image: one visibility buffer for all,
+/// so they occlude each other.
+pub fn render_hands(
+    ctx: &GpuContext,
+    hands: &mut [(&mut HandRenderer, &Avatar, &PosedFrame)],
+    camera: &Camera,
+    settings: &RenderSettings,
+) -> Result<Rgba8, GpuError> {
+    let mut views: Vec<HandView<'_>> = hands
+        .iter_mut()
+        .map(|(renderer, avatar, frame)| HandView {
+            view: ViewInput::new(avatar, frame, camera, settings),
+            renderer,
+            avatar,
+            frame,
+        })
+        .collect();
+    render_hand_views(ctx, &mut views)
+}
+
+/// One hand of a view: what draws it, what it is, and how it is seen.
+pub struct HandView<'a> {
+    pub renderer: &'a mut HandRenderer,
+    pub avatar: &'a Avatar,
+    pub frame: &'a PosedFrame,
+    /// Camera, settings and lighting (the same camera for every hand of the view).
+    pub view: ViewInput,
+}
+
+/// Renders the hands of one view and reads the image back: each hand's outputs uploaded
+/// and skinned, all rasterised into the first hand's visibility buffer (ids one after
+/// another), then each hand shades its own pixels (the first also the background).
+pub fn render_hand_views(ctx: &GpuContext, hands: &mut [HandView<'_>]) -> Result<Rgba8, GpuError> {
+    let Some((first, rest)) = hands.split_first_mut() else {
+        return Err(GpuError::Device("there is no hand to render".into()));
+    };
+    renderer::check_view_size(&ctx.device, &first.view.camera)?;
     let mut encoder = ctx
         .device
         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("xhand frame"),
         });
-    let geo = &frame.geometry;
-    renderer.encode_skinning(
-        &ctx.queue,
-        &mut encoder,
-        &geo.transforms.skinning_f32(),
-        geo.drive.x_sign(),
-        geo.scale,
-        geo.trans,
-    );
-    renderer.encode_view(&ctx.device, &ctx.queue, &mut encoder, view, None)?;
+    for h in std::iter::once(&mut *first).chain(rest.iter_mut()) {
+        h.renderer
+            .upload_embeddings(&ctx.queue, h.avatar, &h.frame.embeddings)?;
+        let geo = &h.frame.geometry;
+        h.renderer.encode_skinning(
+            &ctx.queue,
+            &mut encoder,
+            &geo.transforms.skinning_f32(),
+            geo.drive.x_sign(),
+            geo.scale,
+            geo.trans,
+        );
+    }
+    first
+        .renderer
+        .encode_raster(&ctx.device, &ctx.queue, &mut encoder, &first.view);
+    let targets = first
+        .renderer
+        .targets()
+        .ok_or_else(|| GpuError::Device("the first hand made no view targets".into()))?;
+    let mut slots = Vec::with_capacity(rest.len());
+    let mut face_offset = first.renderer.num_faces();
+    for h in rest.iter_mut() {
+        let slot = HandSlot {
+            face_offset,
+            first: false,
+        };
+        h.renderer.encode_raster_into(
+            &ctx.device,
+            &ctx.queue,
+            &mut encoder,
+            &h.view,
+            &targets,
+            slot,
+        );
+        face_offset = face_offset
+            .checked_add(h.renderer.num_faces())
+            .ok_or_else(|| {
+                GpuError::Limits("the hands have more faces than triangle ids".into())
+            })?;
+        slots.push(slot);
+    }
+    first.renderer.encode_shading(&mut encoder, &first.view)?;
+    for (h, slot) in rest.iter().zip(slots) {
+        h.renderer
+            .encode_shading_into(&mut encoder, &h.view, &targets, slot)?;
+    }
     ctx.queue.submit([encoder.finish()]);
-    read_texture_rgba8(&ctx.device, &ctx.queue, renderer.shaded_texture()?)
+    read_texture_rgba8(&ctx.device, &ctx.queue, targets.shaded_texture())
 }

@@ -44,6 +44,8 @@ pub struct CompositeParams {
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct RasterParams {
     pub clip_from_world: [f32; 16],
+    /// The faces of the hands drawn before this one (the ids' offset), then unused.
+    pub face_offset: [u32; 4],
 }
 
 /// `ViewParams` of `shaders/shade.wgsl`.
@@ -62,10 +64,13 @@ pub struct ViewParams {
     pub misc: [f32; 4],
     pub sh: [[f32; 4]; 7],
     pub pose: [[f32; 4]; 12],
+    /// This hand's first id − 1, its face count, 1 for the first hand, unused.
+    pub hand: [u32; 4],
 }
 
 const _: () = assert!(std::mem::size_of::<SkinParams>() == 16 + 16 + 16 * 64);
 const _: () = assert!(std::mem::size_of::<CountParams>() == 16);
-const _: () = assert!(std::mem::size_of::<RasterParams>() == 64);
+const _: () = assert!(std::mem::size_of::<RasterParams>() == 64 + 16);
 const _: () = assert!(std::mem::size_of::<CompositeParams>() == 8 * 16);
-const _: () = assert!(std::mem::size_of::<ViewParams>() == 64 + 64 + 5 * 16 + 7 * 16 + 12 * 16);
+const _: () =
+    assert!(std::mem::size_of::<ViewParams>() == 64 + 64 + 5 * 16 + 7 * 16 + 12 * 16 + 16);

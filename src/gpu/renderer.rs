@@ -115,12 +115,18 @@ impl ViewInput {
             ],
             sh,
             pose,
+            // Set by the renderer drawing it (`encode_raster_into`).
+            hand: [0; 4],
         }
     }
 }
 
-/// Offscreen textures of one view size.
-struct ViewTargets {
+/// The per-view targets every hand of a view draws into: one visibility buffer (triangle
+/// ids, barycentrics, depth) and the shaded image. The first hand's renderer owns them
+/// ([`HandRenderer::targets`]); the others draw into them ([`HandRenderer::encode_raster_into`]).
+pub struct ViewTargets {
+    /// Tells these targets from earlier ones of the same size (bind-group caches).
+    id: u64,
     width: u32,
     height: u32,
     triangle: wgpu::TextureView,
@@ -128,9 +134,84 @@ struct ViewTargets {
     depth: wgpu::TextureView,
     shaded: wgpu::Texture,
     shaded_view: wgpu::TextureView,
-    shade_simple_bg: wgpu::BindGroup,
-    shade_neural_bg: Option<wgpu::BindGroup>,
-    shade_fragment_bg: Option<wgpu::BindGroup>,
+}
+
+impl ViewTargets {
+    fn new(device: &wgpu::Device, width: u32, height: u32) -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let tex = |label: &str, format: wgpu::TextureFormat, usage: wgpu::TextureUsages| {
+            device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(label),
+                size: wgpu::Extent3d {
+                    width,
+                    height,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage,
+                view_formats: &[],
+            })
+        };
+        let attach = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING;
+        let shaded = tex(
+            "shaded",
+            SHADED_FORMAT,
+            attach
+                | wgpu::TextureUsages::STORAGE_BINDING
+                | wgpu::TextureUsages::COPY_SRC
+                | wgpu::TextureUsages::COPY_DST,
+        );
+        Self {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            width,
+            height,
+            triangle: tex("visibility: triangle", TRIANGLE_FORMAT, attach)
+                .create_view(&Default::default()),
+            bary: tex("visibility: barycentrics", BARY_FORMAT, attach)
+                .create_view(&Default::default()),
+            depth: tex(
+                "visibility: depth",
+                DEPTH_FORMAT,
+                wgpu::TextureUsages::RENDER_ATTACHMENT,
+            )
+            .create_view(&Default::default()),
+            shaded_view: shaded.create_view(&Default::default()),
+            shaded,
+        }
+    }
+
+    /// The shaded image (RGBA8, background where alpha is 0).
+    pub fn shaded_texture(&self) -> &wgpu::Texture {
+        &self.shaded
+    }
+}
+
+/// Where one hand goes in a view that several hands share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandSlot {
+    /// The faces of the hands drawn before this one: this hand's ids follow theirs.
+    pub face_offset: u32,
+    /// The first hand clears the targets and paints the background.
+    pub first: bool,
+}
+
+impl HandSlot {
+    /// A hand alone in its view.
+    pub const ALONE: Self = Self {
+        face_offset: 0,
+        first: true,
+    };
+}
+
+/// One hand's shading bind groups for one set of targets.
+struct ShadeBindGroups {
+    targets_id: u64,
+    simple: wgpu::BindGroup,
+    neural: Option<wgpu::BindGroup>,
+    fragment: Option<wgpu::BindGroup>,
 }
 
 struct CompositePipeline {
@@ -170,7 +251,10 @@ pub struct HandRenderer {
     skin_bg: wgpu::BindGroup,
     normals_bg: wgpu::BindGroup,
     raster_bg: wgpu::BindGroup,
-    targets: Option<ViewTargets>,
+    /// This renderer's own view targets (the first hand's, which later hands share).
+    targets: Option<std::sync::Arc<ViewTargets>>,
+    /// Shading bind groups for the targets last drawn into.
+    shade_bgs: Option<ShadeBindGroups>,
     timer: Option<GpuTimer>,
     composite: Option<CompositePipeline>,
     composite_bg: Option<(wgpu::BindGroup, u32, u32)>,
@@ -291,6 +375,18 @@ pub fn storage_limit_error(limits: &wgpu::Limits, sizes: &[(&str, u64)]) -> Opti
     })
 }
 
+/// Refuses an image larger than the device's largest texture.
+pub(super) fn check_view_size(device: &wgpu::Device, camera: &Camera) -> Result<(), GpuError> {
+    let max = device.limits().max_texture_dimension_2d;
+    if camera.width > max || camera.height > max {
+        return Err(GpuError::Device(format!(
+            "a {}x{} image is larger than this GPU's largest texture ({max}x{max}); render a smaller image",
+            camera.width, camera.height
+        )));
+    }
+    Ok(())
+}
+
 fn groups(n: u32, size: u32) -> u32 {
     n.div_ceil(size)
 }
@@ -360,6 +456,7 @@ impl HandRenderer {
             "raster params",
             &RasterParams {
                 clip_from_world: [0.0; 16],
+                face_offset: [0; 4],
             },
         );
         let view_params = uniform(
@@ -486,6 +583,7 @@ impl HandRenderer {
             normals_bg,
             raster_bg,
             targets: None,
+            shade_bgs: None,
             timer: None,
             composite: None,
             composite_bg: None,
@@ -512,6 +610,17 @@ impl HandRenderer {
         self.num_vertices as usize
     }
 
+    /// Number of faces (the ids this hand takes in a shared visibility buffer).
+    pub fn num_faces(&self) -> u32 {
+        self.num_faces
+    }
+
+    /// This renderer's view targets, once a view was drawn: what the hands after it in the
+    /// same view draw into.
+    pub fn targets(&self) -> Option<std::sync::Arc<ViewTargets>> {
+        self.targets.clone()
+    }
+
     /// The skinned world positions `[V * 3]` (after `encode_skinning` has run).
     pub fn posed_buffer(&self) -> &wgpu::Buffer {
         &self.posed
@@ -525,8 +634,8 @@ impl HandRenderer {
     /// The last shaded image (RGBA8, background where alpha is 0).
     pub fn shaded_texture(&self) -> Result<&wgpu::Texture, GpuError> {
         self.targets
-            .as_ref()
-            .map(|t| &t.shaded)
+            .as_deref()
+            .map(ViewTargets::shaded_texture)
             .ok_or_else(|| GpuError::Readback("nothing has been rendered yet".into()))
     }
 
@@ -613,55 +722,38 @@ impl HandRenderer {
         pass.dispatch_workgroups(groups(self.num_vertices, 64), 1, 1);
     }
 
-    fn ensure_targets(&mut self, device: &wgpu::Device, width: u32, height: u32) {
+    /// This renderer's own targets at `width` × `height` (made anew on a size change).
+    fn ensure_targets(
+        &mut self,
+        device: &wgpu::Device,
+        width: u32,
+        height: u32,
+    ) -> std::sync::Arc<ViewTargets> {
+        match &self.targets {
+            Some(t) if t.width == width && t.height == height => t.clone(),
+            _ => {
+                let t = std::sync::Arc::new(ViewTargets::new(device, width, height));
+                self.targets = Some(t.clone());
+                self.composite_bg = None;
+                t
+            }
+        }
+    }
+
+    /// This hand's shading bind groups for `targets` (made when the targets changed).
+    fn ensure_shade_bind_groups(&mut self, device: &wgpu::Device, targets: &ViewTargets) {
         if self
-            .targets
+            .shade_bgs
             .as_ref()
-            .is_some_and(|t| t.width == width && t.height == height)
+            .is_some_and(|b| b.targets_id == targets.id)
         {
             return;
         }
-        let tex = |label: &str, format: wgpu::TextureFormat, usage: wgpu::TextureUsages| {
-            device.create_texture(&wgpu::TextureDescriptor {
-                label: Some(label),
-                size: wgpu::Extent3d {
-                    width,
-                    height,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format,
-                usage,
-                view_formats: &[],
-            })
-        };
-        let attach = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING;
-        let triangle =
-            tex("visibility: triangle", TRIANGLE_FORMAT, attach).create_view(&Default::default());
-        let bary =
-            tex("visibility: barycentrics", BARY_FORMAT, attach).create_view(&Default::default());
-        let depth = tex(
-            "visibility: depth",
-            DEPTH_FORMAT,
-            wgpu::TextureUsages::RENDER_ATTACHMENT,
-        )
-        .create_view(&Default::default());
-        let shaded = tex(
-            "shaded",
-            SHADED_FORMAT,
-            attach
-                | wgpu::TextureUsages::STORAGE_BINDING
-                | wgpu::TextureUsages::COPY_SRC
-                | wgpu::TextureUsages::COPY_DST,
-        );
-        let shaded_view = shaded.create_view(&Default::default());
         let shade_entries = |with_out: bool| {
             let mut e = vec![
                 (0, self.view_params.as_entire_binding()),
-                (1, wgpu::BindingResource::TextureView(&triangle)),
-                (2, wgpu::BindingResource::TextureView(&bary)),
+                (1, wgpu::BindingResource::TextureView(&targets.triangle)),
+                (2, wgpu::BindingResource::TextureView(&targets.bary)),
                 (4, self.posed.as_entire_binding()),
                 (5, self.normals.as_entire_binding()),
                 (6, self.faces.as_entire_binding()),
@@ -669,39 +761,35 @@ impl HandRenderer {
                 (8, self.weights.as_entire_binding()),
             ];
             if with_out {
-                e.push((3, wgpu::BindingResource::TextureView(&shaded_view)));
+                e.push((3, wgpu::BindingResource::TextureView(&targets.shaded_view)));
             }
             e
         };
-        let mut simple = shade_entries(true);
-        simple.retain(|(b, _)| *b != 9);
-        let shade_simple_bg =
-            bind_group(device, &self.shade_simple.get_bind_group_layout(0), &simple);
-        let shade_neural_bg = self.shade_neural.as_ref().map(|p| {
-            let mut e = shade_entries(true);
+        let simple = bind_group(
+            device,
+            &self.shade_simple.get_bind_group_layout(0),
+            &shade_entries(true),
+        );
+        let with_mlp = |with_out: bool| {
+            let mut e = shade_entries(with_out);
             e.push((9, self.mlp.as_entire_binding()));
             e.retain(|(b, _)| *b != 8);
-            bind_group(device, &p.get_bind_group_layout(0), &e)
+            e
+        };
+        let neural = self
+            .shade_neural
+            .as_ref()
+            .map(|p| bind_group(device, &p.get_bind_group_layout(0), &with_mlp(true)));
+        let fragment = self
+            .shade_fragment
+            .as_ref()
+            .map(|p| bind_group(device, &p.get_bind_group_layout(0), &with_mlp(false)));
+        self.shade_bgs = Some(ShadeBindGroups {
+            targets_id: targets.id,
+            simple,
+            neural,
+            fragment,
         });
-        let shade_fragment_bg = self.shade_fragment.as_ref().map(|p| {
-            let mut e = shade_entries(false);
-            e.push((9, self.mlp.as_entire_binding()));
-            e.retain(|(b, _)| *b != 8);
-            bind_group(device, &p.get_bind_group_layout(0), &e)
-        });
-        self.targets = Some(ViewTargets {
-            width,
-            height,
-            triangle,
-            bary,
-            depth,
-            shaded,
-            shaded_view,
-            shade_simple_bg,
-            shade_neural_bg,
-            shade_fragment_bg,
-        });
-        self.composite_bg = None;
     }
 
     /// Encodes the per-view passes: visibility raster, shading, and — when `target` is
@@ -718,13 +806,7 @@ impl HandRenderer {
         if view.camera.width == 0 || view.camera.height == 0 {
             return Ok(());
         }
-        let max = device.limits().max_texture_dimension_2d;
-        if view.camera.width > max || view.camera.height > max {
-            return Err(GpuError::Device(format!(
-                "a {}x{} image is larger than this GPU's largest texture ({max}x{max}); render a smaller image",
-                view.camera.width, view.camera.height
-            )));
-        }
+        check_view_size(device, &view.camera)?;
         self.encode_raster(device, queue, encoder, view);
         self.encode_shading(encoder, view)?;
         if let Some((target_view, format)) = target {
@@ -733,7 +815,8 @@ impl HandRenderer {
         Ok(())
     }
 
-    /// Encodes the visibility raster for `view` (writes the view uniforms).
+    /// Encodes the visibility raster for `view` into this renderer's own targets (writes
+    /// the view uniforms).
     pub fn encode_raster(
         &mut self,
         device: &wgpu::Device,
@@ -742,35 +825,60 @@ impl HandRenderer {
         view: &ViewInput,
     ) {
         let (w, h) = (view.camera.width.max(1), view.camera.height.max(1));
-        self.ensure_targets(device, w, h);
-        let params = view.params();
+        let targets = self.ensure_targets(device, w, h);
+        self.encode_raster_into(device, queue, encoder, view, &targets, HandSlot::ALONE);
+    }
+
+    /// Encodes this hand's visibility raster into `targets`, which the hands before it in
+    /// the view (`slot`) have drawn into: the depth test keeps the nearest surface of all.
+    /// Writes this hand's view uniforms; [`Self::encode_shading_into`] follows.
+    pub fn encode_raster_into(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        view: &ViewInput,
+        targets: &ViewTargets,
+        slot: HandSlot,
+    ) {
+        self.ensure_shade_bind_groups(device, targets);
+        let mut params = view.params();
+        params.hand = [slot.face_offset, self.num_faces, slot.first as u32, 0];
         queue.write_buffer(&self.view_params, 0, bytemuck::bytes_of(&params));
         queue.write_buffer(
             &self.raster_params,
             0,
             bytemuck::bytes_of(&RasterParams {
                 clip_from_world: params.clip_from_world,
+                face_offset: [slot.face_offset, 0, 0, 0],
             }),
         );
-        let targets = self.targets.as_ref().expect("ensured above");
-        let clear = |view| {
+        let color = |view| {
             Some(wgpu::RenderPassColorAttachment {
                 view,
                 depth_slice: None,
                 resolve_target: None,
                 ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                    load: if slot.first {
+                        wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT)
+                    } else {
+                        wgpu::LoadOp::Load
+                    },
                     store: wgpu::StoreOp::Store,
                 },
             })
         };
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("visibility raster"),
-            color_attachments: &[clear(&targets.triangle), clear(&targets.bary)],
+            color_attachments: &[color(&targets.triangle), color(&targets.bary)],
             depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
                 view: &targets.depth,
                 depth_ops: Some(wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(0.0),
+                    load: if slot.first {
+                        wgpu::LoadOp::Clear(0.0)
+                    } else {
+                        wgpu::LoadOp::Load
+                    },
                     store: wgpu::StoreOp::Store,
                 }),
                 stencil_ops: None,
@@ -784,7 +892,7 @@ impl HandRenderer {
         pass.draw(0..self.num_faces * 3, 0..1);
     }
 
-    /// Encodes per-pixel shading of the last raster into the shaded texture.
+    /// Encodes per-pixel shading of the last raster into this renderer's shaded texture.
     pub fn encode_shading(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -792,11 +900,29 @@ impl HandRenderer {
     ) -> Result<(), GpuError> {
         let targets = self
             .targets
+            .as_deref()
+            .ok_or_else(|| GpuError::Device("shading was encoded before the raster".into()))?;
+        self.encode_shading_into(encoder, view, targets, HandSlot::ALONE)
+    }
+
+    /// Encodes this hand's shading of `targets` after [`Self::encode_raster_into`]: its own
+    /// pixels, and the background when it is the first hand; other hands' pixels are left
+    /// to their passes.
+    pub fn encode_shading_into(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        view: &ViewInput,
+        targets: &ViewTargets,
+        slot: HandSlot,
+    ) -> Result<(), GpuError> {
+        let bgs = self
+            .shade_bgs
             .as_ref()
+            .filter(|b| b.targets_id == targets.id)
             .ok_or_else(|| GpuError::Device("shading was encoded before the raster".into()))?;
         let neural = view.settings.mode == ShadingMode::Neural && self.has_renderer;
         if neural && self.neural_path == NeuralPath::Fragment {
-            let (Some(p), Some(bg)) = (&self.shade_fragment, &targets.shade_fragment_bg) else {
+            let (Some(p), Some(bg)) = (&self.shade_fragment, &bgs.fragment) else {
                 return Err(GpuError::Device("fragment shading pipeline missing".into()));
             };
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
@@ -806,7 +932,11 @@ impl HandRenderer {
                     depth_slice: None,
                     resolve_target: None,
                     ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                        load: if slot.first {
+                            wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT)
+                        } else {
+                            wgpu::LoadOp::Load
+                        },
                         store: wgpu::StoreOp::Store,
                     },
                 })],
@@ -824,14 +954,14 @@ impl HandRenderer {
             label: Some("shading"),
             timestamp_writes: self.timer.as_ref().map(|t| t.compute(Stage::Shading)),
         });
-        match (neural, &self.shade_neural, &targets.shade_neural_bg) {
+        match (neural, &self.shade_neural, &bgs.neural) {
             (true, Some(p), Some(bg)) => {
                 pass.set_pipeline(p);
                 pass.set_bind_group(0, bg, &[]);
             }
             _ => {
                 pass.set_pipeline(&self.shade_simple);
-                pass.set_bind_group(0, &targets.shade_simple_bg, &[]);
+                pass.set_bind_group(0, &bgs.simple, &[]);
             }
         }
         pass.dispatch_workgroups(groups(targets.width, 8), groups(targets.height, 8), 1);
@@ -848,10 +978,7 @@ impl HandRenderer {
         height: u32,
         rgba: &[u8],
     ) {
-        self.ensure_targets(device, width.max(1), height.max(1));
-        let Some(t) = self.targets.as_ref() else {
-            return;
-        };
+        let t = self.ensure_targets(device, width.max(1), height.max(1));
         if rgba.len() != (width * height * 4) as usize {
             return;
         }
@@ -1004,7 +1131,7 @@ impl HandRenderer {
         }
         let (Some(comp), Some(targets), Some(backdrop)) = (
             self.composite.as_ref(),
-            self.targets.as_ref(),
+            self.targets.as_deref(),
             self.backdrop.as_ref(),
         ) else {
             return; // nothing shaded yet
