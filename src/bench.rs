@@ -246,10 +246,11 @@ impl std::fmt::Display for BenchReport {
                 "GPU pipeline on {a} (each stage submitted and waited for):"
             )?;
             for s in &self.gpu_stages {
+                let g = s.gflops.map_or(String::new(), |g| format!("{g:.1}"));
                 writeln!(
                     f,
-                    "{:<46} {:>10.2} {:>10.2}",
-                    s.stage, s.min_ms, s.median_ms
+                    "{:<46} {:>10.2} {:>10.2} {:>10}",
+                    s.stage, s.min_ms, s.median_ms, g
                 )?;
             }
         }

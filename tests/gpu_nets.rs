@@ -150,3 +150,40 @@ fn eval_with_wgpu_nets_matches_eval_on_the_cpu() {
         assert_close(name, &b, &a, 1e-5);
     }
 }
+
+/// One network run alone (what `xhand bench --gpu` times per network) writes its own
+/// outputs and leaves the others' as they were.
+#[test]
+fn one_network_runs_alone() {
+    let ctx = gpu();
+    let avatar = SyntheticSpec::test_avatar().avatar(&Device::Cpu).unwrap();
+    let nets = GpuNets::new(&ctx.device, &avatar.nets).unwrap();
+    let a = [0.1f32; 48];
+    let b: [f32; 48] = std::array::from_fn(|i| (i as f32 * 0.3).sin());
+    let at_a = nets.eval(&ctx, &a).unwrap();
+    let at_b = nets.eval(&ctx, &b).unwrap();
+    nets.run(&ctx, &a).unwrap();
+    nets.run_nets(&ctx, &b, &[0]).unwrap();
+    let read = |buf: &wgpu::Buffer, n: usize| {
+        let mut v = xhand::gpu::read_buffer_f32(&ctx.device, &ctx.queue, buf).unwrap();
+        v.truncate(n);
+        v
+    };
+    let [d, c, _] = nets.buffers();
+    let v = nets.num_vertices();
+    assert_close(
+        "delta, run alone for b",
+        &read(&d.out, 3 * v),
+        &at_b.delta,
+        NET_TOL,
+    );
+    assert_close(
+        "albedo, still a's",
+        &read(&c.out, 3 * v),
+        &at_a.albedo,
+        NET_TOL,
+    );
+    assert!(at_a.delta != at_b.delta, "the two poses differ");
+    assert_eq!(nets.macs(), (0..3).map(|k| nets.net_macs(k)).sum::<usize>());
+    assert!(nets.net_macs(0) > 0 && nets.net_macs(3) == 0);
+}

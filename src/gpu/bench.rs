@@ -109,22 +109,53 @@ pub fn run(
             shade_neural[k].push(t_neural[k]);
         }
     }
+    // The networks: all three in one submission, then each alone, synchronised.
     let nets = super::GpuNets::new(&ctx.device, &avatar.nets)?;
     let pose = frame.geometry.avatar_pose;
-    let mut nets_ms = Vec::new();
+    let mut nets_ms: [Vec<f64>; 4] = Default::default();
     for run in 0..=runs.max(1) {
-        let t = Instant::now();
-        nets.run(ctx, &pose)?;
-        if run > 0 {
-            nets_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        for (k, which) in [&[0, 1, 2][..], &[0], &[1], &[2]].into_iter().enumerate() {
+            let t = Instant::now();
+            nets.run_nets(ctx, &pose, which)?;
+            if run > 0 {
+                nets_ms[k].push(t.elapsed().as_secs_f64() * 1e3);
+            }
         }
     }
+    // The whole frame as the viewer makes it with the wgpu nets: networks, their outputs
+    // read back and uploaded, skinning, raster, shading; waited for at the end.
+    let mut frame_ms = Vec::new();
+    for run in 0..=runs.max(1) {
+        let t = Instant::now();
+        let e = nets.eval(ctx, &pose)?;
+        r.upload_embeddings(&ctx.queue, avatar, &e)?;
+        timed(ctx, |enc| {
+            r.encode_skinning(
+                &ctx.queue,
+                enc,
+                &joints,
+                geo.drive.x_sign(),
+                geo.scale,
+                geo.trans,
+            );
+            r.encode_raster(&ctx.device, &ctx.queue, enc, &view);
+            r.encode_shading(enc, &view)
+        })?;
+        if run > 0 {
+            frame_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let [all, delta, color, lbs] = nets_ms;
+    let flops = |k: usize| Some(2.0 * nets.net_macs(k) as f64);
     let mut out = vec![
         summarise(
             "gpu: embedding nets (wgpu, all three)",
-            nets_ms,
+            all,
             Some(2.0 * nets.macs() as f64),
         ),
+        summarise("gpu: delta_net (wgpu)", delta, flops(0)),
+        summarise("gpu: color_net (wgpu)", color, flops(1)),
+        summarise("gpu: lbs_net (wgpu)", lbs, flops(2)),
         summarise("gpu: upload embeddings", upload, None),
         summarise("gpu: skinning + normals", skinning, None),
         summarise("gpu: visibility raster", raster, None),
@@ -139,5 +170,10 @@ pub fn run(
         ));
         out.push(summarise("gpu: shading (neural, fragment)", fragment, None));
     }
+    out.push(summarise(
+        "gpu: whole frame (nets to shaded image)",
+        frame_ms,
+        None,
+    ));
     Ok(out)
 }

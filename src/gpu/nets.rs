@@ -406,8 +406,20 @@ impl GpuNets {
         encoder: &mut wgpu::CommandEncoder,
         pose: &[f32; POSE_DIM],
     ) {
+        self.encode_nets(queue, encoder, pose, &[0, 1, 2]);
+    }
+
+    /// [`Self::encode`] for the networks `which` (0 delta, 1 colour, 2 skinning) only.
+    fn encode_nets(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        pose: &[f32; POSE_DIM],
+        which: &[usize],
+    ) {
         let condition: Vec<f32> = pose.iter().map(|p| p / std::f32::consts::PI).collect();
-        for net in &self.nets {
+        let nets = || which.iter().filter_map(|&k| self.nets.get(k));
+        for net in nets() {
             let bias = net.host.first_bias_for(&condition);
             queue.write_buffer(
                 &net.params,
@@ -419,7 +431,7 @@ impl GpuNets {
             label: Some("xhand embedding nets"),
             timestamp_writes: None,
         });
-        for net in &self.nets {
+        for net in nets() {
             for (is_head, bg, x, y) in &net.dispatches {
                 pass.set_pipeline(if *is_head { &self.head } else { &self.gemm });
                 pass.set_bind_group(0, bg, &[]);
@@ -430,8 +442,19 @@ impl GpuNets {
 
     /// Runs the networks for one pose and waits for them (synchronised).
     pub fn run(&self, ctx: &GpuContext, pose: &[f32; POSE_DIM]) -> Result<(), GpuError> {
+        self.run_nets(ctx, pose, &[0, 1, 2])
+    }
+
+    /// Runs the networks `which` (0 delta, 1 colour, 2 skinning) for one pose and waits for
+    /// them: what `xhand bench` times per network.
+    pub fn run_nets(
+        &self,
+        ctx: &GpuContext,
+        pose: &[f32; POSE_DIM],
+        which: &[usize],
+    ) -> Result<(), GpuError> {
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.encode(&ctx.queue, &mut enc, pose);
+        self.encode_nets(&ctx.queue, &mut enc, pose, which);
         ctx.queue.submit([enc.finish()]);
         ctx.device
             .poll(wgpu::PollType::wait_indefinitely())
@@ -463,18 +486,20 @@ impl GpuNets {
 
     /// Multiply-adds of one evaluation (all three nets).
     pub fn macs(&self) -> usize {
-        self.nets
-            .iter()
-            .map(|n| {
-                let per_v: usize = n
-                    .host
-                    .layers
-                    .iter()
-                    .map(|l| l.in_dim * l.out_dim)
-                    .sum::<usize>()
-                    + n.host.code_dim() * n.host.out_dim;
-                per_v * n.host.num_vertices
-            })
-            .sum()
+        (0..self.nets.len()).map(|k| self.net_macs(k)).sum()
+    }
+
+    /// Multiply-adds of network `k` (0 delta, 1 colour, 2 skinning) for one evaluation.
+    pub fn net_macs(&self, k: usize) -> usize {
+        self.nets.get(k).map_or(0, |n| {
+            let per_v: usize = n
+                .host
+                .layers
+                .iter()
+                .map(|l| l.in_dim * l.out_dim)
+                .sum::<usize>()
+                + n.host.code_dim() * n.host.out_dim;
+            per_v * n.host.num_vertices
+        })
     }
 }
