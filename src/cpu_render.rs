@@ -45,15 +45,20 @@ pub enum RenderError {
 
 /// An upper bound of the memory [`render`] takes for an image of `camera`'s size: per pixel
 /// the visibility buffer, colours, mask and 8-bit image; per covered pixel (all of them, at
-/// worst) the interpolated attributes and, in neural mode, the renderer's input row.
+/// worst) the interpolated attributes and, in neural mode, the renderer's output, plus one
+/// batch of full input rows and hidden values (what a candle GPU device takes; the fused CPU
+/// path builds its inputs tile by tile and needs far less).
 pub fn memory_estimate(avatar: &Avatar, camera: &Camera, settings: &RenderSettings) -> u64 {
     let pixels = camera.width as u64 * camera.height as u64;
     let per_pixel = 16 + 12 + 1 + 4 + 48;
-    let neural = match (&avatar.renderer, settings.mode) {
-        (Some(r), ShadingMode::Neural) => 4 * (r.input_dim() + 2 * r.hidden_dim()) as u64,
-        _ => 0,
+    let (neural_per_pixel, neural_batch) = match (&avatar.renderer, settings.mode) {
+        (Some(r), ShadingMode::Neural) => {
+            let row = 4 * (r.input_dim() + 2 * r.hidden_dim()) as u64;
+            (12, row * pixels.min(RENDERER_BATCH as u64))
+        }
+        _ => (0, 0),
     };
-    pixels * (per_pixel + neural)
+    pixels * (per_pixel + neural_per_pixel) + neural_batch
 }
 
 /// Memory the system can give now (`MemAvailable` on Linux; `None` where unknown).
