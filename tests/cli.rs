@@ -243,6 +243,32 @@ fn export_mesh_writes_obj_and_ply() {
         dir.path().join("m.stl").to_str().unwrap(),
     ]);
     assert!(!ok && text.contains(".obj or .ply"), "{text}");
+    // Both hands of an image in one mesh: twice the vertices and faces, the second hand's
+    // faces indexing its own vertices; --hand right keeps one.
+    let two = common::fixture("poses/hamer_image_two_hands.json");
+    let count = |extra: &[&str]| {
+        let mut args = vec!["export-mesh", "--avatar", &avatar, "--pose"];
+        let two = two.display().to_string();
+        args.push(&two);
+        args.extend_from_slice(&["--out", obj.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let (ok, text) = xhand(&args);
+        assert!(ok, "{text}");
+        let s = std::fs::read_to_string(&obj).unwrap();
+        let v = s.lines().filter(|l| l.starts_with("v ")).count();
+        let top = (s.lines().filter(|l| l.starts_with("f ")))
+            .flat_map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .map(|i| i.parse::<usize>().unwrap())
+            })
+            .max()
+            .unwrap();
+        (v, s.lines().filter(|l| l.starts_with("f ")).count(), top)
+    };
+    let (nv, nf) = (a.num_vertices(), a.num_faces());
+    assert_eq!(count(&[]), (2 * nv, 2 * nf, 2 * nv), "both hands");
+    assert_eq!(count(&["--hand", "right"]), (nv, nf, nv), "the right hand");
 }
 
 #[test]

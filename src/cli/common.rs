@@ -36,6 +36,18 @@ impl AvatarArgs {
     }
 }
 
+/// The avatar for left hands, when a pose file's left hands have one of their own.
+#[derive(Debug, Args, Clone)]
+pub struct LeftAvatarArgs {
+    /// Avatar for left hands (.safetensors, or a checkpoint with --left-mano); without it the
+    /// main avatar shows them, mirrored when it is a right hand's.
+    #[arg(long, value_name = "AVATAR")]
+    pub left_avatar: Option<PathBuf>,
+    /// The MANO model file for a --left-avatar that is an XHand checkpoint.
+    #[arg(long, value_name = "MANO.pkl", requires = "left_avatar")]
+    pub left_mano: Option<PathBuf>,
+}
+
 /// Which engine runs the embedding networks.
 #[derive(Debug, Args, Clone)]
 pub struct NetsArgs {

@@ -4,16 +4,19 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{AvatarArgs, PoseArgs};
+use super::common::{AvatarArgs, LeftAvatarArgs, PoseArgs};
 use crate::mesh::export::{MeshFormat, mesh_bytes};
 
-/// Write the posed mesh (OBJ or PLY, chosen by the file extension) with per-vertex colours.
+/// Write the posed mesh (OBJ or PLY, chosen by the file extension) with per-vertex colours;
+/// both hands of a file that holds both, in one mesh.
 #[derive(Debug, Args)]
 pub struct ExportMeshCmd {
     #[command(flatten)]
     pub avatar: AvatarArgs,
     #[command(flatten)]
     pub pose: PoseArgs,
+    #[command(flatten)]
+    pub left: LeftAvatarArgs,
     /// Colour vertices by albedo (default).
     #[arg(long, conflicts_with = "sh")]
     pub albedo: bool,
@@ -33,36 +36,59 @@ impl ExportMeshCmd {
         let format = MeshFormat::from_path(&self.out)?;
         let device = crate::device::select_device(force_cpu);
         let avatar = self.avatar.load(&device)?;
-        let frame = self.pose.selected(&avatar)?;
-        let posed = avatar.evaluate(&frame, self.sh_view)?;
-        let order = avatar.color_order;
-        let colors: Vec<[f32; 3]> = if self.sh {
-            posed
-                .vertex_sh_colors()
-                .into_iter()
-                .map(|c| order.to_rgb(c.map(|x| x.clamp(0.0, 1.0))))
-                .collect()
-        } else {
-            posed
-                .embeddings
-                .albedo
-                .chunks_exact(3)
-                .map(|c| order.to_rgb([c[0], c[1], c[2]]))
-                .collect()
+        let left = match &self.left.left_avatar {
+            Some(p) => Some(super::common::load_avatar(
+                Some(p),
+                self.left.left_mano.as_deref(),
+                &device,
+            )?),
+            None => None,
         };
-        let mut faces = avatar.template.faces.clone();
-        if posed.geometry.drive.mirrored {
-            // Mirrored geometry: re-wind so viewers see outward faces.
-            for f in &mut faces {
-                f.swap(1, 2);
-            }
+        let scenes = self.pose.load_scenes(&avatar, left.as_ref(), None)?;
+        let i = self.pose.frame;
+        if i >= scenes.len() {
+            anyhow::bail!(
+                "frame {i} does not exist; the sequence has {} frame{} (0..{})",
+                scenes.len(),
+                if scenes.len() == 1 { "" } else { "s" },
+                scenes.len().saturating_sub(1)
+            );
         }
-        let bytes = mesh_bytes(format, &posed.geometry.vertices, &colors, &faces);
+        // Every hand of the frame, one after another in one mesh.
+        let (mut vertices, mut colors, mut faces) = (Vec::new(), Vec::new(), Vec::new());
+        for (side, frame) in scenes.hands_at(i) {
+            let a = match (side, &left) {
+                (crate::hand::Handedness::Left, Some(l)) => l,
+                _ => &avatar,
+            };
+            let posed = a.evaluate(frame, self.sh_view)?;
+            let order = a.color_order;
+            if self.sh {
+                colors.extend(
+                    (posed.vertex_sh_colors().into_iter())
+                        .map(|c| order.to_rgb(c.map(|x| x.clamp(0.0, 1.0)))),
+                );
+            } else {
+                colors.extend(
+                    (posed.embeddings.albedo.chunks_exact(3))
+                        .map(|c| order.to_rgb([c[0], c[1], c[2]])),
+                );
+            }
+            let base = vertices.len() as u32;
+            let mirrored = posed.geometry.drive.mirrored;
+            faces.extend(a.template.faces.iter().map(|f| {
+                // Mirrored geometry: re-wound so viewers see outward faces.
+                let f = if mirrored { [f[0], f[2], f[1]] } else { *f };
+                f.map(|v| v + base)
+            }));
+            vertices.extend(posed.geometry.vertices);
+        }
+        let bytes = mesh_bytes(format, &vertices, &colors, &faces);
         crate::image_io::write_atomically(&self.out, &bytes)?;
         println!(
             "wrote {} ({} vertices, {} faces)",
             self.out.display(),
-            posed.geometry.vertices.len(),
+            vertices.len(),
             faces.len()
         );
         Ok(())

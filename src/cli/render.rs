@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::common::{AvatarArgs, CameraArgs, NetsArgs, PoseArgs};
+use super::common::{AvatarArgs, CameraArgs, LeftAvatarArgs, NetsArgs, PoseArgs};
 use crate::camera::Camera;
 use crate::cpu_render;
 use crate::hand::Handedness;
@@ -25,13 +25,8 @@ pub struct RenderCmd {
     pub pose: PoseArgs,
     #[command(flatten)]
     pub nets: NetsArgs,
-    /// Avatar for left hands (.safetensors, or a checkpoint with --left-mano); without it the
-    /// main avatar shows them, mirrored when it is a right hand's.
-    #[arg(long, value_name = "AVATAR")]
-    pub left_avatar: Option<PathBuf>,
-    /// The MANO model file for a --left-avatar that is an XHand checkpoint.
-    #[arg(long, value_name = "MANO.pkl", requires = "left_avatar")]
-    pub left_mano: Option<PathBuf>,
+    #[command(flatten)]
+    pub left: LeftAvatarArgs,
     /// Render every frame of the sequence; `--out` is then a folder of numbered PNGs, or a
     /// video when it ends in `.mp4`.
     #[arg(long, conflicts_with = "frame")]
@@ -101,11 +96,11 @@ fn parse_rgb(s: &str) -> Result<[f32; 3], String> {
 impl RenderCmd {
     pub fn run(&self, force_cpu: bool) -> anyhow::Result<()> {
         let (avatar, engine) = self.nets.load(&self.avatar, force_cpu)?;
-        let left = match &self.left_avatar {
-            Some(path) => Some(
-                self.nets
-                    .load_path(path, self.left_mano.as_deref(), force_cpu)?,
-            ),
+        let left = match &self.left.left_avatar {
+            Some(path) => {
+                let mano = self.left.left_mano.as_deref();
+                Some(self.nets.load_path(path, mano, force_cpu)?)
+            }
             None => None,
         };
         let scenes = self
