@@ -305,6 +305,14 @@ fn neural_pixels(
         .as_ref()
         .ok_or_else(|| RenderError::NoRenderer(avatar.name.clone()))?;
     let codes = CodeTable::new(avatar, frame);
+    let inputs = RendererInputs {
+        avatar,
+        frame,
+        codes: &codes,
+        camera,
+        vis,
+        attrs,
+    };
     let rgb = |y: Vec<f32>| {
         y.chunks_exact(3)
             .map(|c| [c[0], c[1], c[2]])
@@ -315,85 +323,73 @@ fn neural_pixels(
         let pose = &frame.geometry.avatar_pose;
         let y = renderer
             .fused()?
-            .forward_filled(attrs.pixels.len(), pose, |k, out| {
-                pixel_features(avatar, frame, &codes, camera, vis, attrs, k, out)
-            });
+            .forward_filled(attrs.pixels.len(), pose, |k, out| inputs.features(k, out));
         return Ok(rgb(y));
     }
     let width = renderer.input_dim();
     let mut colors = Vec::with_capacity(attrs.pixels.len());
     for start in (0..attrs.pixels.len()).step_by(RENDERER_BATCH) {
         let end = (start + RENDERER_BATCH).min(attrs.pixels.len());
-        let x = renderer_inputs(avatar, frame, &codes, camera, vis, attrs, start..end);
+        let x = inputs.rows(start..end);
         debug_assert_eq!(x.len(), (end - start) * width);
         colors.extend(rgb(renderer.forward_rows(x, end - start, device)?));
     }
     Ok(colors)
 }
 
-/// The renderer input rows (`[rows.len(), width]`, row-major) of the covered pixels
-/// `attrs.pixels[rows]`; `width` is [`crate::nn::renderer_input_width`] of `codes.width`
-/// (`codes` from [`CodeTable::new`] for this frame).
-pub fn renderer_inputs(
-    avatar: &Avatar,
-    frame: &PosedFrame,
-    codes: &CodeTable,
-    camera: &Camera,
-    vis: &VisibilityBuffer,
-    attrs: &PixelAttributes,
-    rows: std::ops::Range<usize>,
-) -> Vec<f32> {
-    let width = crate::nn::renderer_input_width(codes.width);
-    let per_pixel = width - POSE_DIM;
-    let mut x = vec![0.0f32; rows.len() * width];
-    // Rows are independent (two 87-wide sin/cos encodings each): built on all cores.
-    x.par_chunks_mut(width).enumerate().for_each(|(row, out)| {
-        let (features, pose) = out.split_at_mut(per_pixel);
-        pixel_features(
-            avatar,
-            frame,
-            codes,
-            camera,
-            vis,
-            attrs,
-            rows.start + row,
-            features,
-        );
-        pose.copy_from_slice(&frame.geometry.avatar_pose);
-    });
-    x
+/// What XHand's renderer input rows of one frame's covered pixels are made from (`codes`
+/// from [`CodeTable::new`] for this frame, `attrs` from [`pixel_attributes`] of `vis`).
+pub struct RendererInputs<'a> {
+    pub avatar: &'a Avatar,
+    pub frame: &'a PosedFrame,
+    pub codes: &'a CodeTable,
+    pub camera: &'a Camera,
+    pub vis: &'a VisibilityBuffer,
+    pub attrs: &'a PixelAttributes,
 }
 
-/// The per-pixel part of covered pixel `attrs.pixels[k]`'s renderer input (all but the
-/// trailing pose), into `out`.
-#[allow(clippy::too_many_arguments)]
-fn pixel_features(
-    avatar: &Avatar,
-    frame: &PosedFrame,
-    codes: &CodeTable,
-    camera: &Camera,
-    vis: &VisibilityBuffer,
-    attrs: &PixelAttributes,
-    k: usize,
-    out: &mut [f32],
-) {
-    let sign = frame.geometry.drive.normal_sign();
-    let p = attrs.pixels[k];
-    let (col, r) = (
-        (p % vis.width as usize) as u32,
-        (p / vis.width as usize) as u32,
-    );
-    let n = attrs.normals[k];
-    let sh = sh_color(attrs.albedo[k], n.map(|c| c * sign), &frame.sh).map(|c| c.clamp(0.0, 1.0));
-    renderer_features(
-        attrs.positions[k],
-        sh,
-        n,
-        attrs.albedo[k],
-        |dst| codes.interpolate(vis, &avatar.template.faces, p, dst),
-        camera.ray_feature(col, r),
-        out,
-    );
+impl RendererInputs<'_> {
+    /// The input rows (`[rows.len(), width]`, row-major) of the covered pixels
+    /// `attrs.pixels[rows]`; `width` is [`crate::nn::renderer_input_width`] of `codes.width`.
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> Vec<f32> {
+        let width = crate::nn::renderer_input_width(self.codes.width);
+        let per_pixel = width - POSE_DIM;
+        let mut x = vec![0.0f32; rows.len() * width];
+        // Rows are independent (two 87-wide sin/cos encodings each): built on all cores.
+        x.par_chunks_mut(width).enumerate().for_each(|(row, out)| {
+            let (features, pose) = out.split_at_mut(per_pixel);
+            self.features(rows.start + row, features);
+            pose.copy_from_slice(&self.frame.geometry.avatar_pose);
+        });
+        x
+    }
+
+    /// The per-pixel part of covered pixel `attrs.pixels[k]`'s input row (all but the
+    /// trailing pose), into `out`.
+    pub fn features(&self, k: usize, out: &mut [f32]) {
+        let (attrs, vis) = (self.attrs, self.vis);
+        let sign = self.frame.geometry.drive.normal_sign();
+        let p = attrs.pixels[k];
+        let (col, r) = (
+            (p % vis.width as usize) as u32,
+            (p / vis.width as usize) as u32,
+        );
+        let n = attrs.normals[k];
+        let sh = sh_color(attrs.albedo[k], n.map(|c| c * sign), &self.frame.sh)
+            .map(|c| c.clamp(0.0, 1.0));
+        renderer_features(
+            attrs.positions[k],
+            sh,
+            n,
+            attrs.albedo[k],
+            |dst| {
+                self.codes
+                    .interpolate(vis, &self.avatar.template.faces, p, dst)
+            },
+            self.camera.ray_feature(col, r),
+            out,
+        );
+    }
 }
 
 /// Fills the per-pixel part of one renderer input row: `[PE(x) 87, SH 3, normal 3, albedo 3,

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::avatar::write::{FloatStorage, TensorWriter};
 use crate::avatar::{Avatar, FORMAT_TAG};
 use crate::camera::Camera;
-use crate::cpu_render::{CodeTable, pixel_attributes, renderer_inputs};
+use crate::cpu_render::{CodeTable, RendererInputs, pixel_attributes};
 use crate::mesh::{self, decimate, subdivide};
 use crate::nn::{ConditionNet, renderer_input_width};
 use crate::pose::PoseFrame;
@@ -407,15 +407,15 @@ fn render_pixels(
     let attrs = pixel_attributes(&vis, &avatar.template.faces, &posed);
     let n = attrs.pixels.len();
     let codes = CodeTable::new(avatar, &posed);
-    out.inputs.extend(renderer_inputs(
+    let inputs = RendererInputs {
         avatar,
-        &posed,
-        &codes,
-        &camera,
-        &vis,
-        &attrs,
-        0..n,
-    ));
+        frame: &posed,
+        codes: &codes,
+        camera: &camera,
+        vis: &vis,
+        attrs: &attrs,
+    };
+    out.inputs.extend(inputs.rows(0..n));
     let sign = posed.geometry.drive.normal_sign();
     for k in 0..n {
         let normal = attrs.normals[k].map(|c| c * sign);

@@ -46,14 +46,7 @@ impl ExportMeshCmd {
         };
         let scenes = self.pose.load_scenes(&avatar, left.as_ref(), None)?;
         let i = self.pose.frame;
-        if i >= scenes.len() {
-            anyhow::bail!(
-                "frame {i} does not exist; the sequence has {} frame{} (0..{})",
-                scenes.len(),
-                if scenes.len() == 1 { "" } else { "s" },
-                scenes.len().saturating_sub(1)
-            );
-        }
+        scenes.check_frame(i)?;
         // Every hand of the frame, one after another in one mesh.
         let (mut vertices, mut colors, mut faces) = (Vec::new(), Vec::new(), Vec::new());
         for (side, frame) in scenes.hands_at(i) {

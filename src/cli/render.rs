@@ -153,14 +153,7 @@ impl RenderCmd {
             );
         }
         let first = if self.all { 0 } else { self.pose.frame };
-        if first >= scenes.len() {
-            anyhow::bail!(
-                "frame {first} does not exist; the sequence has {} frame{} (0..{})",
-                scenes.len(),
-                if scenes.len() == 1 { "" } else { "s" },
-                scenes.len().saturating_sub(1)
-            );
-        }
+        scenes.check_frame(first)?;
         let scene0 = pose_scene(first)?;
         let (lo, hi) = scene_bounds(&scene0);
         let framing = if self.pose_camera {

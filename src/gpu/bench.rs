@@ -63,6 +63,16 @@ pub fn run(
             ..Default::default()
         },
     );
+    let skin = |r: &HandRenderer, enc: &mut wgpu::CommandEncoder| {
+        r.encode_skinning(
+            &ctx.queue,
+            enc,
+            &joints,
+            geo.drive.x_sign(),
+            geo.scale,
+            geo.trans,
+        )
+    };
     let mut upload = Vec::new();
     let mut skinning = Vec::new();
     let mut raster = Vec::new();
@@ -73,14 +83,7 @@ pub fn run(
             r.upload_embeddings(&ctx.queue, avatar, &frame.embeddings)
         })?;
         let t_skin = timed(ctx, |enc| {
-            r.encode_skinning(
-                &ctx.queue,
-                enc,
-                &joints,
-                geo.drive.x_sign(),
-                geo.scale,
-                geo.trans,
-            );
+            skin(&r, enc);
             Ok(())
         })?;
         let t_raster = timed(ctx, |enc| {
@@ -130,14 +133,7 @@ pub fn run(
         let e = nets.eval(ctx, &pose)?;
         r.upload_embeddings(&ctx.queue, avatar, &e)?;
         timed(ctx, |enc| {
-            r.encode_skinning(
-                &ctx.queue,
-                enc,
-                &joints,
-                geo.drive.x_sign(),
-                geo.scale,
-                geo.trans,
-            );
+            skin(&r, enc);
             r.encode_raster(&ctx.device, &ctx.queue, enc, &view);
             r.encode_shading(enc, &view)
         })?;

@@ -1,11 +1,9 @@
 //! XHand's `ConditionNetwork` (models/mlp.py L252-373): a per-vertex MLP on
 //! `[pose / π, latent_code[v]]` whose last layer gives a code that mixes learned basis rows.
 
-use std::sync::{Arc, OnceLock};
-
 use candle_core::{D, Device, Result, Tensor};
 
-use super::fused::{FusedNets, Precision};
+use super::fused::{FusedCache, FusedNets, Precision};
 use super::{Linear, softplus100};
 use crate::POSE_DIM;
 
@@ -213,10 +211,8 @@ pub struct EmbeddingNets {
     pub color: ConditionNet,
     pub lbs: ConditionNet,
     device: Device,
-    /// The fused CPU path's copy of the parameters, made on the first CPU evaluation.
-    fused: Arc<OnceLock<FusedNets>>,
-    /// The fused CPU path's arithmetic.
-    precision: Precision,
+    /// The fused CPU path's copy of the parameters, made on first use, and its precision.
+    fused: FusedCache<FusedNets>,
 }
 
 /// The candle tensors of one evaluation, before they are copied to host memory.
@@ -241,34 +237,24 @@ impl EmbeddingNets {
             color,
             lbs,
             device,
-            fused: Arc::default(),
-            precision: Precision::F32,
+            fused: FusedCache::default(),
         }
     }
 
     /// The networks on the fused, cache-blocked CPU path ([`FusedNets`]), set up on first use.
     pub fn fused(&self) -> Result<&FusedNets> {
-        if let Some(f) = self.fused.get() {
-            return Ok(f);
-        }
-        let f = FusedNets::new(self, self.precision)?;
-        Ok(self.fused.get_or_init(|| f))
+        self.fused.get_or_make(|p| FusedNets::new(self, p))
     }
 
     /// Chooses the fused CPU path's arithmetic ([`Precision`]); refused where this CPU
     /// cannot run it. The copy for the old precision is dropped.
     pub fn set_precision(&mut self, precision: Precision) -> std::result::Result<(), String> {
-        precision.check_supported()?;
-        if precision != self.precision {
-            self.precision = precision;
-            self.fused = Arc::default();
-        }
-        Ok(())
+        self.fused.set_precision(precision)
     }
 
     /// The fused CPU path's arithmetic.
     pub fn precision(&self) -> Precision {
-        self.precision
+        self.fused.precision()
     }
 
     /// The candle device the networks run on.

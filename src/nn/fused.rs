@@ -65,6 +65,73 @@ impl Precision {
     }
 }
 
+/// The fused CPU path's copy of a network (made on first use, shared by clones) and the
+/// precision it is made in.
+pub struct FusedCache<T> {
+    cell: std::sync::Arc<std::sync::OnceLock<T>>,
+    precision: Precision,
+}
+
+impl<T> Default for FusedCache<T> {
+    fn default() -> Self {
+        Self {
+            cell: Default::default(),
+            precision: Precision::F32,
+        }
+    }
+}
+
+impl<T> Clone for FusedCache<T> {
+    fn clone(&self) -> Self {
+        Self {
+            cell: self.cell.clone(),
+            precision: self.precision,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for FusedCache<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let made = if self.cell.get().is_some() {
+            "made"
+        } else {
+            "not made"
+        };
+        write!(f, "FusedCache({}, {made})", self.precision)
+    }
+}
+
+impl<T> FusedCache<T> {
+    /// The copy, made by `make` in this precision on first use.
+    pub fn get_or_make(
+        &self,
+        make: impl FnOnce(Precision) -> candle_core::Result<T>,
+    ) -> candle_core::Result<&T> {
+        if let Some(f) = self.cell.get() {
+            return Ok(f);
+        }
+        let f = make(self.precision)?;
+        Ok(self.cell.get_or_init(|| f))
+    }
+
+    /// Chooses the arithmetic ([`Precision`]); refused where this CPU cannot run it. The
+    /// copy made in the old precision is dropped.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<(), String> {
+        precision.check_supported()?;
+        if precision != self.precision {
+            *self = Self {
+                cell: Default::default(),
+                precision,
+            };
+        }
+        Ok(())
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+}
+
 /// A transposed weight matrix `[k][n]` row-major (the layout the GEMM reads fastest: ~10 %
 /// over torch's `[out][in]` here), and its packing for `xhand_simd::packed`'s kernel: in bf16
 /// when that precision is chosen, else in f32 where the CPU has AVX-512 (~10 % over `gemm`'s

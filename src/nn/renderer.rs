@@ -2,12 +2,10 @@
 //! (models/mlp.py L25-58): ReLU MLP with one skip that concatenates the input after the
 //! third hidden layer, and a sigmoid output.
 
-use std::sync::{Arc, OnceLock};
-
 use candle_core::{Device, Result, Tensor};
 
 use super::Linear;
-use super::fused::{FusedRenderer, Precision};
+use super::fused::{FusedCache, FusedRenderer, Precision};
 use super::posenc::PE_DIM;
 use crate::POSE_DIM;
 
@@ -48,10 +46,8 @@ pub struct NeuralRenderer {
     /// too shallow to have `linear4`). Two matmuls replace the concatenation, which candle
     /// copies row by row (a fifth of the MLP's time on the default avatar).
     skip_split: Option<(Tensor, Tensor)>,
-    /// The fused CPU path's copy of the weights, made on first use.
-    fused: Arc<OnceLock<FusedRenderer>>,
-    /// The fused CPU path's arithmetic.
-    precision: Precision,
+    /// The fused CPU path's copy of the weights, made on first use, and its precision.
+    fused: FusedCache<FusedRenderer>,
 }
 
 impl NeuralRenderer {
@@ -73,8 +69,7 @@ impl NeuralRenderer {
         Ok(Self {
             layers,
             skip_split,
-            fused: Arc::default(),
-            precision: Precision::F32,
+            fused: FusedCache::default(),
         })
     }
 
@@ -101,27 +96,18 @@ impl NeuralRenderer {
 
     /// The renderer on the fused CPU path ([`FusedRenderer`]), set up on first use.
     pub fn fused(&self) -> Result<&FusedRenderer> {
-        if let Some(f) = self.fused.get() {
-            return Ok(f);
-        }
-        let f = FusedRenderer::new(self, self.precision)?;
-        Ok(self.fused.get_or_init(|| f))
+        self.fused.get_or_make(|p| FusedRenderer::new(self, p))
     }
 
     /// Chooses the fused CPU path's arithmetic ([`Precision`]); refused where this CPU
     /// cannot run it. The copy for the old precision is dropped.
     pub fn set_precision(&mut self, precision: Precision) -> std::result::Result<(), String> {
-        precision.check_supported()?;
-        if precision != self.precision {
-            self.precision = precision;
-            self.fused = Arc::default();
-        }
-        Ok(())
+        self.fused.set_precision(precision)
     }
 
     /// The fused CPU path's arithmetic.
     pub fn precision(&self) -> Precision {
-        self.precision
+        self.fused.precision()
     }
 
     /// Colours `[rows, 3]` for the row-major inputs `x` `[rows, input]`: on the fused,

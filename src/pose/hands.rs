@@ -60,6 +60,18 @@ impl SceneSequence {
         self.frames.is_empty()
     }
 
+    /// Whether scene frame `i` exists; the error names the valid range.
+    pub fn check_frame(&self, i: usize) -> Result<(), PoseError> {
+        if i < self.len() {
+            return Ok(());
+        }
+        let source = self
+            .hands
+            .first()
+            .and_then(|(_, l)| l.sequence.source.as_deref());
+        Err(super::no_such_frame(i, self.len(), source))
+    }
+
     /// The hands of scene frame `i`: side and pose of each hand present.
     pub fn hands_at(&self, i: usize) -> Vec<(Handedness, &PoseFrame)> {
         self.frames[i]

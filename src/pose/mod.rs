@@ -33,6 +33,20 @@ use crate::camera::Camera;
 use crate::hand::{Handedness, mirror_pose};
 use crate::{POSE_DIM, SH_DIM};
 
+/// The error for frame `index` of a sequence of `len` frames read from `source`.
+fn no_such_frame(index: usize, len: usize, source: Option<&Path>) -> PoseError {
+    PoseError {
+        path: source.map(Path::to_path_buf).unwrap_or_default(),
+        line_col: None,
+        at: None,
+        problem: format!(
+            "frame {index} does not exist; the sequence has {len} frame{} (0..{})",
+            if len == 1 { "" } else { "s" },
+            len.saturating_sub(1)
+        ),
+    }
+}
+
 /// Largest magnitude accepted for any pose value (radians, metres or SH units).
 pub const MAX_ABS_VALUE: f64 = 1000.0;
 /// Frame rate of sequences that do not say.
@@ -100,17 +114,8 @@ impl PoseSequence {
 
     /// Frame `index`, or an error naming the valid range.
     pub fn frame(&self, index: usize) -> Result<&PoseFrame, PoseError> {
-        self.frames.get(index).ok_or_else(|| PoseError {
-            path: self.source.clone().unwrap_or_default(),
-            line_col: None,
-            at: None,
-            problem: format!(
-                "frame {index} does not exist; the sequence has {} frame{} (0..{})",
-                self.frames.len(),
-                if self.frames.len() == 1 { "" } else { "s" },
-                self.frames.len().saturating_sub(1)
-            ),
-        })
+        (self.frames.get(index))
+            .ok_or_else(|| no_such_frame(index, self.frames.len(), self.source.as_deref()))
     }
 
     /// Duration in seconds.
