@@ -961,10 +961,11 @@ fn the_networks_engine_is_chosen_at_start_and_in_the_display_panel() {
     require_display();
     let dir = tempfile::tempdir().unwrap();
     let avatar = avatar_file(dir.path());
-    let (r0, r1, r2) = (
+    let (r0, r1, r2, r3) = (
         dir.path().join("r0.json"),
         dir.path().join("r1.json"),
         dir.path().join("r2.json"),
+        dir.path().join("r3.json"),
     );
     run_script_at_home(
         dir.path(),
@@ -974,6 +975,8 @@ fn the_networks_engine_is_chosen_at_start_and_in_the_display_panel() {
             {"wait_idle": true}, {"report": r0},
             {"nets": "wgpu"}, {"wait_frames": 2}, {"wait_idle": true}, {"report": r1},
             {"preset": "fist"}, {"wait_frames": 2}, {"wait_idle": true}, {"report": r2},
+            {"nets": "cpu"}, {"precision": "bf16"}, {"wait_frames": 2}, {"wait_idle": true},
+            {"report": r3},
             {"exit": 0}
         ]),
     );
@@ -988,4 +991,17 @@ fn the_networks_engine_is_chosen_at_start_and_in_the_display_panel() {
     );
     assert_eq!(r2["details_stale"], false, "{r2}");
     assert!(r2["errors"].as_array().unwrap().is_empty(), "{r2}");
+    assert_eq!(r2["precision"], "f32", "{r2}");
+    // bf16 on the CPU: taken where the CPU has AVX-512 BF16 (the pose shown recomputed),
+    // else refused by name and f32 kept.
+    let r3 = read_report(&r3);
+    let errors = r3["errors"].to_string();
+    if xhand::nn::Precision::Bf16.check_supported().is_ok() {
+        assert_eq!(r3["precision"], "bf16", "{r3}");
+        assert_eq!(r3["details_stale"], false, "{r3}");
+        assert!(r3["errors"].as_array().unwrap().is_empty(), "{r3}");
+    } else {
+        assert_eq!(r3["precision"], "f32", "{r3}");
+        assert!(errors.contains("AVX-512 BF16"), "{r3}");
+    }
 }

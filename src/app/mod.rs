@@ -120,6 +120,8 @@ pub struct ViewerOptions {
     pub env: Option<PathBuf>,
     /// The engine for the embedding networks.
     pub nets: crate::engine::NetsChoice,
+    /// The arithmetic of the CPU networks and neural image.
+    pub precision: crate::nn::Precision,
 }
 
 /// Checks that a window and a GPU adapter can exist, with actionable messages.
@@ -187,6 +189,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
     // The rest pose's embeddings are the worker's first job: the window opens meanwhile.
     let mut session = session::Session::new(avatar, None, opts.avatar.clone());
     session.nets_choice = nets;
+    session.set_precision(opts.precision);
     session.load_recent();
     for n in notes {
         session.info(n);

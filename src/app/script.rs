@@ -64,6 +64,9 @@ pub enum Step {
     Export(ExportStep),
     /// Run the networks on this engine: "auto", "cpu", "wgpu" (as `--nets`).
     Nets(String),
+    /// The arithmetic of the CPU networks and neural image: "f32" or "bf16" (as
+    /// `--precision`).
+    Precision(String),
     /// Show the environment map behind the hand, or not.
     EnvBackground(bool),
     /// Press "cancel" on the running export.
@@ -345,6 +348,7 @@ pub fn run_script(
                 "frame_ms": diag(&diagnostics, &bevy::diagnostic::FrameTimeDiagnosticsPlugin::FRAME_TIME),
                 "embeddings_ms": session.embeddings.millis,
                 "nets_engine": session.nets_engine,
+                "precision": session.precision().to_string(),
                 "kinematics_ms": session.kinematics_ms,
                 "gpu_encode_ms": timings.0.lock().map(|t| t.pipeline_ms).unwrap_or(0.0),
                 "cpu_neural_ms": cpu_neural.last_millis,
@@ -449,6 +453,13 @@ pub fn run_script(
             match crate::engine::NetsChoice::from_str(&name, true) {
                 Ok(c) => session.set_nets_choice(c),
                 Err(_) => session.error(format!("script: unknown engine `{name}`")),
+            }
+        }
+        Step::Precision(name) => {
+            use clap::ValueEnum;
+            match crate::nn::Precision::from_str(&name, true) {
+                Ok(p) => session.set_precision(p),
+                Err(_) => session.error(format!("script: unknown precision `{name}`")),
             }
         }
         Step::EnvBackground(on) => session.lighting.env_background = on,

@@ -218,6 +218,9 @@ pub struct Session {
     pub nets_engine: String,
     /// The engine the networks should run on (`--nets`, Display > Networks).
     pub nets_choice: crate::engine::NetsChoice,
+    /// The arithmetic of the CPU networks and neural image (`--precision`, Display >
+    /// Networks); every avatar shown gets it.
+    precision: crate::nn::Precision,
     /// Run the networks again for the pose shown (the engine changed).
     rerun_nets: bool,
     /// The last pose the networks failed for.
@@ -328,6 +331,7 @@ impl Session {
             embed_counter: 1,
             nets_engine: String::new(),
             nets_choice: crate::engine::NetsChoice::Auto,
+            precision: crate::nn::Precision::F32,
             rerun_nets: false,
             nets_failed: None,
             requested: None,
@@ -443,6 +447,10 @@ impl Session {
     /// empty (a new one: the old job can only write into the old); a flat-relative sequence
     /// (HaMeR) is re-expressed for the new avatar's mean pose, edits included.
     pub fn set_avatar(&mut self, avatar: Avatar, embeddings: Embeddings, path: Option<PathBuf>) {
+        let mut avatar = avatar;
+        if let Err(e) = avatar.set_precision(self.precision) {
+            self.error(e);
+        }
         self.avatar_counter += 1;
         let keep_env = self.lighting.source == LightSource::Environment;
         self.lighting.sh = avatar.sh_row(0);
@@ -653,6 +661,28 @@ impl Session {
             self.nets_choice = choice;
             self.rerun_nets = true;
         }
+    }
+
+    /// The arithmetic of the CPU networks and neural image.
+    pub fn precision(&self) -> crate::nn::Precision {
+        self.precision
+    }
+
+    /// Chooses the arithmetic of the CPU networks and neural image for this avatar and the
+    /// next ones, and recomputes the pose shown; refused (with a message) where this CPU
+    /// cannot run it.
+    pub fn set_precision(&mut self, precision: crate::nn::Precision) {
+        if precision == self.precision {
+            return;
+        }
+        let mut avatar = (*self.avatar.avatar).clone();
+        if let Err(e) = avatar.set_precision(precision) {
+            self.error(e);
+            return;
+        }
+        self.precision = precision;
+        self.avatar.avatar = Arc::new(avatar);
+        self.rerun_nets = true;
     }
 
     /// Whether nothing is loading or computing (used by scripted runs).

@@ -333,10 +333,8 @@ impl FrameRenderer {
                 let mut by_side: Vec<_> = renderers.iter_mut().collect();
                 let mut draws = Vec::with_capacity(hands.len());
                 for (side, avatar, frame) in hands {
-                    let at = by_side
-                        .iter()
-                        .position(|(s, _)| s == side)
-                        .expect("made above");
+                    let at = (by_side.iter().position(|(s, _)| s == side))
+                        .ok_or_else(|| anyhow::anyhow!("two {side} hands in one frame"))?;
                     let (_, r) = by_side.swap_remove(at);
                     draws.push((r, *avatar, *frame));
                 }

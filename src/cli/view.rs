@@ -38,6 +38,10 @@ pub struct ViewCmd {
     /// hardware GPU (or candle CUDA/Metal when built in), else the CPU.
     #[arg(long, value_enum, default_value_t = crate::engine::NetsChoice::Auto)]
     pub nets: crate::engine::NetsChoice,
+    /// Arithmetic of the networks and the neural image where the CPU runs them: f32, or bf16
+    /// (CPUs with AVX-512 BF16: faster, ~1e-3 errors; also in Display > Networks).
+    #[arg(long, value_enum, default_value_t = crate::nn::Precision::F32)]
+    pub precision: crate::nn::Precision,
 }
 
 impl ViewCmd {
@@ -65,6 +69,7 @@ impl ViewCmd {
                 mano: self.mano.clone(),
                 env: self.env.clone(),
                 nets: self.nets,
+                precision: self.precision,
             })
         }
         #[cfg(not(feature = "viewer"))]
