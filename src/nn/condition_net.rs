@@ -294,17 +294,36 @@ impl EmbeddingNets {
     }
 
     /// [`Self::eval`] through candle's ops on the networks' device (the reference the fused
-    /// CPU path is checked against).
+    /// CPU path is checked against). The five outputs are packed into one tensor on the
+    /// device and copied to the host once (one transfer instead of five on a GPU).
     pub fn eval_candle(&self, pose: &[f32; POSE_DIM]) -> Result<Embeddings> {
         let t = self.eval_tensors(pose)?;
-        let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+        let parts = [
+            &t.delta,
+            &t.code_delta,
+            &t.albedo,
+            &t.code_albedo,
+            &t.lbs_weights,
+        ];
+        let flat = parts
+            .iter()
+            .map(|p| p.flatten_all())
+            .collect::<Result<Vec<_>>>()?;
+        let mut host = Tensor::cat(&flat, 0)?.to_vec1::<f32>()?;
+        // Split back, last part first, so each `split_off` leaves the ones before it.
+        let mut split = flat
+            .iter()
+            .rev()
+            .map(|p| host.split_off(host.len() - p.elem_count()))
+            .collect::<Vec<_>>();
+        let mut next = || split.pop().unwrap_or_default();
         Ok(Embeddings {
             num_vertices: self.delta.num_vertices(),
-            delta: flat(&t.delta)?,
-            code_delta: flat(&t.code_delta)?,
-            albedo: flat(&t.albedo)?,
-            code_albedo: flat(&t.code_albedo)?,
-            lbs_weights: flat(&t.lbs_weights)?,
+            delta: next(),
+            code_delta: next(),
+            albedo: next(),
+            code_albedo: next(),
+            lbs_weights: next(),
             code_delta_dim: t.code_delta.dim(1)?,
             code_albedo_dim: t.code_albedo.dim(1)?,
         })
