@@ -24,6 +24,8 @@ use crate::render_settings::ShadingMode;
 pub enum Step {
     /// Let this many frames render.
     WaitFrames(u32),
+    /// Let this many seconds of wall-clock time pass, frames rendering meanwhile (soak runs).
+    WaitSeconds(f32),
     /// Wait until nothing is loading, computing or being saved.
     WaitIdle(bool),
     /// Save a screenshot of the window.
@@ -154,6 +156,8 @@ pub struct Script {
     steps: Vec<Step>,
     next: usize,
     wait_frames: u32,
+    /// When a `wait_seconds` step ends.
+    wait_until: Option<std::time::Instant>,
     waited: u32,
     started_screenshot: bool,
     /// Keys pressed by the last step, released on the next frame.
@@ -174,6 +178,7 @@ impl Script {
             steps,
             next: 0,
             wait_frames: 0,
+            wait_until: None,
             waited: 0,
             started_screenshot: false,
             held: Vec::new(),
@@ -279,6 +284,13 @@ pub fn run_script(
         Step::WaitFrames(n) => {
             script.wait_frames += 1;
             done = script.wait_frames > n;
+        }
+        Step::WaitSeconds(secs) => {
+            let wait = std::time::Duration::from_secs_f32(secs.clamp(0.0, 86_400.0));
+            let until = *script
+                .wait_until
+                .get_or_insert_with(|| std::time::Instant::now() + wait);
+            done = std::time::Instant::now() >= until;
         }
         Step::WaitIdle(_) => {
             let idle = session.is_idle()
@@ -495,6 +507,7 @@ pub fn run_script(
     if done {
         script.next += 1;
         script.wait_frames = 0;
+        script.wait_until = None;
         script.waited = 0;
     }
 }
@@ -529,4 +542,18 @@ fn resident_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timed_waits_and_the_precision_step_parse() {
+        let steps: Vec<Step> =
+            serde_json::from_str(r#"[{"wait_seconds": 1.5}, {"precision": "bf16"}]"#).unwrap();
+        assert!(matches!(steps[0], Step::WaitSeconds(s) if s == 1.5));
+        assert!(matches!(&steps[1], Step::Precision(p) if p == "bf16"));
+        assert!(serde_json::from_str::<Vec<Step>>(r#"[{"wait_seconds": "soon"}]"#).is_err());
+    }
 }
