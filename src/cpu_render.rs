@@ -12,7 +12,7 @@ use crate::avatar::Avatar;
 use crate::camera::Camera;
 use crate::frame::PosedFrame;
 use crate::image_io::Rgba8;
-use crate::mesh::raster::{VisibilityBuffer, rasterize};
+use crate::mesh::raster::{NO_TRIANGLE, VisibilityBuffer, rasterize};
 use crate::nn::posenc::{PE_DIM, encode_into};
 use crate::render_settings::{RenderSettings, ShadingMode, heat_color};
 use crate::shading::{normalize_eps, sh_color};
@@ -128,6 +128,18 @@ pub fn render(
     camera: &Camera,
     settings: &RenderSettings,
 ) -> Result<Rendered, RenderError> {
+    check_render(avatar, camera, settings)?;
+    let vis = rasterize(&frame.geometry.vertices, &avatar.template.faces, camera);
+    shade(avatar, frame, camera, settings, vis)
+}
+
+/// Refuses what [`render`] cannot do: neural shading without a renderer, an image larger
+/// than the free memory allows.
+fn check_render(
+    avatar: &Avatar,
+    camera: &Camera,
+    settings: &RenderSettings,
+) -> Result<(), RenderError> {
     if settings.mode == ShadingMode::Neural && avatar.renderer.is_none() {
         return Err(RenderError::NoRenderer(avatar.name.clone()));
     }
@@ -142,9 +154,19 @@ pub fn render(
             available_mib: free >> 20,
         });
     }
+    Ok(())
+}
+
+/// Shades the pixels `vis` covers (the background elsewhere).
+fn shade(
+    avatar: &Avatar,
+    frame: &PosedFrame,
+    camera: &Camera,
+    settings: &RenderSettings,
+    vis: VisibilityBuffer,
+) -> Result<Rendered, RenderError> {
     let faces = &avatar.template.faces;
     let geo = &frame.geometry;
-    let vis = rasterize(&geo.vertices, faces, camera);
     let attrs = pixel_attributes(&vis, faces, frame);
     let sign = geo.drive.normal_sign();
     let order = avatar.color_order;
@@ -200,35 +222,59 @@ pub fn render(
     })
 }
 
-/// Renders several hands, each with its avatar, through one camera: each hand is rendered
-/// on its own and every pixel shows the nearest surface (the visibility buffers' depths), so
-/// the hands occlude each other as one visibility buffer would. Pixel by pixel the result
-/// equals rendering the nearest hand alone: shading is per pixel. The merged visibility
-/// keeps each pixel's depth, triangle and barycentrics from the hand it shows.
+/// Renders several hands, each with its avatar, through one camera, as one visibility buffer
+/// would: every hand is rasterised, each pixel goes to the hand with the nearest surface, and
+/// each hand shades only its own pixels (shading is per pixel, so a pixel equals the nearest
+/// hand's alone). The visibility returned keeps each pixel's depth, triangle and
+/// barycentrics from the hand it shows.
 pub fn render_hands(
     hands: &[(&Avatar, &PosedFrame)],
     camera: &Camera,
     settings: &RenderSettings,
 ) -> Result<Rendered, RenderError> {
-    let mut merged: Option<Rendered> = None;
-    for (avatar, frame) in hands {
-        let next = render(avatar, frame, camera, settings)?;
-        let Some(base) = &mut merged else {
-            merged = Some(next);
-            continue;
-        };
-        let (bv, nv) = (&mut base.visibility, &next.visibility);
-        for i in 0..base.mask.len() {
-            if next.mask[i] && (!base.mask[i] || nv.depth[i] < bv.depth[i]) {
-                base.image.pixels[i] = next.image.pixels[i];
-                base.mask[i] = true;
-                bv.depth[i] = nv.depth[i];
-                bv.triangle[i] = nv.triangle[i];
-                bv.bary[i] = nv.bary[i];
+    for (avatar, _) in hands {
+        check_render(avatar, camera, settings)?;
+    }
+    let mut vis: Vec<VisibilityBuffer> = hands
+        .iter()
+        .map(|(a, f)| rasterize(&f.geometry.vertices, &a.template.faces, camera))
+        .collect();
+    // The hand each pixel shows (the first of equal depths); the others lose the pixel.
+    let pixels = (camera.width as usize) * (camera.height as usize);
+    let mut owner: Vec<Option<usize>> = vec![None; pixels];
+    for (i, o) in owner.iter_mut().enumerate() {
+        for (h, v) in vis.iter().enumerate() {
+            if v.covered(i) && o.is_none_or(|best| v.depth[i] < vis[best].depth[i]) {
+                *o = Some(h);
             }
         }
     }
-    merged.ok_or(RenderError::NoHands)
+    for (h, v) in vis.iter_mut().enumerate() {
+        for (i, o) in owner.iter().enumerate() {
+            if *o != Some(h) {
+                v.triangle[i] = NO_TRIANGLE;
+                v.depth[i] = f32::INFINITY;
+            }
+        }
+    }
+    let mut shaded = hands
+        .iter()
+        .zip(vis)
+        .map(|((a, f), v)| shade(a, f, camera, settings, v));
+    let mut merged = shaded.next().ok_or(RenderError::NoHands)??;
+    for (h, next) in shaded.enumerate() {
+        let next = next?;
+        for (i, o) in owner.iter().enumerate() {
+            if *o == Some(h + 1) {
+                merged.image.pixels[i] = next.image.pixels[i];
+                merged.mask[i] = true;
+                merged.visibility.depth[i] = next.visibility.depth[i];
+                merged.visibility.triangle[i] = next.visibility.triangle[i];
+                merged.visibility.bary[i] = next.visibility.bary[i];
+            }
+        }
+    }
+    Ok(merged)
 }
 
 /// Interpolates position, normal and albedo at every covered pixel of `vis`.

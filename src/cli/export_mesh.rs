@@ -50,10 +50,7 @@ impl ExportMeshCmd {
         // Every hand of the frame, one after another in one mesh.
         let (mut vertices, mut colors, mut faces) = (Vec::new(), Vec::new(), Vec::new());
         for (side, frame) in scenes.hands_at(i) {
-            let a = match (side, &left) {
-                (crate::hand::Handedness::Left, Some(l)) => l,
-                _ => &avatar,
-            };
+            let a = super::common::for_side(side, &avatar, left.as_ref());
             let posed = a.evaluate(frame, self.sh_view)?;
             let order = a.color_order;
             if self.sh {

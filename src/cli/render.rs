@@ -106,9 +106,9 @@ impl RenderCmd {
         let scenes = self
             .pose
             .load_scenes(&avatar, left.as_ref().map(|(a, _)| a), self.fps)?;
-        let for_side = |side: Handedness| match (side, &left) {
-            (Handedness::Left, Some((a, e))) => (a, e),
-            _ => (&avatar, &engine),
+        let for_side = |side| {
+            let left = left.as_ref().map(|(a, e)| (a, e));
+            super::common::for_side(side, (&avatar, &engine), left)
         };
         let settings = RenderSettings {
             mode: self.mode,
@@ -260,6 +260,7 @@ impl RenderCmd {
         Ok(cam.resized(w, h))
     }
 }
+
 /// The hands of one frame, posed: side and frame of each.
 type Scene = Vec<(Handedness, crate::frame::PosedFrame)>;
 

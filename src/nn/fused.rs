@@ -132,10 +132,11 @@ impl<T> FusedCache<T> {
     }
 }
 
-/// A transposed weight matrix `[k][n]` row-major (the layout the GEMM reads fastest: ~10 %
+/// A transposed weight matrix `[k][n]` row-major (the layout `gemm` reads fastest: ~10 %
 /// over torch's `[out][in]` here), and its packing for `xhand_simd::packed`'s kernel: in bf16
-/// when that precision is chosen, else in f32 where the CPU has AVX-512 (~10 % over `gemm`'s
-/// AVX2 kernels here, docs/performance.md); `gemm` runs the rest.
+/// when that precision is chosen, else in f32 where the CPU has AVX-512 (about twice `gemm`'s
+/// rate on a layer tile here, which re-packs the weights every call; docs/performance.md);
+/// `gemm` runs the rest. The f32 copy also serves the renderer's bias folding.
 struct WeightsT {
     k: usize,
     n: usize,
