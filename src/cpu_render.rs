@@ -225,8 +225,9 @@ fn shade(
 /// Renders several hands, each with its avatar, through one camera, as one visibility buffer
 /// would: every hand is rasterised, each pixel goes to the hand with the nearest surface, and
 /// each hand shades only its own pixels (shading is per pixel, so a pixel equals the nearest
-/// hand's alone). The visibility returned keeps each pixel's depth, triangle and
-/// barycentrics from the hand it shows.
+/// hand's alone). The visibility returned keeps each pixel's depth and barycentrics from the
+/// hand it shows, and its triangle as the GPU's shared visibility buffer numbers it: a hand's
+/// ids follow the faces of the hands before it.
 pub fn render_hands(
     hands: &[(&Avatar, &PosedFrame)],
     camera: &Camera,
@@ -262,14 +263,16 @@ pub fn render_hands(
         .zip(vis)
         .map(|((a, f), v)| shade(a, f, camera, settings, v));
     let mut merged = shaded.next().ok_or(RenderError::NoHands)??;
+    let mut face_offset = 0u32;
     for (h, next) in shaded.enumerate() {
         let next = next?;
+        face_offset += hands[h].0.template.faces.len() as u32;
         for (i, o) in owner.iter().enumerate() {
             if *o == Some(h + 1) {
                 merged.image.pixels[i] = next.image.pixels[i];
                 merged.mask[i] = true;
                 merged.visibility.depth[i] = next.visibility.depth[i];
-                merged.visibility.triangle[i] = next.visibility.triangle[i];
+                merged.visibility.triangle[i] = next.visibility.triangle[i] + face_offset;
                 merged.visibility.bary[i] = next.visibility.bary[i];
             }
         }

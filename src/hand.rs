@@ -105,6 +105,15 @@ impl HandDrive {
     }
 }
 
+/// What shows a hand of `side`: the left hands' own (`--left-avatar`) for a left hand when
+/// there is one, else the main one (mirrored for a hand of its other side).
+pub fn for_side<T>(side: Handedness, main: T, left: Option<T>) -> T {
+    match (side, left) {
+        (Handedness::Left, Some(l)) => l,
+        _ => main,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

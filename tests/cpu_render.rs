@@ -241,6 +241,24 @@ fn the_nearer_of_two_hands_covers_the_other() {
                     "dz {dz}, pixel {i}"
                 );
                 assert_eq!(both.visibility.depth[i], want.visibility.depth[i]);
+                if both.mask[i] {
+                    // Scene ids: the second hand's follow the first's faces.
+                    let second = if std::ptr::eq(order[1], &posed_l) {
+                        l
+                    } else {
+                        r
+                    };
+                    let shown_second = std::ptr::eq(want, second);
+                    let offset = if shown_second {
+                        avatar.template.faces.len() as u32
+                    } else {
+                        0
+                    };
+                    assert_eq!(
+                        both.visibility.triangle[i],
+                        want.visibility.triangle[i] + offset
+                    );
+                }
                 if l.mask[i] && r.mask[i] {
                     overlap += 1;
                     left_wins += shows_left as usize;

@@ -1005,3 +1005,113 @@ fn the_networks_engine_is_chosen_at_start_and_in_the_display_panel() {
         assert!(errors.contains("AVX-512 BF16"), "{r3}");
     }
 }
+
+/// Pixels of `img` inside the viewport `[x0, y0, x1, y1]` that are not the background colour
+/// `bg`, counted in the left and the right half.
+fn hand_pixels_by_half(img: &Rgba8, viewport: &[f64], bg: [u8; 3]) -> (usize, usize) {
+    let [x0, y0, x1, y1] = [0, 1, 2, 3].map(|k| viewport[k].round() as u32);
+    let mid = (x0 + x1) / 2;
+    let (mut left, mut right) = (0, 0);
+    for y in y0..y1.min(img.height) {
+        for x in x0..x1.min(img.width) {
+            let p = img.pixels[(y * img.width + x) as usize];
+            // Mask mode: the hand white, far from the dark background and the grid.
+            if p[..3].iter().zip(bg).all(|(a, b)| a.abs_diff(b) > 120) {
+                if x < mid {
+                    left += 1;
+                } else {
+                    right += 1;
+                }
+            }
+        }
+    }
+    (left, right)
+}
+
+#[test]
+fn both_hands_of_a_hamer_dump_and_an_interhand_capture_show_together() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let fixture = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/poses")
+            .join(name)
+    };
+    let two = fixture("hamer_image_two_hands.json").display().to_string();
+    let interhand = fixture("interhand.json");
+    let (shot, shot2) = (dir.path().join("shot.png"), dir.path().join("shot2.png"));
+    let (r1, r2, r3) = (
+        dir.path().join("r1.json"),
+        dir.path().join("r2.json"),
+        dir.path().join("r3.json"),
+    );
+    run_script_at_home(
+        dir.path(),
+        &avatar,
+        &["--pose", &two],
+        serde_json::json!([
+            // Without panels (and their notes) the whole window is the viewport.
+            {"wait_idle": true}, {"mode": "mask"}, {"show_ui": false}, {"wait_frames": 5},
+            {"screenshot": shot}, {"report": r1},
+            {"export": {"what": "video"}}, {"wait_frames": 2}, {"wait_idle": true},
+            // The joints panel edits the hand chosen; the other keeps its pose.
+            {"hand": "left"}, {"preset": "fist"}, {"wait_idle": true}, {"wait_frames": 3},
+            {"screenshot": shot2}, {"report": r2},
+            // An InterHand file with two captures: the picker's default is both hands.
+            {"drop_file": interhand}, {"wait_frames": 3}, {"load_choice": true},
+            {"wait_idle": true}, {"wait_frames": 3}, {"report": r3},
+            {"exit": 0}
+        ]),
+    );
+    let r = read_report(&r1);
+    assert!(r["errors"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(r["hands_drawn"], 2, "{r}");
+    let sides: Vec<&str> = (r["hands"].as_array().unwrap().iter())
+        .map(|h| h["side"].as_str().unwrap())
+        .collect();
+    assert_eq!(sides, ["right", "left"]);
+    // Framed on both: each half of the viewport shows a hand (the image's hands lie apart).
+    let vp: Vec<f64> = (r["viewport"].as_array().unwrap().iter())
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let image = Rgba8::load(&shot).unwrap();
+    let (left, right) = hand_pixels_by_half(&image, &vp, [41, 43, 51]);
+    assert!(
+        left > 200 && right > 200,
+        "hand pixels by half: {left}, {right}"
+    );
+    // The export draws both hands as the viewport does.
+    let out = Path::new(r["output_dir"].as_str().unwrap());
+    let (_, frames) = exported_video(out, "xhand-video-");
+    assert_eq!(frames.len(), 1);
+    let origin = [vp[0].round() as u32, vp[1].round() as u32];
+    let db = psnr_against_viewport(&frames[0], &image, origin);
+    assert!(
+        db > 28.0,
+        "the export is what the viewport showed: {db:.1} dB"
+    );
+
+    let r2 = read_report(&r2);
+    assert_eq!(r2["selected_hand"], 1);
+    assert_eq!(
+        r2["hands"][0]["pose"], r["hands"][0]["pose"],
+        "the right hand is untouched"
+    );
+    assert_ne!(
+        r2["hands"][1]["pose"], r["hands"][1]["pose"],
+        "the left hand made a fist"
+    );
+    assert_eq!(r2["hands_drawn"], 2);
+    let fist = Rgba8::load(&shot2).unwrap();
+    let (left2, right2) = hand_pixels_by_half(&fist, &vp, [41, 43, 51]);
+    assert!(
+        (left2 == left) != (right2 == right),
+        "only one hand's pixels changed: {left}/{right} → {left2}/{right2}"
+    );
+
+    let r3 = read_report(&r3);
+    assert!(r3["errors"].as_array().unwrap().is_empty(), "{r3}");
+    assert_eq!(r3["hands_drawn"], 2, "{r3}");
+    assert!(r3["frames"].as_u64().unwrap() >= 2, "{r3}");
+}

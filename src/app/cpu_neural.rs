@@ -63,17 +63,20 @@ pub fn shows_grid(session: &Session) -> bool {
 /// A hash of everything the neural image depends on.
 pub fn view_key(session: &Session) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    session.avatar.generation.hash(&mut h);
-    session.embeddings.generation.hash(&mut h);
     let floats = |h: &mut std::collections::hash_map::DefaultHasher, v: &[f32]| {
         v.iter().for_each(|x| x.to_bits().hash(h))
     };
-    floats(&mut h, &session.pose.pose);
-    floats(&mut h, &session.pose.trans);
-    floats(&mut h, &[session.pose.scale]);
+    for (slot, hand, avatar) in session.drawn_hands() {
+        slot.hash(&mut h);
+        avatar.generation.hash(&mut h);
+        hand.embeddings.generation.hash(&mut h);
+        floats(&mut h, &hand.pose.pose);
+        floats(&mut h, &hand.pose.trans);
+        floats(&mut h, &[hand.pose.scale]);
+        hand.pose.hand.hash(&mut h);
+    }
     floats(&mut h, &session.current_sh());
     floats(&mut h, &session.settings.background);
-    session.pose.hand.hash(&mut h);
     shows_grid(session).hash(&mut h);
     session.wireframe.hash(&mut h);
     if let Some(c) = &session.camera {
@@ -107,10 +110,11 @@ pub fn update_cpu_neural(
     adapter: Option<Res<RenderAdapterInfo>>,
 ) {
     let software = adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu);
+    let mut drawn = session.drawn_hands().peekable();
     state.active = software
-        && session.embeddings.ready()
+        && drawn.peek().is_some()
         && session.settings.mode == ShadingMode::Neural
-        && session.avatar.avatar.renderer.is_some();
+        && drawn.all(|(_, _, a)| a.avatar.renderer.is_some());
     if !state.active {
         return;
     }
@@ -140,22 +144,36 @@ pub fn update_cpu_neural(
     let Some(camera) = session.camera.clone() else {
         return;
     };
-    let avatar = session.avatar.avatar.clone();
-    let embeddings = (*session.embeddings.embeddings).clone();
-    let pose = session.pose.clone();
+    let hands: Vec<_> = session
+        .drawn_hands()
+        .map(|(_, h, a)| {
+            (
+                a.avatar.clone(),
+                h.embeddings.embeddings.clone(),
+                h.pose.clone(),
+            )
+        })
+        .collect();
     let sh = session.current_sh();
     let settings = session.settings;
-    let grid = shows_grid(&session).then(|| super::render::grid_plane(&avatar));
+    let grid = shows_grid(&session).then(|| super::render::grid_plane(&session.avatar.avatar));
     let wireframe = session.wireframe;
     let started = Instant::now();
     let pending = Pending::spawn("xhand-cpu-neural", move || {
-        let geometry = avatar.pose_geometry(&embeddings, &pose);
-        let frame = PosedFrame {
-            embeddings,
-            geometry,
-            sh,
-        };
-        let rgba = view_image(&avatar, &frame, &camera, &settings, wireframe, grid)?;
+        let frames: Vec<PosedFrame> = hands
+            .iter()
+            .map(|(avatar, embeddings, pose)| PosedFrame {
+                geometry: avatar.pose_geometry(embeddings, pose),
+                embeddings: (**embeddings).clone(),
+                sh,
+            })
+            .collect();
+        let drawn: Vec<_> = hands
+            .iter()
+            .map(|(a, _, _)| a.as_ref())
+            .zip(&frames)
+            .collect();
+        let rgba = view_image(&drawn, &camera, &settings, wireframe, grid)?;
         let millis = started.elapsed().as_secs_f64() * 1e3;
         Ok(CpuImage {
             key,
@@ -168,26 +186,33 @@ pub fn update_cpu_neural(
     state.pending = Some((key, pending));
 }
 
-/// The CPU reference renderer's image of `frame` as the viewport draws it: the wireframe
-/// over the hand, the grid behind it (opaque), elsewhere transparent; RGBA bytes.
+/// The CPU reference renderer's image of `hands` as the viewport draws them: the wireframe
+/// over the hands, the grid behind them (opaque), elsewhere transparent; RGBA bytes.
 pub fn view_image(
-    avatar: &crate::avatar::Avatar,
-    frame: &PosedFrame,
+    hands: &[(&crate::avatar::Avatar, &PosedFrame)],
     camera: &crate::camera::Camera,
     settings: &crate::render_settings::RenderSettings,
     wireframe: bool,
     grid: Option<(f32, f32)>,
 ) -> Result<Vec<u8>, String> {
     let mut out =
-        crate::cpu_render::render(avatar, frame, camera, settings).map_err(|e| e.to_string())?;
+        crate::cpu_render::render_hands(hands, camera, settings).map_err(|e| e.to_string())?;
     if wireframe {
-        // The same lines the GPU shading draws in the other modes.
+        // The same lines the GPU shading draws in the other modes, over the scene's
+        // triangle ids (each hand's after the faces of the hands before it).
+        let mut vertices = Vec::new();
+        let mut faces = Vec::new();
+        for (avatar, frame) in hands {
+            let base = vertices.len() as u32;
+            vertices.extend_from_slice(&frame.geometry.vertices);
+            faces.extend(avatar.template.faces.iter().map(|f| f.map(|v| v + base)));
+        }
         crate::wireframe::overlay(
             &mut out.image.pixels,
             &out.visibility,
             camera,
-            &frame.geometry.vertices,
-            &avatar.template.faces,
+            &vertices,
+            &faces,
         );
     }
     // The hand, and the grid the GPU pass would draw behind it (opaque, as there).

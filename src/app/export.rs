@@ -76,20 +76,20 @@ pub fn start_exports(
     }
 }
 
-/// One frame to export: pose, its embeddings if already computed, camera and SH light.
-type FramePlan = (
-    PoseFrame,
-    Option<Arc<crate::nn::Embeddings>>,
-    Camera,
-    [f32; crate::SH_DIM],
-);
+/// One hand of a frame to export: its slot in the scene, pose, and its embeddings if
+/// already computed.
+type HandPlan = (usize, PoseFrame, Option<Arc<crate::nn::Embeddings>>);
+
+/// One frame to export: its hands, camera and SH light.
+type FramePlan = (Vec<HandPlan>, Camera, [f32; crate::SH_DIM]);
 
 /// Everything the export thread needs, taken from the session at the start.
 struct Plan {
     kind: ExportKind,
     path: PathBuf,
     fps: f32,
-    avatar: Arc<crate::avatar::Avatar>,
+    /// Each slot's avatar.
+    avatars: Vec<Arc<crate::avatar::Avatar>>,
     frames: Vec<FramePlan>,
     settings: crate::render_settings::RenderSettings,
     wireframe: bool,
@@ -126,26 +126,33 @@ fn plan(
     let pose_cameras = session
         .sequence
         .as_ref()
-        .and_then(|s| s.poses.cameras.clone())
+        .and_then(|s| s.cameras())
         .filter(|_| session.use_pose_camera);
-    let avatar = session.avatar.avatar.clone();
+    let avatars: Vec<_> = (0..session.hands.len())
+        .map(|i| session.avatar_of(i).avatar.clone())
+        .collect();
     let mut settings = session.settings;
-    if avatar.renderer.is_none() && settings.mode == ShadingMode::Neural {
+    if avatars.iter().any(|a| a.renderer.is_none()) && settings.mode == ShadingMode::Neural {
         settings.mode = ShadingMode::Sh;
     }
-    let sh_of = |f: &PoseFrame| match (session.lighting.use_frame_sh, f.sh) {
-        (true, Some(sh)) => sh,
-        _ => session.lighting.sh,
+    let sh_of = |hands: &[HandPlan]| {
+        let frame_sh = hands.iter().find_map(|(_, f, _)| f.sh);
+        match (session.lighting.use_frame_sh, frame_sh) {
+            (true, Some(sh)) => sh,
+            _ => session.lighting.sh,
+        }
     };
-    let shown_trans = session.pose.trans;
+    // The hand the orbit follows: the first one shown.
+    let shown_trans = session
+        .hands
+        .iter()
+        .find(|h| h.present)
+        .map_or([0.0; 3], |h| h.pose.trans);
     let footage = match (&session.footage.source, kind) {
         (Some((path, _)), ExportKind::Timeline)
             if session.footage.backdrop(session.use_pose_camera).is_some() =>
         {
-            let labels = session
-                .sequence
-                .as_ref()
-                .and_then(|s| s.poses.sequence.labels.clone());
+            let labels = session.sequence.as_ref().and_then(|s| s.labels());
             Some((path.clone(), labels))
         }
         _ => None,
@@ -157,24 +164,38 @@ fn plan(
                 .sequence
                 .as_ref()
                 .ok_or("no pose sequence is loaded")?;
-            let cache = seq.cache.lock().map(|c| c.clone()).unwrap_or_default();
-            for (i, f) in seq.poses.sequence.frames.iter().enumerate() {
+            let caches: Vec<Vec<_>> = seq
+                .caches
+                .iter()
+                .map(|c| c.lock().map(|c| c.clone()).unwrap_or_default())
+                .collect();
+            for i in 0..seq.scene.len() {
+                let hands: Vec<HandPlan> = (0..seq.scene.hands.len())
+                    .filter_map(|h| {
+                        let k = seq.track_frame(h, i)?;
+                        let pose = seq.scene.hands[h].1.sequence.frames.get(k)?.clone();
+                        let known = caches.get(h).and_then(|c| c.get(k).cloned().flatten());
+                        Some((h, pose, known))
+                    })
+                    .collect();
                 let camera = match pose_cameras.as_ref().map(|c| c.get(i).cloned().flatten()) {
                     Some(Some(c)) => pose_camera_size(&c),
                     Some(None) => return Err(format!("frame {i} has no camera in the pose file")),
                     None if orbit.follow_hand => {
                         // The orbit follows the hand: shift the camera with the frame's
                         // translation, as playback does.
-                        let d = |k: usize| (f.trans[k] - shown_trans[k]) as f64;
+                        let trans = hands.first().map_or(shown_trans, |(_, f, _)| f.trans);
+                        let d = |k: usize| (trans[k] - shown_trans[k]) as f64;
                         let mut c = viewport_camera.clone();
                         c.center += nalgebra::Vector3::new(d(0), d(1), d(2));
                         c
                     }
                     None => viewport_camera.clone(),
                 };
-                frames.push((f.clone(), cache.get(i).cloned().flatten(), camera, sh_of(f)));
+                let sh = sh_of(&hands);
+                frames.push((hands, camera, sh));
             }
-            seq.poses.sequence.fps
+            seq.scene.fps
         }
         ExportKind::Turntable(n) => {
             let base = match pose_cameras.as_ref() {
@@ -186,19 +207,28 @@ fn plan(
                     .unwrap_or_else(|| viewport_camera.clone()),
                 None => viewport_camera.clone(),
             };
-            let known = (!session.details_stale()).then(|| session.embeddings.embeddings.clone());
-            let geo = avatar.pose_geometry(&session.embeddings.embeddings, &session.pose);
-            let (lo, hi) = crate::mesh::bounding_box(&geo.vertices);
+            let stale = session.details_stale();
+            let hands: Vec<HandPlan> = session
+                .drawn_hands()
+                .map(|(i, h, _)| {
+                    (
+                        i,
+                        h.pose.clone(),
+                        (!stale).then(|| h.embeddings.embeddings.clone()),
+                    )
+                })
+                .collect();
+            let vertices: Vec<[f32; 3]> = session
+                .drawn_geometry()
+                .into_iter()
+                .flat_map(|(_, g)| g.vertices)
+                .collect();
+            let (lo, hi) = crate::mesh::bounding_box(&vertices);
             let pivot = nalgebra::Vector3::from_fn(|k, _| 0.5 * (lo[k] + hi[k]) as f64);
+            let sh = session.current_sh();
             for k in 0..n {
                 let angle = std::f64::consts::TAU * k as f64 / n as f64;
-                let sh = session.current_sh();
-                frames.push((
-                    session.pose.clone(),
-                    known.clone(),
-                    base.orbited(pivot, angle),
-                    sh,
-                ));
+                frames.push((hands.clone(), base.orbited(pivot, angle), sh));
             }
             TURNTABLE_FPS
         }
@@ -218,11 +248,11 @@ fn plan(
         kind,
         path: super::files::unique_output_path(&session.output_dir, stem, ext),
         fps,
-        avatar: avatar.clone(),
         frames,
         settings,
         wireframe: session.wireframe,
-        grid: super::cpu_neural::shows_grid(session).then(|| super::render::grid_plane(&avatar)),
+        grid: super::cpu_neural::shows_grid(session)
+            .then(|| super::render::grid_plane(&session.avatar.avatar)),
         neural_path: session.neural_path,
         environment: match super::footage::backdrop(session) {
             Some(super::footage::Backdrop {
@@ -233,6 +263,7 @@ fn plan(
             _ => None,
         },
         footage,
+        avatars,
     })
 }
 
@@ -281,13 +312,21 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
         plan.settings.mode != ShadingMode::Neural || ctx.info.device_type != wgpu::DeviceType::Cpu
     });
     let mut gpu = gpu.take().and_then(|ctx| {
-        let mut r = crate::gpu::HandRenderer::new(&ctx.device, &plan.avatar).ok()?;
-        r.neural_path = if plan.neural_path.is_reliable_on(&ctx.info) {
+        let path = if plan.neural_path.is_reliable_on(&ctx.info) {
             plan.neural_path
         } else {
             crate::gpu::NeuralPath::Fragment
         };
-        Some((ctx, r))
+        let renderers: Option<Vec<_>> = plan
+            .avatars
+            .iter()
+            .map(|a| {
+                let mut r = crate::gpu::HandRenderer::new(&ctx.device, a).ok()?;
+                r.neural_path = path;
+                Some(r)
+            })
+            .collect();
+        Some((ctx, renderers?))
     });
     let mut footage = match &plan.footage {
         Some((path, labels)) => Some((
@@ -296,20 +335,31 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
         )),
         None => None,
     };
-    let avatar = &plan.avatar;
-    let mut last: Option<(PoseFrame, Arc<crate::nn::Embeddings>)> = None;
+    // Per slot: the last pose computed and its outputs (a still hand is not recomputed).
+    let mut last: Vec<Option<(PoseFrame, Arc<crate::nn::Embeddings>)>> =
+        vec![None; plan.avatars.len()];
     // The environment behind the hand, kept while the camera does not move.
     let mut environment: Option<(Camera, crate::image_io::Rgba8)> = None;
-    for (k, (pose, known, camera, sh)) in plan.frames.iter().enumerate() {
+    for (k, (hands, camera, sh)) in plan.frames.iter().enumerate() {
         if p.cancel.load(Ordering::SeqCst) {
             return Err(CANCELLED.into());
         }
-        let embeddings = match (known, &last) {
-            (Some(e), _) => e.clone(),
-            (None, Some((f, e))) if f.pose == pose.pose && f.hand == pose.hand => e.clone(),
-            (None, _) => Arc::new(avatar.embed(pose).map_err(|e| e.to_string())?),
-        };
-        last = Some((pose.clone(), embeddings.clone()));
+        let mut posed = Vec::with_capacity(hands.len());
+        for (slot, pose, known) in hands {
+            let avatar = &plan.avatars[*slot];
+            let embeddings = match (known, &last[*slot]) {
+                (Some(e), _) => e.clone(),
+                (None, Some((f, e))) if f.pose == pose.pose && f.hand == pose.hand => e.clone(),
+                (None, _) => Arc::new(avatar.embed(pose).map_err(|e| e.to_string())?),
+            };
+            last[*slot] = Some((pose.clone(), embeddings.clone()));
+            let frame = PosedFrame {
+                geometry: avatar.pose_geometry(&embeddings, pose),
+                embeddings: (*embeddings).clone(),
+                sh: *sh,
+            };
+            posed.push((*slot, frame));
+        }
         // Over footage: the frame's source image, seen by the camera scaled to its size.
         let source = match footage.as_mut() {
             Some((f, labels)) => {
@@ -336,23 +386,34 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
             Some(img) => camera.resized(img.width, img.height),
             None => camera.clone(),
         };
-        let geometry = avatar.pose_geometry(&embeddings, pose);
-        let posed = PosedFrame {
-            embeddings: (*embeddings).clone(),
-            geometry,
-            sh: *sh,
-        };
         let image = match gpu.as_mut() {
-            Some((ctx, r)) => {
-                let mut view = ViewInput::new(avatar, &posed, camera, &plan.settings);
-                view.wireframe = plan.wireframe;
-                view.grid = plan.grid;
-                crate::gpu::render_view(ctx, r, avatar, &posed, &view).map_err(|e| e.to_string())?
+            Some((ctx, renderers)) => {
+                let mut views = Vec::with_capacity(posed.len());
+                let mut posed_at = posed.iter().peekable();
+                for (slot, r) in renderers.iter_mut().enumerate() {
+                    let Some((_, frame)) = posed_at.next_if(|(s, _)| *s == slot) else {
+                        continue;
+                    };
+                    let avatar = plan.avatars[slot].as_ref();
+                    let mut view = ViewInput::new(avatar, frame, camera, &plan.settings);
+                    view.wireframe = plan.wireframe;
+                    view.grid = plan.grid;
+                    views.push(crate::gpu::HandView {
+                        renderer: r,
+                        avatar,
+                        frame,
+                        view,
+                    });
+                }
+                crate::gpu::render_hand_views(ctx, &mut views).map_err(|e| e.to_string())?
             }
             None => {
+                let drawn: Vec<_> = posed
+                    .iter()
+                    .map(|(slot, f)| (plan.avatars[*slot].as_ref(), f))
+                    .collect();
                 let rgba = super::cpu_neural::view_image(
-                    avatar,
-                    &posed,
+                    &drawn,
                     camera,
                     &plan.settings,
                     plan.wireframe,

@@ -11,13 +11,16 @@ use bevy::window::FileDragAndDrop;
 use super::session::{AvatarLoaded, PoseChoice, PoseLoadOutcome, Session};
 use super::worker::Pending;
 use crate::avatar::Avatar;
-use crate::pose::{PoseLoadOptions, inspect_poses, load_poses};
+use crate::hand::Handedness;
+use crate::pose::{HandChoice, PoseFormat, PoseLoadOptions, inspect_poses};
 use crate::user_config::ManoFiles;
 
 /// What a picked file is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileRole {
     Avatar,
+    /// An avatar for the left hands (the main one keeps the right hands).
+    LeftAvatar,
     Poses,
     ExportMesh,
     /// The MANO model file for an XHand checkpoint being opened.
@@ -39,6 +42,7 @@ impl FileRole {
     pub fn title(self) -> &'static str {
         match self {
             Self::Avatar => "Open an avatar or XHand checkpoint",
+            Self::LeftAvatar => "Open an avatar or XHand checkpoint for the left hands",
             Self::Poses => "Open a pose file",
             Self::ExportMesh => "Export the posed mesh (.obj or .ply)",
             Self::Mano => "The MANO model file of this checkpoint's hand",
@@ -203,7 +207,7 @@ impl Dialogs {
                 _ => dialog,
             };
             match role {
-                FileRole::Avatar => dialog
+                FileRole::Avatar | FileRole::LeftAvatar => dialog
                     .add_filter("XHand avatar or checkpoint", &["safetensors", "pth", "pt"])
                     .pick_file(),
                 FileRole::Mano => dialog
@@ -253,6 +257,7 @@ impl Plugin for FilesPlugin {
 pub fn use_path(session: &mut Session, role: FileRole, path: PathBuf) {
     match role {
         FileRole::Avatar => start_avatar_load(session, path),
+        FileRole::LeftAvatar => start_avatar_load_for(session, path, true),
         FileRole::Poses => start_pose_load(session, path, None, None),
         FileRole::ExportMesh => super::output::export_mesh(session, &path),
         FileRole::Mano => use_mano_file(session, path),
@@ -279,21 +284,23 @@ pub fn use_path(session: &mut Session, role: FileRole, path: PathBuf) {
 
 /// Writes the pose shown, or the whole sequence with its edits, as xhand pose JSON.
 fn save_poses(session: &mut Session, role: FileRole, path: &Path) {
+    let hand = session.selected.min(session.hands.len() - 1);
     let seq = match (&session.sequence, role) {
-        (Some(s), FileRole::SaveSequence) => s.poses.sequence.clone(),
+        // The selected hand's track (a pose file holds one hand's sequence).
+        (Some(s), FileRole::SaveSequence) => s.scene.hands[hand].1.sequence.clone(),
         (None, FileRole::SaveSequence) => {
             session.error("no sequence is loaded: use Save pose… for the pose shown");
             return;
         }
-        _ => crate::pose::PoseSequence::single(session.pose.clone()),
+        _ => crate::pose::PoseSequence::single(session.pose().clone()),
     };
+    let avatar = session.avatar_of(hand).avatar.clone();
     let result = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .map_or(Ok(()), std::fs::create_dir_all)
         .map_err(anyhow::Error::from)
         .and_then(|_| {
-            let avatar = &session.avatar.avatar;
             crate::pose::save_poses(
                 path,
                 &seq,
@@ -411,8 +418,14 @@ fn use_mano_file(session: &mut Session, mano: PathBuf) {
     }
 }
 
-/// Loads an avatar and its rest-pose embeddings on a thread.
+/// Loads an avatar and its rest-pose embeddings on a thread, as the main avatar.
 pub fn start_avatar_load(session: &mut Session, path: PathBuf) {
+    start_avatar_load_for(session, path, false);
+}
+
+/// Loads an avatar as the main one, or (`left`) for the left hands.
+pub fn start_avatar_load_for(session: &mut Session, path: PathBuf, left: bool) {
+    session.loading_left_avatar = left;
     start_avatar_load_with(session, path, None);
 }
 
@@ -441,27 +454,30 @@ pub fn start_avatar_load_with(session: &mut Session, path: PathBuf, mano: Option
     session.loading_avatar = Some((path, pending));
 }
 
-/// Loads poses on a thread; asks which capture/hand first when the file holds several.
+/// Loads poses on a thread; asks which capture/hand first when the file holds several
+/// captures, or both hands in a format that keeps them apart. Both hands of a HaMeR dump or
+/// InterHand capture load together by default, each converted for the avatar that shows it.
 pub fn start_pose_load(
     session: &mut Session,
     path: PathBuf,
     capture: Option<String>,
-    hand: Option<crate::hand::Handedness>,
+    hand: Option<HandChoice>,
 ) {
-    let opts = PoseLoadOptions {
-        capture,
-        hand,
-        ..PoseLoadOptions::for_avatar(&session.avatar.avatar)
+    let options = |side| PoseLoadOptions {
+        capture: capture.clone(),
+        ..PoseLoadOptions::for_avatar(&session.avatar_for(side).avatar)
     };
+    let (right, left) = (options(Handedness::Right), options(Handedness::Left));
     let p = path.clone();
     let pending = Pending::spawn("xhand-load-poses", move || {
-        if opts.capture.is_none() && opts.hand.is_none() {
+        if right.capture.is_none() && hand.is_none() {
             let summary = inspect_poses(&p).map_err(|e| e.to_string())?;
-            if summary.captures.len() > 1 || summary.hands.len() > 1 {
+            let together = matches!(summary.format, PoseFormat::Hamer | PoseFormat::InterHand);
+            if summary.captures.len() > 1 || (summary.hands.len() > 1 && !together) {
                 return Ok(PoseLoadOutcome::Choose(summary));
             }
         }
-        load_poses(&p, &opts)
+        crate::pose::load_scene(&p, hand, &right, &left)
             .map(PoseLoadOutcome::Loaded)
             .map_err(|e| e.to_string())
     });
@@ -528,9 +544,17 @@ pub fn poll_files(
                     .cloned()
                     .chain(avatar.summary.unused_warning())
                     .collect();
-                session.set_avatar(avatar, emb, Some(path.clone()));
+                let left = std::mem::take(&mut session.loading_left_avatar);
+                if left {
+                    session.set_left_avatar(avatar, emb, Some(path.clone()));
+                } else {
+                    session.set_avatar(avatar, emb, Some(path.clone()));
+                }
                 session.remember(path.clone());
-                session.info(format!("avatar `{name}` loaded"));
+                session.info(format!(
+                    "avatar `{name}` loaded{}",
+                    if left { " for the left hands" } else { "" }
+                ));
                 for n in notes {
                     session.info(format!("{}: {n}", path.display()));
                 }
@@ -552,6 +576,7 @@ pub fn poll_files(
                 dialogs.open(FileRole::Mano, &mut session);
             }
             Some(Ok(Err(e))) | Some(Err(e)) => {
+                session.loading_left_avatar = false;
                 session.error(format!("{e} — the current avatar stays loaded"))
             }
         }
@@ -581,38 +606,41 @@ pub fn poll_files(
     if let Some((path, pending)) = session.loading_poses.take() {
         match pending.poll() {
             None => session.loading_poses = Some((path, pending)),
-            Some(Ok(Ok(PoseLoadOutcome::Loaded(poses)))) => {
+            Some(Ok(Ok(PoseLoadOutcome::Loaded(scene)))) => {
                 let name = path.file_name().map_or_else(
                     || path.display().to_string(),
                     |n| n.to_string_lossy().into(),
                 );
-                for w in &poses.warnings {
+                for w in scene.warnings().cloned().collect::<Vec<_>>() {
                     session.info(format!("{name}: {w}"));
                 }
-                let n = poses.sequence.len();
-                let mirrored = poses
-                    .sequence
-                    .frames
-                    .iter()
-                    .any(|f| f.hand.is_some_and(|h| h != session.avatar.avatar.hand));
-                session.set_sequence(poses, path.clone());
+                let n = scene.len();
+                let sides: Vec<Handedness> = scene.hands.iter().map(|(s, _)| *s).collect();
+                session.set_sequence(scene, path.clone());
                 session.remember(path.clone());
                 // Frame the hand wherever the file puts it (HaMeR: metres from its camera).
                 orbit.frame_requested = true;
-                session.info(format!(
-                    "{name}: {n} frame{} loaded{}",
-                    if n == 1 { "" } else { "s" },
-                    if mirrored {
-                        " (a hand of the other side: shown mirrored)"
-                    } else {
-                        ""
+                let what = match sides[..] {
+                    [_, _] => " (both hands)".to_string(),
+                    [side] if side != session.avatar_for(side).avatar.hand => {
+                        " (a hand of the other side: shown mirrored)".to_string()
                     }
+                    _ => String::new(),
+                };
+                session.info(format!(
+                    "{name}: {n} frame{} loaded{what}",
+                    if n == 1 { "" } else { "s" },
                 ));
             }
             Some(Ok(Ok(PoseLoadOutcome::Choose(summary)))) => {
+                let together = matches!(summary.format, PoseFormat::Hamer | PoseFormat::InterHand);
                 session.pose_choice = Some(PoseChoice {
                     capture: summary.captures.first().cloned(),
-                    hand: summary.hands.first().copied(),
+                    hand: match summary.hands[..] {
+                        [_, _] if together => Some(HandChoice::Both),
+                        [h, ..] => Some(HandChoice::from(h)),
+                        [] => None,
+                    },
                     summary,
                     path,
                 });

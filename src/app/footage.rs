@@ -89,10 +89,7 @@ impl Footage {
 pub fn choose(session: &mut Session, path: PathBuf) {
     match SourceFootage::open(&path) {
         Ok(source) => {
-            let has_camera = session
-                .sequence
-                .as_ref()
-                .is_some_and(|s| s.poses.cameras.is_some());
+            let has_camera = session.sequence.as_ref().is_some_and(|s| s.has_cameras());
             let what = source.describe();
             session.footage = Footage {
                 source: Some((path.clone(), Some(source))),
@@ -160,8 +157,7 @@ pub fn update_footage(mut session: ResMut<Session>) {
     let label = session
         .sequence
         .as_ref()
-        .and_then(|s| s.poses.sequence.labels.as_ref())
-        .and_then(|l| l.get(frame).cloned());
+        .and_then(|s| s.scene.label(frame).map(str::to_string));
     let footage = &mut session.footage;
     let Some((path, slot)) = footage.source.as_mut() else {
         return;

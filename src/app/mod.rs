@@ -103,6 +103,8 @@ impl Plugin for ViewerWindowPlugin {
 pub struct ViewerOptions {
     /// Avatar file; the embedded default avatar when `None`.
     pub avatar: Option<PathBuf>,
+    /// An avatar for the left hands (loaded in the background after the start).
+    pub left_avatar: Option<PathBuf>,
     /// Pose or sequence file to load at start.
     pub pose: Option<PathBuf>,
     /// Save a screenshot after `frames` frames and exit (scripted runs).
@@ -193,6 +195,9 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
     session.load_recent();
     for n in notes {
         session.info(n);
+    }
+    if let Some(p) = &opts.left_avatar {
+        files::start_avatar_load_for(&mut session, p.clone(), true);
     }
     if let Some(p) = &opts.pose {
         files::start_pose_load(&mut session, p.clone(), None, None);

@@ -186,25 +186,32 @@ pub fn orbit_input(
 /// Frames the hand when asked (startup, F, avatar or pose file loaded); otherwise keeps
 /// the target on the hand as its translation changes.
 pub fn orbit_framing(mut orbit: ResMut<Orbit>, session: Res<Session>, viewport: Res<Viewport>) {
+    // The hand followed: the first one shown.
+    let Some(followed) = session
+        .hands
+        .iter()
+        .find(|h| h.present)
+        .map(|h| h.pose.trans)
+    else {
+        return;
+    };
     if !orbit.frame_requested {
-        orbit.follow(session.pose.trans);
+        orbit.follow(followed);
         return;
     }
     let [x0, y0, x1, y1] = viewport.0;
-    if x1 <= x0 || y1 <= y0 || !session.embeddings.ready() {
-        // The panels are not laid out yet, or the hand's shape is not known: frame once
-        // both are.
+    let present = session.hands.iter().filter(|h| h.present).count();
+    if x1 <= x0 || y1 <= y0 || session.drawn_hands().count() < present {
+        // The panels are not laid out yet, or a hand's shape is not known: frame once all
+        // are.
         return;
     }
+    let geometry = session.drawn_geometry();
     orbit.frame_requested = false;
-    orbit.followed = Vector3::new(
-        session.pose.trans[0] as f64,
-        session.pose.trans[1] as f64,
-        session.pose.trans[2] as f64,
-    );
-    let avatar = &session.avatar.avatar;
-    let geo = avatar.pose_geometry(&session.embeddings.embeddings, &session.pose);
-    let (lo, hi) = bounding_box(&geo.vertices);
+    orbit.followed = Vector3::new(followed[0] as f64, followed[1] as f64, followed[2] as f64);
+    // Every hand shown in the frame.
+    let vertices: Vec<[f32; 3]> = geometry.into_iter().flat_map(|(_, g)| g.vertices).collect();
+    let (lo, hi) = bounding_box(&vertices);
     // Fit the free area between the panels, which the camera centres the view on.
     let aspect = (x1 - x0) as f64 / (y1 - y0) as f64;
     orbit.frame_box(lo, hi, aspect);

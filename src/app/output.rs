@@ -10,7 +10,7 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 
 use super::session::Session;
 use super::worker::{Progress, spawn_job};
-use crate::mesh::export::{MeshFormat, mesh_bytes};
+use crate::mesh::export::{MeshFormat, SceneMesh};
 
 /// Screenshots, exports, precompute and their reports.
 pub struct OutputPlugin;
@@ -88,7 +88,10 @@ pub const PRECOMPUTE_MAX_BYTES: usize = 2 << 30;
 
 /// Frames of the sequence the precompute cache holds within [`PRECOMPUTE_MAX_BYTES`].
 pub fn precompute_frames(session: &Session) -> usize {
-    let per_frame = session.embeddings.embeddings.heap_bytes().max(1);
+    let per_frame: usize = (session.hands.iter())
+        .map(|h| h.embeddings.embeddings.heap_bytes())
+        .sum::<usize>()
+        .max(1);
     session.frame_count().min(PRECOMPUTE_MAX_BYTES / per_frame)
 }
 
@@ -218,23 +221,28 @@ pub fn export_mesh(session: &mut Session, path: &Path) {
     }
     let result = (|| -> anyhow::Result<()> {
         let format = MeshFormat::from_path(path)?;
-        let avatar = &session.avatar.avatar;
-        let geo = avatar.pose_geometry(&session.embeddings.embeddings, &session.pose);
-        let colors: Vec<[f32; 3]> = session
-            .embeddings
-            .embeddings
-            .albedo
-            .chunks_exact(3)
-            .map(|c| avatar.color_order.to_rgb([c[0], c[1], c[2]]))
-            .collect();
-        let mut faces = avatar.template.faces.clone();
-        if geo.drive.mirrored {
-            faces.iter_mut().for_each(|f| f.swap(1, 2));
+        // Every hand shown, one after another in one mesh.
+        let mut mesh = SceneMesh::default();
+        for (_, hand, loaded) in session.drawn_hands() {
+            let avatar = &loaded.avatar;
+            let embeddings = &hand.embeddings.embeddings;
+            let geo = avatar.pose_geometry(embeddings, &hand.pose);
+            let colors = (embeddings.albedo.chunks_exact(3))
+                .map(|c| avatar.color_order.to_rgb([c[0], c[1], c[2]]));
+            mesh.push(
+                &geo.vertices,
+                colors,
+                &avatar.template.faces,
+                geo.drive.mirrored,
+            );
+        }
+        if mesh.vertices.is_empty() {
+            anyhow::bail!("no hand is shown: nothing to export");
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        crate::image_io::write_atomically(path, &mesh_bytes(format, &geo.vertices, &colors, &faces))
+        crate::image_io::write_atomically(path, &mesh.bytes(format))
     })();
     match result {
         Ok(()) => session.info_with_folder(
@@ -251,33 +259,46 @@ pub fn start_precompute(session: &mut Session) {
     let keep = precompute_frames(session);
     let mut notes = Vec::new();
     let Some(seq) = &session.sequence else { return };
-    let progress = Progress::default();
-    let mut frames = seq.poses.sequence.frames.clone();
-    if keep < frames.len() {
-        let text = format!(
+    if keep < seq.scene.len() {
+        notes.push(format!(
             "the precompute cache holds {keep} of {} frames ({} MiB at most); the rest run live",
-            frames.len(),
+            seq.scene.len(),
             PRECOMPUTE_MAX_BYTES >> 20
-        );
-        frames.truncate(keep);
-        notes.push(text);
+        ));
     }
-    progress.total.store(frames.len(), Ordering::SeqCst);
-    let cache = seq.cache.clone();
-    let avatar = session.avatar.avatar.clone();
+    // Per hand: its avatar, cache, and its frames among the first `keep` scene frames.
+    let tracks: Vec<_> = (0..seq.scene.hands.len())
+        .map(|h| {
+            let frames: Vec<(usize, crate::pose::PoseFrame)> = (0..keep.min(seq.scene.len()))
+                .filter_map(|i| {
+                    let k = seq.track_frame(h, i)?;
+                    Some((k, seq.scene.hands[h].1.sequence.frames[k].clone()))
+                })
+                .collect();
+            let avatar = session.avatar_for(seq.scene.hands[h].0).avatar.clone();
+            (avatar, seq.caches[h].clone(), frames)
+        })
+        .collect();
+    let progress = Progress::default();
+    let total = tracks.iter().map(|(_, _, f)| f.len()).sum();
+    progress.total.store(total, Ordering::SeqCst);
     spawn_job("xhand-precompute", progress.clone(), move |p| {
-        for (i, f) in frames.iter().enumerate() {
-            if p.cancel.load(Ordering::SeqCst) {
-                return Err("precomputing was cancelled".into());
-            }
-            let have = cache.lock().map(|c| c[i].is_some()).unwrap_or(false);
-            if !have {
-                let e = avatar.embed(f).map_err(|e| e.to_string())?;
-                if let Ok(mut c) = cache.lock() {
-                    c[i] = Some(Arc::new(e));
+        let mut done = 0;
+        for (avatar, cache, frames) in &tracks {
+            for (k, f) in frames {
+                if p.cancel.load(Ordering::SeqCst) {
+                    return Err("precomputing was cancelled".into());
                 }
+                let have = cache.lock().map(|c| c[*k].is_some()).unwrap_or(false);
+                if !have {
+                    let e = avatar.embed(f).map_err(|e| e.to_string())?;
+                    if let Ok(mut c) = cache.lock() {
+                        c[*k] = Some(Arc::new(e));
+                    }
+                }
+                done += 1;
+                p.done.store(done, Ordering::SeqCst);
             }
-            p.done.store(i + 1, Ordering::SeqCst);
         }
         Ok(())
     });

@@ -32,9 +32,11 @@ use crate::render_settings::ShadingMode;
 #[derive(Component, Clone, Copy, Default, ExtractComponent)]
 pub struct HandView;
 
-/// Everything the render world needs for one frame (cheap to clone: big data behind Arc).
-#[derive(Resource, Clone, ExtractResource)]
-pub struct HandFrame {
+/// One hand of the frame: its avatar, the networks' outputs and its pose's kinematics.
+#[derive(Clone)]
+pub struct FrameHand {
+    /// The hand's place in the scene (its GPU data is kept per slot).
+    pub slot: usize,
     pub avatar: Arc<Avatar>,
     pub avatar_generation: u64,
     pub embeddings: Arc<Embeddings>,
@@ -43,7 +45,15 @@ pub struct HandFrame {
     pub x_sign: f32,
     pub scale: f32,
     pub trans: [f32; 3],
+    /// The view as this hand is drawn in it (camera, settings, its pose and lighting).
     pub view: ViewInput,
+}
+
+/// Everything the render world needs for one frame (cheap to clone: big data behind Arc).
+#[derive(Resource, Clone, ExtractResource)]
+pub struct HandFrame {
+    /// The hands drawn, in scene order (the first clears the view and paints the background).
+    pub hands: Vec<FrameHand>,
     pub neural_path: NeuralPath,
     /// A CPU-rendered neural image of exactly this view (software adapters), shown instead
     /// of GPU shading.
@@ -68,9 +78,9 @@ pub struct RenderTimingValues {
     pub gpu: Option<crate::gpu::StageTimes>,
 }
 
-/// The renderer in the render world.
-#[derive(Resource, Default)]
-struct HandGpu {
+/// One hand's renderer in the render world (GPU data per scene slot).
+#[derive(Default)]
+struct GpuSlot {
     renderer: Option<HandRenderer>,
     avatar_generation: u64,
     embeddings_generation: u64,
@@ -80,6 +90,34 @@ struct HandGpu {
     shaded_holds: Option<u64>,
     /// The key of the backdrop image the renderer holds (`None`: none).
     backdrop_holds: Option<u64>,
+}
+
+/// The hands' renderers in the render world, by scene slot.
+#[derive(Resource, Default)]
+struct HandGpu {
+    slots: Vec<GpuSlot>,
+}
+
+impl HandGpu {
+    /// The renderers of `frame`'s hands, in its order, each with its hand (those whose
+    /// renderer is ready for the hand's avatar).
+    fn drawn<'a>(&'a mut self, frame: &'a HandFrame) -> Vec<(&'a mut GpuSlot, &'a FrameHand)> {
+        let mut by_slot: Vec<Option<&FrameHand>> = vec![None; self.slots.len()];
+        for h in &frame.hands {
+            if let Some(s) = by_slot.get_mut(h.slot) {
+                *s = Some(h);
+            }
+        }
+        self.slots
+            .iter_mut()
+            .zip(by_slot)
+            .filter_map(|(g, h)| {
+                let h = h?;
+                (g.renderer.is_some() && g.avatar_generation == h.avatar_generation)
+                    .then_some((g, h))
+            })
+            .collect()
+    }
 }
 
 /// Registers extraction and the render-world systems.
@@ -119,7 +157,7 @@ impl Plugin for HandRenderPlugin {
     }
 }
 
-/// Builds this frame's [`HandFrame`]: kinematics on the CPU with the current pose and the
+/// Builds this frame's [`HandFrame`]: kinematics on the CPU with the current poses and the
 /// latest finished embeddings (a slider answers in the same frame; details catch up).
 fn build_hand_frame(
     mut commands: Commands,
@@ -130,61 +168,76 @@ fn build_hand_frame(
     window: Single<&Window, With<PrimaryWindow>>,
     mut grid: Local<(u64, (f32, f32))>,
 ) {
-    if !session.embeddings.ready() {
+    if session.drawn_hands().next().is_none() {
         return; // the first embeddings are still on the worker: nothing to draw yet
     }
     let t = Instant::now();
-    let avatar = session.avatar.avatar.clone();
-    let drive = avatar.drive(&session.pose);
-    let pose = drive.avatar_pose(&session.pose.pose);
-    let transforms = avatar.template.skeleton.transforms(&pose);
     let (w, h) = (window.physical_width(), window.physical_height());
     let camera = match (session.use_pose_camera, pose_camera(&session)) {
         (true, Some(c)) => c.resized(w.max(1), h.max(1)),
         _ => orbit.camera(w, h, viewport.0),
     };
     let mut settings = session.settings;
-    let mut cpu_image = None;
     if cpu.active {
         // Software adapter: SH on the GPU until the CPU's neural image of this view is ready.
         settings.mode = ShadingMode::Sh;
     }
-    let backdrop = super::footage::backdrop(&session);
-    let view = ViewInput {
-        camera: camera.clone(),
-        settings,
-        wireframe: session.wireframe,
-        sh: session.current_sh(),
-        pose,
-        normal_sign: drive.normal_sign(),
-        bgr: avatar.color_order == ColorOrder::Bgr,
-        grid: super::cpu_neural::shows_grid(&session).then(|| {
-            // Once per avatar: it scans every template vertex.
-            if grid.0 != session.avatar.generation {
-                *grid = (session.avatar.generation, grid_plane(&avatar));
+    let grid_plane_now = super::cpu_neural::shows_grid(&session).then(|| {
+        // Once per avatar: it scans every template vertex.
+        if grid.0 != session.avatar.generation {
+            *grid = (
+                session.avatar.generation,
+                grid_plane(&session.avatar.avatar),
+            );
+        }
+        grid.1
+    });
+    let sh = session.current_sh();
+    let hands: Vec<FrameHand> = session
+        .drawn_hands()
+        .map(|(slot, hand, loaded)| {
+            let avatar = loaded.avatar.clone();
+            let drive = avatar.drive(&hand.pose);
+            let pose = drive.avatar_pose(&hand.pose.pose);
+            let transforms = avatar.template.skeleton.transforms(&pose);
+            let view = ViewInput {
+                camera: camera.clone(),
+                settings,
+                wireframe: session.wireframe,
+                sh,
+                pose,
+                normal_sign: drive.normal_sign(),
+                bgr: avatar.color_order == ColorOrder::Bgr,
+                grid: grid_plane_now,
+            };
+            FrameHand {
+                slot,
+                avatar_generation: loaded.generation,
+                embeddings: hand.embeddings.embeddings.clone(),
+                embeddings_generation: hand.embeddings.generation,
+                joints: transforms.skinning_f32(),
+                x_sign: drive.x_sign(),
+                scale: hand.pose.scale,
+                trans: hand.pose.trans,
+                view,
+                avatar,
             }
-            grid.1
-        }),
-    };
+        })
+        .collect();
+    let backdrop = super::footage::backdrop(&session);
     session.kinematics_ms = t.elapsed().as_secs_f64() * 1e3;
     session.camera = Some(camera);
-    if cpu.active {
-        cpu_image = cpu
-            .image_for(super::cpu_neural::view_key(&session))
-            .cloned();
-    }
+    let cpu_image = cpu
+        .active
+        .then(|| {
+            cpu.image_for(super::cpu_neural::view_key(&session))
+                .cloned()
+        })
+        .flatten();
     commands.insert_resource(HandFrame {
-        avatar_generation: session.avatar.generation,
-        embeddings: session.embeddings.embeddings.clone(),
-        embeddings_generation: session.embeddings.generation,
-        joints: transforms.skinning_f32(),
-        x_sign: drive.x_sign(),
-        scale: session.pose.scale,
-        trans: session.pose.trans,
-        view,
+        hands,
         neural_path: session.neural_path,
         cpu_image,
-        avatar,
         backdrop,
     });
 }
@@ -192,11 +245,7 @@ fn build_hand_frame(
 /// The pose file's camera for the current frame, if it has one.
 fn pose_camera(session: &Session) -> Option<crate::camera::Camera> {
     let seq = session.sequence.as_ref()?;
-    seq.poses
-        .cameras
-        .as_ref()?
-        .get(session.timeline.frame)?
-        .clone()
+    seq.scene.camera(session.timeline.frame).cloned()
 }
 
 fn prepare_hand(
@@ -209,54 +258,65 @@ fn prepare_hand(
 ) {
     let Some(frame) = frame else { return };
     let t = Instant::now();
-    if gpu.avatar_generation != frame.avatar_generation
-        && gpu.failed_generation != frame.avatar_generation
-    {
-        match HandRenderer::new(device.wgpu_device(), &frame.avatar) {
-            Ok(mut r) => {
-                r.enable_timer(device.wgpu_device(), &queue);
-                gpu.renderer = Some(r);
-                gpu.avatar_generation = frame.avatar_generation;
-                gpu.embeddings_generation = 0;
-                gpu.backdrop_holds = None;
-            }
-            Err(e) => {
-                gpu.failed_generation = frame.avatar_generation;
-                if let Ok(mut m) = messages.0.lock() {
-                    m.push(format!("avatar `{}`: {e}", frame.avatar.name));
+    let report = |text: String| {
+        if let Ok(mut m) = messages.0.lock() {
+            m.push(text);
+        }
+    };
+    for hand in &frame.hands {
+        if gpu.slots.len() <= hand.slot {
+            gpu.slots.resize_with(hand.slot + 1, GpuSlot::default);
+        }
+        let g = &mut gpu.slots[hand.slot];
+        if g.avatar_generation != hand.avatar_generation
+            && g.failed_generation != hand.avatar_generation
+        {
+            // The old renderer's buffers go before the new ones are made.
+            g.renderer = None;
+            match HandRenderer::new(device.wgpu_device(), &hand.avatar) {
+                Ok(mut r) => {
+                    r.enable_timer(device.wgpu_device(), &queue);
+                    *g = GpuSlot {
+                        renderer: Some(r),
+                        avatar_generation: hand.avatar_generation,
+                        ..GpuSlot::default()
+                    };
+                }
+                Err(e) => {
+                    g.failed_generation = hand.avatar_generation;
+                    g.avatar_generation = 0;
+                    report(format!("avatar `{}`: {e}", hand.avatar.name));
                 }
             }
         }
+        if g.avatar_generation != hand.avatar_generation {
+            continue;
+        }
+        let Some(r) = g.renderer.as_mut() else {
+            continue;
+        };
+        r.neural_path = frame.neural_path;
+        if g.embeddings_generation != hand.embeddings_generation {
+            if let Err(e) = r.upload_embeddings(&queue, &hand.avatar, &hand.embeddings) {
+                report(e.to_string());
+            }
+            g.embeddings_generation = hand.embeddings_generation;
+        }
     }
-    if gpu.avatar_generation != frame.avatar_generation {
-        return;
-    }
-    let want = frame.backdrop.as_ref().map(|b| b.key);
-    let upload = want != gpu.backdrop_holds;
-    if let Some(r) = gpu.renderer.as_mut() {
-        if upload {
+    // The backdrop goes to the renderer that composites: the first hand drawn.
+    if let Some((g, _)) = gpu.drawn(&frame).into_iter().next()
+        && let Some(r) = g.renderer.as_mut()
+    {
+        let want = frame.backdrop.as_ref().map(|b| b.key);
+        if want != g.backdrop_holds {
             let image = frame.backdrop.as_ref().map(|b| b.image.as_ref());
             r.set_backdrop(device.wgpu_device(), &queue, image);
+            g.backdrop_holds = want;
         }
         r.backdrop_mapping = frame
             .backdrop
             .as_ref()
             .map_or(Default::default(), |b| b.mapping);
-        gpu.backdrop_holds = want;
-    }
-    let generation = frame.embeddings_generation;
-    let stale = gpu.embeddings_generation != generation;
-    if let Some(r) = gpu.renderer.as_mut() {
-        r.neural_path = frame.neural_path;
-        if stale
-            && let Err(e) = r.upload_embeddings(&queue, &frame.avatar, &frame.embeddings)
-            && let Ok(mut m) = messages.0.lock()
-        {
-            m.push(e.to_string());
-        }
-    }
-    if stale {
-        gpu.embeddings_generation = generation;
     }
     if let Ok(mut v) = timings.0.lock() {
         v.upload_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -266,23 +326,22 @@ fn prepare_hand(
 fn skin_hand(
     mut ctx: RenderContext,
     frame: Option<Res<HandFrame>>,
-    gpu: Res<HandGpu>,
+    mut gpu: ResMut<HandGpu>,
     queue: Res<RenderQueue>,
 ) {
-    let (Some(frame), Some(r)) = (frame, gpu.renderer.as_ref()) else {
-        return;
-    };
-    if gpu.avatar_generation != frame.avatar_generation {
-        return;
+    let Some(frame) = frame else { return };
+    for (g, hand) in gpu.drawn(&frame) {
+        if let Some(r) = g.renderer.as_ref() {
+            r.encode_skinning(
+                &queue,
+                ctx.command_encoder(),
+                &hand.joints,
+                hand.x_sign,
+                hand.scale,
+                hand.trans,
+            );
+        }
     }
-    r.encode_skinning(
-        &queue,
-        ctx.command_encoder(),
-        &frame.joints,
-        frame.x_sign,
-        frame.scale,
-        frame.trans,
-    );
 }
 
 // A Bevy render system: each parameter is a resource or query it needs.
@@ -300,31 +359,40 @@ fn draw_hand(
     let Some(frame) = frame else { return };
     let t = Instant::now();
     let (target, camera) = view.into_inner();
-    let generation = gpu.avatar_generation;
-    let holds = gpu.shaded_holds;
-    let Some(r) = gpu.renderer.as_mut() else {
-        return;
-    };
-    if generation != frame.avatar_generation {
+    let mut drawn = gpu.drawn(&frame);
+    if drawn.is_empty() {
         return;
     }
-    let mut input = frame.view.clone();
-    if let Some(size) = camera.physical_target_size
-        && (size.x, size.y) != (input.camera.width, input.camera.height)
-    {
-        input.camera = input.camera.resized(size.x.max(1), size.y.max(1));
-    }
-    if input.settings.mode == ShadingMode::Neural && frame.avatar.renderer.is_none() {
-        input.settings.mode = ShadingMode::Sh;
+    let size = camera.physical_target_size;
+    let inputs: Vec<ViewInput> = drawn
+        .iter()
+        .map(|(_, hand)| {
+            let mut input = hand.view.clone();
+            if let Some(size) = size
+                && (size.x, size.y) != (input.camera.width, input.camera.height)
+            {
+                input.camera = input.camera.resized(size.x.max(1), size.y.max(1));
+            }
+            if input.settings.mode == ShadingMode::Neural && hand.avatar.renderer.is_none() {
+                input.settings.mode = ShadingMode::Sh;
+            }
+            input
+        })
+        .collect();
+    let camera = inputs[0].camera.clone();
+    if camera.width == 0 || camera.height == 0 {
+        return;
     }
     let color = target.main_texture_view();
     let format = target.main_texture_format();
-    if let Some(img) = frame
+    let image = frame
         .cpu_image
         .as_ref()
-        .filter(|i| (i.width, i.height) == (input.camera.width, input.camera.height))
-    {
-        if holds != Some(img.key) {
+        .filter(|i| (i.width, i.height) == (camera.width, camera.height));
+    if let Some(img) = image {
+        let (g, _) = &mut drawn[0];
+        let Some(r) = g.renderer.as_mut() else { return };
+        if g.shaded_holds != Some(img.key) {
             r.upload_shaded(
                 device.wgpu_device(),
                 &queue,
@@ -339,28 +407,43 @@ fn draw_hand(
             ctx.command_encoder(),
             color,
             format,
-            &input.camera,
+            &camera,
         );
-        gpu.shaded_holds = Some(img.key);
+        g.shaded_holds = Some(img.key);
         return;
     }
-    gpu.shaded_holds = None;
-    let Some(r) = gpu.renderer.as_mut() else {
-        return;
-    };
-    if let Err(e) = r.encode_view(
+    drawn.iter_mut().for_each(|(g, _)| g.shaded_holds = None);
+    let mut passes: Vec<(&mut HandRenderer, &ViewInput)> = drawn
+        .iter_mut()
+        .zip(&inputs)
+        .filter_map(|((g, _), input)| g.renderer.as_mut().map(|r| (r, input)))
+        .collect();
+    let encoded = crate::gpu::encode_hands(
         device.wgpu_device(),
         &queue,
         ctx.command_encoder(),
-        &input,
-        Some((color, format)),
-    ) && let Ok(mut m) = messages.0.lock()
-    {
-        m.push(e.to_string());
+        &mut passes,
+    );
+    if let Err(e) = encoded {
+        if let Ok(mut m) = messages.0.lock() {
+            m.push(e.to_string());
+        }
+        return;
     }
+    let Some((first, _)) = passes.first_mut() else {
+        return;
+    };
+    first.encode_composite(
+        device.wgpu_device(),
+        &queue,
+        ctx.command_encoder(),
+        color,
+        format,
+        &camera,
+    );
     if let Ok(mut v) = timings.0.lock() {
         v.pipeline_ms = t.elapsed().as_secs_f64() * 1e3;
-        v.gpu = r.stage_times();
+        v.gpu = first.stage_times();
     }
 }
 

@@ -76,6 +76,8 @@ pub enum Step {
     /// Press "Load" in the picker a file with several captures or hands opens (its
     /// default choice).
     LoadChoice(bool),
+    /// Choose the hand the joints panel (and joint/preset steps) edit: "right" or "left".
+    Hand(String),
     /// Quit with this exit code.
     Exit(u8),
 }
@@ -329,9 +331,23 @@ pub fn run_script(
                 session.error(format!("script: joint {j} axis {axis} does not exist"));
             }
         }
+        Step::Hand(name) => {
+            let side = crate::hand::Handedness::parse(&name);
+            match side
+                .and_then(|side| (0..session.hands.len()).find(|&i| session.side_of(i) == side))
+            {
+                Some(i) => session.select_hand(i),
+                None => session.error(format!("script: no {name} hand is shown")),
+            }
+        }
         Step::Preset(name) => match parse_preset(&name) {
             Some(p) => {
-                let mean = *session.avatar.avatar.template.skeleton.pose_mean();
+                let mean = *session
+                    .avatar_of(session.selected)
+                    .avatar
+                    .template
+                    .skeleton
+                    .pose_mean();
                 session.edit_pose(|f| f.pose = p.pose(&mean));
             }
             None => session.error(format!("script: unknown preset `{name}`")),
@@ -349,7 +365,19 @@ pub fn run_script(
         Step::ShowUi(show) => session.show_ui = show,
         Step::Frame(f) => session.go_to_frame(f),
         Step::Report(path) => {
-            let report = serde_json::json!({
+            let hands: Vec<serde_json::Value> = (0..session.hands.len())
+                .map(|i| {
+                    let h = &session.hands[i];
+                    serde_json::json!({
+                        "side": session.side_of(i).as_str(),
+                        "present": h.present,
+                        "ready": h.embeddings.ready(),
+                        "avatar": session.avatar_of(i).avatar.name,
+                        "pose": h.pose.pose.to_vec(),
+                    })
+                })
+                .collect();
+            let mut report = serde_json::json!({
                 "avatar": session.avatar.avatar.name,
                 "vertices": session.avatar.avatar.num_vertices(),
                 "frames": session.frame_count(),
@@ -358,7 +386,7 @@ pub fn run_script(
                 "details_stale": session.details_stale(),
                 "fps": diag(&diagnostics, &bevy::diagnostic::FrameTimeDiagnosticsPlugin::FPS),
                 "frame_ms": diag(&diagnostics, &bevy::diagnostic::FrameTimeDiagnosticsPlugin::FRAME_TIME),
-                "embeddings_ms": session.embeddings.millis,
+                "embeddings_ms": session.hand().embeddings.millis,
                 "nets_engine": session.nets_engine,
                 "precision": session.precision().to_string(),
                 "kinematics_ms": session.kinematics_ms,
@@ -376,8 +404,8 @@ pub fn run_script(
                 "playing": session.timeline.playing,
                 "frame_edited": session.frame_edited(),
                 "edited_frames": session.sequence.as_ref().map_or(0, |s| s.edited.len()),
-                "pose": session.pose.pose.to_vec(),
-                "trans": session.pose.trans.to_vec(),
+                "pose": session.pose().pose.to_vec(),
+                "trans": session.pose().trans.to_vec(),
                 "text_editing": focus.text_editing,
                 "native_dialogs": dialogs.native,
                 "path_prompt": dialogs.prompt.as_ref().map(|p| format!("{:?}", p.role)),
@@ -391,6 +419,16 @@ pub fn run_script(
                 "hand_on_screen": hand_on_screen(&session, viewport.0),
                 "viewport": viewport.0,
             });
+            // The scene's hands (apart: one macro call this long exceeds its recursion).
+            let scene = serde_json::json!({
+                "hands": hands,
+                "hands_drawn": session.drawn_hands().count(),
+                "selected_hand": session.selected,
+                "left_avatar": session.left_avatar.as_ref().map(|a| a.avatar.name.clone()),
+            });
+            if let (Some(r), serde_json::Value::Object(more)) = (report.as_object_mut(), scene) {
+                r.extend(more);
+            }
             if let Err(e) = std::fs::write(
                 &path,
                 serde_json::to_string_pretty(&report).unwrap_or_default(),
@@ -519,14 +557,18 @@ fn diag(
     store.get(path).and_then(|d| d.smoothed()).unwrap_or(0.0)
 }
 
-/// Where the centre of the hand's bounding box lands in the last frame's camera, as a
+/// Where the centre of the hands' bounding box lands in the last frame's camera, as a
 /// fraction of the free viewport between the panels ([0, 1] on both axes when it is in
 /// view); `None` behind the camera.
 fn hand_on_screen(session: &Session, viewport: [f32; 4]) -> Option<[f64; 2]> {
     let camera = session.camera.as_ref()?;
-    let avatar = &session.avatar.avatar;
-    let geo = avatar.pose_geometry(&session.embeddings.embeddings, &session.pose);
-    let (lo, hi) = crate::mesh::bounding_box(&geo.vertices);
+    let vertices: Vec<[f32; 3]> = (session.drawn_geometry().into_iter())
+        .flat_map(|(_, g)| g.vertices)
+        .collect();
+    if vertices.is_empty() {
+        return None;
+    }
+    let (lo, hi) = crate::mesh::bounding_box(&vertices);
     let centre = std::array::from_fn(|k| 0.5 * (lo[k] + hi[k]));
     let p = camera.project(centre)?;
     let [x0, y0, x1, y1] = viewport.map(f64::from);

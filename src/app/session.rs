@@ -11,8 +11,9 @@ use super::worker::{EmbedWorker, Pending, Progress};
 use crate::SH_DIM;
 use crate::avatar::Avatar;
 use crate::camera::Camera;
+use crate::hand::Handedness;
 use crate::nn::Embeddings;
-use crate::pose::{LoadedPoses, PoseFrame};
+use crate::pose::{PoseFrame, SceneSequence};
 use crate::render_settings::RenderSettings;
 
 /// A message for the user.
@@ -55,15 +56,85 @@ impl Default for Timeline {
     }
 }
 
-/// Where the pose of the current frame comes from.
+/// Embeddings precomputed for each frame of one hand's track ("bake"), filled in the
+/// background.
+pub type FrameCache = Arc<std::sync::Mutex<Vec<Option<Arc<Embeddings>>>>>;
+
+/// A loaded pose sequence: one track per hand (one, or both hands of a HaMeR dump or an
+/// InterHand capture) on one timeline of scene frames.
 #[derive(Clone, Debug)]
 pub struct LoadedSequence {
-    pub poses: LoadedPoses,
+    /// The hands' tracks and which of their frames each scene frame shows (the timeline
+    /// counts scene frames). Hand `i` of the session shows track `i`.
+    pub scene: SceneSequence,
     pub path: PathBuf,
-    /// Embeddings precomputed for each frame ("bake"), filled in the background.
-    pub cache: Arc<std::sync::Mutex<Vec<Option<Arc<Embeddings>>>>>,
-    /// Frames changed in the viewer (their edits live in `poses`).
+    /// Per track, per frame of that track.
+    pub caches: Vec<FrameCache>,
+    /// Scene frames changed in the viewer (their edits live in the tracks).
     pub edited: std::collections::BTreeSet<usize>,
+}
+
+impl LoadedSequence {
+    fn new(scene: SceneSequence, path: PathBuf) -> Self {
+        let caches = scene
+            .hands
+            .iter()
+            .map(|(_, l)| empty_cache(l.sequence.len()))
+            .collect();
+        Self {
+            scene,
+            path,
+            caches,
+            edited: Default::default(),
+        }
+    }
+
+    /// The file's format (every track's).
+    pub fn format(&self) -> crate::pose::PoseFormat {
+        self.scene.hands[0].1.format
+    }
+
+    /// Whether the file has cameras (HaMeR dumps).
+    pub fn has_cameras(&self) -> bool {
+        self.scene.hands.iter().any(|(_, l)| l.cameras.is_some())
+    }
+
+    /// Per scene frame, the file's camera.
+    pub fn cameras(&self) -> Option<Vec<Option<Camera>>> {
+        self.has_cameras().then(|| {
+            (0..self.scene.len())
+                .map(|i| self.scene.camera(i).cloned())
+                .collect()
+        })
+    }
+
+    /// Per scene frame, its label (image name, frame id), when the file has labels.
+    pub fn labels(&self) -> Option<Vec<String>> {
+        self.scene
+            .hands
+            .iter()
+            .any(|(_, l)| l.sequence.labels.is_some())
+            .then(|| {
+                (0..self.scene.len())
+                    .map(|i| self.scene.label(i).unwrap_or_default().to_string())
+                    .collect()
+            })
+    }
+
+    /// Track `hand`'s frame at scene frame `frame`, if the hand is in it.
+    pub fn track_frame(&self, hand: usize, frame: usize) -> Option<usize> {
+        *self.scene.frames.get(frame)?.get(hand)?
+    }
+
+    /// Track `hand`'s pose at scene frame `frame`, if the hand is in it.
+    pub fn pose_at(&self, hand: usize, frame: usize) -> Option<&PoseFrame> {
+        let k = self.track_frame(hand, frame)?;
+        self.scene.hands[hand].1.sequence.frames.get(k)
+    }
+}
+
+fn empty_cache(n: usize) -> FrameCache {
+    Arc::new(std::sync::Mutex::new(vec![None; n]))
 }
 
 /// The avatar in use.
@@ -78,6 +149,8 @@ pub struct LoadedAvatar {
 /// Latest finished network outputs.
 pub struct LatestEmbeddings {
     pub embeddings: Arc<Embeddings>,
+    /// The avatar they were computed with.
+    pub avatar_generation: u64,
     /// The pose they were computed for.
     pub frame: PoseFrame,
     /// Changes whenever new embeddings arrive (drives GPU uploads).
@@ -89,6 +162,58 @@ impl LatestEmbeddings {
     /// Whether real outputs of the networks are in (not the start-up placeholder).
     pub fn ready(&self) -> bool {
         self.generation > 0
+    }
+
+    /// Placeholder outputs for `avatar` until the worker's first ones arrive: never drawn.
+    fn waiting(avatar: &LoadedAvatar) -> Self {
+        Self {
+            embeddings: Arc::new(placeholder_embeddings(&avatar.avatar)),
+            avatar_generation: avatar.generation,
+            frame: PoseFrame {
+                // A pose no request equals (NaN), so the first update asks the worker.
+                pose: [f32::NAN; crate::POSE_DIM],
+                ..PoseFrame::default()
+            },
+            generation: 0,
+            millis: 0.0,
+        }
+    }
+}
+
+/// One hand in the scene: the pose it shows and the networks' latest outputs for it.
+pub struct ShownHand {
+    /// The pose shown (sliders edit the selected hand's; the timeline sets every hand's).
+    pub pose: PoseFrame,
+    pub embeddings: LatestEmbeddings,
+    /// Whether the hand is in the frame shown (a sequence frame may hold only the other).
+    pub present: bool,
+    /// The last pose asked of the worker.
+    requested: Option<PoseFrame>,
+    /// The last pose the networks failed for.
+    nets_failed: Option<PoseFrame>,
+}
+
+impl ShownHand {
+    fn new(pose: PoseFrame, embeddings: LatestEmbeddings) -> Self {
+        Self {
+            pose,
+            embeddings,
+            present: true,
+            requested: None,
+            nets_failed: None,
+        }
+    }
+
+    /// Whether `frame` is the pose shown, as far as the networks care (joints and hand).
+    fn is_pose_shown(&self, frame: &PoseFrame) -> bool {
+        frame.pose == self.pose.pose && frame.hand == self.pose.hand
+    }
+
+    /// Whether the networks failed for the pose shown (the error is in the messages).
+    pub fn nets_failed_here(&self) -> bool {
+        self.nets_failed
+            .as_ref()
+            .is_some_and(|f| self.is_pose_shown(f))
     }
 }
 
@@ -165,10 +290,14 @@ pub struct Jobs {
 /// Everything the viewer shows.
 #[derive(Resource)]
 pub struct Session {
+    /// The main avatar: it shows right hands, and left hands when no left avatar is open.
     pub avatar: LoadedAvatar,
-    pub embeddings: LatestEmbeddings,
-    /// The pose being shown (sliders edit it; the timeline sets it).
-    pub pose: PoseFrame,
+    /// The left hands' own avatar (`view --left-avatar`, File > Open left-hand avatar…).
+    pub left_avatar: Option<LoadedAvatar>,
+    /// The hands in the scene (at least one; hand `i` shows track `i` of a sequence).
+    pub hands: Vec<ShownHand>,
+    /// The hand the joints panel edits.
+    pub selected: usize,
     pub sequence: Option<LoadedSequence>,
     pub timeline: Timeline,
     pub lighting: Lighting,
@@ -194,6 +323,8 @@ pub struct Session {
     pub worker: EmbedWorker,
     /// An avatar being loaded in the background.
     pub loading_avatar: Option<(PathBuf, Pending<AvatarLoadOutcome>)>,
+    /// Whether the avatar being loaded (or waiting for its MANO file) is for the left hands.
+    pub loading_left_avatar: bool,
     /// An XHand checkpoint waiting for the user to choose its MANO file.
     pub mano_prompt: Option<(PathBuf, crate::hand::Handedness)>,
     /// An environment map being read and downsampled in the background.
@@ -221,11 +352,8 @@ pub struct Session {
     /// The arithmetic of the CPU networks and neural image (`--precision`, Display >
     /// Networks); every avatar shown gets it.
     precision: crate::nn::Precision,
-    /// Run the networks again for the pose shown (the engine changed).
+    /// Run the networks again for the poses shown (the engine changed).
     rerun_nets: bool,
-    /// The last pose the networks failed for.
-    nets_failed: Option<PoseFrame>,
-    requested: Option<PoseFrame>,
 }
 
 /// What a background avatar load gives: the avatar and its rest-pose embeddings, or an error.
@@ -241,7 +369,8 @@ pub enum AvatarLoaded {
 
 /// What loading a pose file produced.
 pub enum PoseLoadOutcome {
-    Loaded(LoadedPoses),
+    /// One hand's track, or both hands'.
+    Loaded(SceneSequence),
     /// The file holds several captures or hands: ask the user.
     Choose(crate::pose::PoseFileSummary),
 }
@@ -252,7 +381,7 @@ pub struct PoseChoice {
     pub path: PathBuf,
     pub summary: crate::pose::PoseFileSummary,
     pub capture: Option<String>,
-    pub hand: Option<crate::hand::Handedness>,
+    pub hand: Option<crate::pose::HandChoice>,
 }
 
 impl Session {
@@ -261,31 +390,26 @@ impl Session {
     /// [`LatestEmbeddings::ready`]).
     pub fn new(avatar: Avatar, embeddings: Option<Embeddings>, path: Option<PathBuf>) -> Self {
         let sh = avatar.sh_row(0);
-        let pose = PoseFrame::default();
-        let ready = embeddings.is_some();
-        let embeddings = embeddings.unwrap_or_else(|| placeholder_embeddings(&avatar));
-        // A pose no request equals (NaN), so the first update asks the worker.
-        let computed_for = if ready {
-            pose.clone()
-        } else {
-            PoseFrame {
-                pose: [f32::NAN; crate::POSE_DIM],
-                ..PoseFrame::default()
-            }
+        let avatar = LoadedAvatar {
+            avatar: Arc::new(avatar),
+            generation: 1,
+            path,
         };
-        Self {
-            avatar: LoadedAvatar {
-                avatar: Arc::new(avatar),
+        let latest = match embeddings {
+            Some(e) => LatestEmbeddings {
+                embeddings: Arc::new(e),
+                avatar_generation: avatar.generation,
+                frame: PoseFrame::default(),
                 generation: 1,
-                path,
-            },
-            embeddings: LatestEmbeddings {
-                embeddings: Arc::new(embeddings),
-                frame: computed_for,
-                generation: ready as u64,
                 millis: 0.0,
             },
-            pose,
+            None => LatestEmbeddings::waiting(&avatar),
+        };
+        Self {
+            avatar,
+            left_avatar: None,
+            hands: vec![ShownHand::new(PoseFrame::default(), latest)],
+            selected: 0,
             sequence: None,
             timeline: Timeline::default(),
             lighting: Lighting {
@@ -319,6 +443,7 @@ impl Session {
             output_dir: crate::user_config::output_dir(),
             worker: EmbedWorker::start(),
             loading_avatar: None,
+            loading_left_avatar: false,
             mano_prompt: None,
             loading_poses: None,
             loading_env: None,
@@ -333,9 +458,58 @@ impl Session {
             nets_choice: crate::engine::NetsChoice::Auto,
             precision: crate::nn::Precision::F32,
             rerun_nets: false,
-            nets_failed: None,
-            requested: None,
         }
+    }
+
+    /// The hand the joints panel edits.
+    pub fn hand(&self) -> &ShownHand {
+        &self.hands[self.selected.min(self.hands.len() - 1)]
+    }
+
+    /// The pose of the hand the joints panel edits.
+    pub fn pose(&self) -> &PoseFrame {
+        &self.hand().pose
+    }
+
+    /// The side of hand `i`.
+    pub fn side_of(&self, i: usize) -> Handedness {
+        self.hands[i].pose.hand.unwrap_or(self.avatar.avatar.hand)
+    }
+
+    /// The avatar that shows a hand of `side`: the left avatar for a left hand when one is
+    /// open, else the main one (mirrored for a hand of the other side).
+    pub fn avatar_for(&self, side: Handedness) -> &LoadedAvatar {
+        crate::hand::for_side(side, &self.avatar, self.left_avatar.as_ref())
+    }
+
+    /// The avatar of hand `i`.
+    pub fn avatar_of(&self, i: usize) -> &LoadedAvatar {
+        self.avatar_for(self.side_of(i))
+    }
+
+    /// The hands drawn now: in the frame shown and with real network outputs, with their
+    /// avatars (whose vertex counts their outputs match).
+    pub fn drawn_hands(&self) -> impl Iterator<Item = (usize, &ShownHand, &LoadedAvatar)> {
+        (0..self.hands.len()).filter_map(|i| {
+            let (h, a) = (&self.hands[i], self.avatar_of(i));
+            let fits = h.embeddings.embeddings.num_vertices == a.avatar.num_vertices();
+            (h.present && h.embeddings.ready() && fits).then_some((i, h, a))
+        })
+    }
+
+    /// The posed geometry of every hand drawn, with its avatar.
+    pub fn drawn_geometry(&self) -> Vec<(Arc<Avatar>, crate::frame::PosedGeometry)> {
+        self.drawn_hands()
+            .map(|(_, h, a)| {
+                let geo = a.avatar.pose_geometry(&h.embeddings.embeddings, &h.pose);
+                (a.avatar.clone(), geo)
+            })
+            .collect()
+    }
+
+    /// Chooses the hand the joints panel edits (clamped to the hands there are).
+    pub fn select_hand(&mut self, i: usize) {
+        self.selected = i.min(self.hands.len() - 1);
     }
 
     /// Shows an error (kept until dismissed).
@@ -403,22 +577,28 @@ impl Session {
         self.timeline.playing = !self.timeline.playing;
     }
 
-    /// Changes the shown pose (a slider, preset or reset). On a sequence frame the edit is
-    /// kept in the sequence, so stepping away and back shows it, and the frame is marked
-    /// edited; its precomputed embeddings are dropped.
+    /// Changes the selected hand's pose (a slider, preset or reset). On a sequence frame the
+    /// edit is kept in the hand's track, so stepping away and back shows it, and the frame
+    /// is marked edited; its precomputed embeddings are dropped. A hand not in the frame
+    /// shown is not edited.
     pub fn edit_pose(&mut self, edit: impl FnOnce(&mut PoseFrame)) {
         self.timeline.playing = false;
-        edit(&mut self.pose);
+        let i = self.selected.min(self.hands.len() - 1);
+        if !self.hands[i].present {
+            return;
+        }
+        edit(&mut self.hands[i].pose);
         let f = self.timeline.frame;
-        let pose = self.pose.clone();
+        let pose = self.hands[i].pose.clone();
         if let Some(seq) = self.sequence.as_mut()
-            && let Some(frame) = seq.poses.sequence.frames.get_mut(f)
+            && let Some(k) = seq.track_frame(i, f)
+            && let Some(frame) = seq.scene.hands[i].1.sequence.frames.get_mut(k)
             && *frame != pose
         {
             *frame = pose;
             seq.edited.insert(f);
-            if let Ok(mut c) = seq.cache.lock()
-                && let Some(e) = c.get_mut(f)
+            if let Ok(mut c) = seq.caches[i].lock()
+                && let Some(e) = c.get_mut(k)
             {
                 *e = None;
             }
@@ -442,92 +622,173 @@ impl Session {
             .is_some_and(|s| s.edited.contains(&self.timeline.frame))
     }
 
-    /// Replaces the avatar (the pose and lighting carry over; lighting resets to the new
-    /// avatar's first SH row). A precompute under way is cancelled and the cache starts
-    /// empty (a new one: the old job can only write into the old); a flat-relative sequence
-    /// (HaMeR) is re-expressed for the new avatar's mean pose, edits included.
+    /// Replaces the main avatar (the pose and lighting carry over; lighting resets to the
+    /// new avatar's first SH row).
     pub fn set_avatar(&mut self, avatar: Avatar, embeddings: Embeddings, path: Option<PathBuf>) {
-        let mut avatar = avatar;
-        if let Err(e) = avatar.set_precision(self.precision) {
-            self.error(e);
-        }
-        self.avatar_counter += 1;
-        let keep_env = self.lighting.source == LightSource::Environment;
         self.lighting.sh = avatar.sh_row(0);
+        let keep_env = self.lighting.source == LightSource::Environment;
         self.lighting.source = LightSource::Row(0);
-        let old = self.avatar.avatar.clone();
-        let (old_mean, old_hand) = (*old.template.skeleton.pose_mean(), old.hand);
-        let (new_mean, new_hand) = (*avatar.template.skeleton.pose_mean(), avatar.hand);
-        self.avatar = LoadedAvatar {
-            avatar: Arc::new(avatar),
-            generation: self.avatar_counter,
-            path,
-        };
-        self.embed_counter += 1;
-        self.embeddings = LatestEmbeddings {
-            embeddings: Arc::new(embeddings),
-            frame: PoseFrame::default(),
-            generation: self.embed_counter,
-            millis: 0.0,
-        };
-        self.requested = None;
-        if let Some(p) = self.jobs.precompute.take() {
-            p.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        if let Some(seq) = self.sequence.as_mut() {
-            let n = seq.poses.sequence.len();
-            seq.cache = Arc::new(std::sync::Mutex::new(vec![None; n]));
-            if seq.poses.format == crate::pose::PoseFormat::Hamer {
-                let reconvert = |f: &mut PoseFrame| {
-                    crate::pose::reconvert_for_mean(f, &old_mean, old_hand, &new_mean, new_hand)
-                };
-                seq.poses.sequence.frames.iter_mut().for_each(reconvert);
-                reconvert(&mut self.pose);
-            }
-        }
+        self.install_avatar(false, avatar, embeddings, path);
         if keep_env {
             // The new avatar may store its colours in the other order.
             self.light_from_environment();
         }
     }
 
-    /// Shows a loaded sequence from its first frame.
-    pub fn set_sequence(&mut self, poses: LoadedPoses, path: PathBuf) {
-        let n = poses.sequence.len();
-        self.pose = poses.sequence.frames[0].clone();
-        self.sequence = Some(LoadedSequence {
-            poses,
+    /// Opens `avatar` for the left hands (the main avatar keeps the right ones).
+    pub fn set_left_avatar(
+        &mut self,
+        avatar: Avatar,
+        embeddings: Embeddings,
+        path: Option<PathBuf>,
+    ) {
+        self.install_avatar(true, avatar, embeddings, path);
+    }
+
+    /// Puts `avatar` in as the main or the left avatar. Hands it now shows get its rest-pose
+    /// outputs (recomputed for their poses next). A precompute under way is cancelled and
+    /// the caches start empty (new ones: the old job can only write into the old); a
+    /// flat-relative sequence (HaMeR) is re-expressed for the mean pose of each hand's new
+    /// avatar, edits included.
+    fn install_avatar(
+        &mut self,
+        left: bool,
+        avatar: Avatar,
+        embeddings: Embeddings,
+        path: Option<PathBuf>,
+    ) {
+        let mut avatar = avatar;
+        if let Err(e) = avatar.set_precision(self.precision) {
+            self.error(e);
+        }
+        self.avatar_counter += 1;
+        let before: Vec<Arc<Avatar>> = (0..self.hands.len())
+            .map(|i| self.avatar_of(i).avatar.clone())
+            .collect();
+        let loaded = LoadedAvatar {
+            avatar: Arc::new(avatar),
+            generation: self.avatar_counter,
             path,
-            cache: Arc::new(std::sync::Mutex::new(vec![None; n])),
-            edited: Default::default(),
-        });
+        };
+        if left {
+            self.left_avatar = Some(loaded);
+        } else {
+            self.avatar = loaded;
+        }
+        self.embed_counter += 1;
+        let embeddings = Arc::new(embeddings);
+        let generation = self.avatar_counter;
+        for i in 0..self.hands.len() {
+            if self.avatar_of(i).generation != generation {
+                continue;
+            }
+            let hand = &mut self.hands[i];
+            hand.embeddings = LatestEmbeddings {
+                embeddings: embeddings.clone(),
+                avatar_generation: generation,
+                frame: PoseFrame::default(),
+                generation: self.embed_counter,
+                millis: 0.0,
+            };
+            hand.requested = None;
+            hand.nets_failed = None;
+        }
+        if let Some(p) = self.jobs.precompute.take() {
+            p.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        let after: Vec<Arc<Avatar>> = (0..self.hands.len())
+            .map(|i| self.avatar_of(i).avatar.clone())
+            .collect();
+        if let Some(seq) = self.sequence.as_mut() {
+            seq.caches = seq
+                .scene
+                .hands
+                .iter()
+                .map(|(_, l)| empty_cache(l.sequence.len()))
+                .collect();
+            if seq.format() == crate::pose::PoseFormat::Hamer {
+                for (i, (old, new)) in before.iter().zip(&after).enumerate() {
+                    if Arc::ptr_eq(old, new) {
+                        continue;
+                    }
+                    let (old_mean, new_mean) = (
+                        *old.template.skeleton.pose_mean(),
+                        *new.template.skeleton.pose_mean(),
+                    );
+                    let reconvert = |f: &mut PoseFrame| {
+                        crate::pose::reconvert_for_mean(f, &old_mean, old.hand, &new_mean, new.hand)
+                    };
+                    if let Some((_, track)) = seq.scene.hands.get_mut(i) {
+                        track.sequence.frames.iter_mut().for_each(reconvert);
+                    }
+                    reconvert(&mut self.hands[i].pose);
+                }
+            }
+        }
+    }
+
+    /// Shows a loaded sequence (one track per hand) from its first frame.
+    pub fn set_sequence(&mut self, scene: SceneSequence, path: PathBuf) {
+        let seq = LoadedSequence::new(scene, path);
+        // One hand per track; hands already shown keep their outputs while new ones come.
+        self.hands.truncate(seq.scene.hands.len());
+        while self.hands.len() < seq.scene.hands.len() {
+            let side = seq.scene.hands[self.hands.len()].0;
+            let waiting = LatestEmbeddings::waiting(self.avatar_for(side));
+            let pose = PoseFrame {
+                hand: Some(side),
+                ..PoseFrame::default()
+            };
+            self.hands.push(ShownHand::new(pose, waiting));
+        }
+        self.selected = self.selected.min(self.hands.len() - 1);
+        self.sequence = Some(seq);
         self.timeline = Timeline {
             looping: self.timeline.looping,
             speed: self.timeline.speed,
             ..Timeline::default()
         };
+        self.show_frame(0);
+    }
+
+    /// Every hand shows its pose of scene frame `f` (a hand not in it is hidden).
+    fn show_frame(&mut self, f: usize) {
+        let Some(seq) = &self.sequence else { return };
+        for (i, hand) in self.hands.iter_mut().enumerate() {
+            match seq.pose_at(i, f) {
+                Some(p) => {
+                    hand.pose = p.clone();
+                    hand.present = true;
+                }
+                None => {
+                    // Hidden, but still the track's side (for the panels and its avatar).
+                    hand.present = false;
+                    hand.pose.hand = seq.scene.hands.get(i).map(|(side, _)| *side);
+                }
+            }
+        }
     }
 
     /// Number of frames on the timeline (0 without a sequence).
     pub fn frame_count(&self) -> usize {
-        self.sequence.as_ref().map_or(0, |s| s.poses.sequence.len())
+        self.sequence.as_ref().map_or(0, |s| s.scene.len())
     }
 
     /// Frames per second of the sequence.
     pub fn fps(&self) -> f32 {
-        self.sequence
-            .as_ref()
-            .map_or(30.0, |s| s.poses.sequence.fps)
+        self.sequence.as_ref().map_or(30.0, |s| s.scene.fps)
     }
 
-    /// Jumps to `frame` of the sequence (clamped) and shows its pose.
+    /// Jumps to `frame` of the sequence (clamped) and shows its poses.
     pub fn go_to_frame(&mut self, frame: usize) {
-        let Some(seq) = &self.sequence else { return };
-        let n = seq.poses.sequence.len();
+        let n = self.frame_count();
+        if n == 0 {
+            return;
+        }
         let f = frame.min(n - 1);
         self.timeline.frame = f;
-        self.timeline.time = f as f32 / seq.poses.sequence.fps;
-        self.pose = seq.poses.sequence.frames[f].clone();
+        self.timeline.time = f as f32 / self.fps();
+        self.show_frame(f);
     }
 
     /// Advances playback by `dt` seconds of wall-clock time (scaled by the speed), skipping
@@ -552,44 +813,58 @@ impl Session {
         let f = ((t * fps) as usize).min(n - 1);
         if f != self.timeline.frame {
             self.timeline.frame = f;
-            if let Some(seq) = &self.sequence {
-                self.pose = seq.poses.sequence.frames[f].clone();
-            }
+            self.show_frame(f);
         }
     }
 
-    /// The SH lighting in effect for the current frame.
+    /// The SH lighting in effect for the current frame (the frame's own, from the first hand
+    /// in it that has one, when "use the frame's SH" is on).
     pub fn current_sh(&self) -> [f32; SH_DIM] {
-        match (self.lighting.use_frame_sh, self.pose.sh) {
+        let frame_sh = self
+            .hands
+            .iter()
+            .filter(|h| h.present)
+            .find_map(|h| h.pose.sh);
+        match (self.lighting.use_frame_sh, frame_sh) {
             (true, Some(sh)) => sh,
             _ => self.lighting.sh,
         }
     }
 
-    /// Whether `frame` is the pose shown, as far as the networks care (joints and hand).
-    fn is_pose_shown(&self, frame: &PoseFrame) -> bool {
-        frame.pose == self.pose.pose && frame.hand == self.pose.hand
+    /// Whether the frame shown has its own SH lighting.
+    pub fn frame_has_sh(&self) -> bool {
+        self.hands.iter().any(|h| h.present && h.pose.sh.is_some())
     }
 
-    /// Whether the networks failed for the pose shown (the error is in the messages).
+    /// Whether the networks failed for the selected hand's pose (the error is in the
+    /// messages).
     pub fn nets_failed_here(&self) -> bool {
-        self.nets_failed
-            .as_ref()
-            .is_some_and(|f| self.is_pose_shown(f))
+        self.hand().nets_failed_here()
     }
 
-    /// Whether the shown details (displacement, albedo, weights) belong to an earlier pose.
-    /// (A pose the networks failed for counts as done: its error is shown, the earlier
-    /// details stay, and the window stops waiting for it.)
+    /// Whether hand `i`'s details (displacement, albedo, weights) belong to an earlier pose
+    /// or another avatar. (A pose the networks failed for counts as done: its error is
+    /// shown, the earlier details stay, and the window stops waiting for it.)
+    fn hand_stale(&self, i: usize) -> bool {
+        let h = &self.hands[i];
+        let other_avatar = h.embeddings.avatar_generation != self.avatar_of(i).generation;
+        h.present
+            && (other_avatar || !h.is_pose_shown(&h.embeddings.frame))
+            && !h.nets_failed_here()
+    }
+
+    /// Whether the details of any hand shown belong to an earlier pose.
     pub fn details_stale(&self) -> bool {
-        !self.is_pose_shown(&self.embeddings.frame) && !self.nets_failed_here()
+        (0..self.hands.len()).any(|i| self.hand_stale(i))
     }
 
-    /// Requests fresh embeddings when the pose changed, or takes them from the sequence
-    /// cache; collects finished results. Call once per frame.
+    /// Requests fresh embeddings for every hand whose pose changed, or takes them from the
+    /// sequence cache; collects finished results. Call once per frame.
     pub fn update_embeddings(&mut self) {
         for r in self.worker.poll() {
-            if r.avatar_generation != self.avatar.generation {
+            if r.slot >= self.hands.len()
+                || r.avatar_generation != self.avatar_of(r.slot).generation
+            {
                 continue;
             }
             self.nets_engine = r.engine;
@@ -602,8 +877,9 @@ impl Session {
             match r.embeddings {
                 Ok(e) => {
                     self.embed_counter += 1;
-                    self.embeddings = LatestEmbeddings {
+                    self.hands[r.slot].embeddings = LatestEmbeddings {
                         embeddings: e,
+                        avatar_generation: r.avatar_generation,
                         frame: r.frame,
                         generation: self.embed_counter,
                         millis: r.millis,
@@ -611,51 +887,58 @@ impl Session {
                 }
                 Err(e) => {
                     self.error(format!("the networks failed: {e}"));
-                    self.nets_failed = Some(r.frame);
+                    self.hands[r.slot].nets_failed = Some(r.frame);
                 }
             }
         }
         let rerun = std::mem::take(&mut self.rerun_nets);
-        if !self.details_stale() && !rerun {
-            return;
-        }
-        if let Some(cached) = self.cached_embeddings().filter(|_| !rerun) {
-            self.embed_counter += 1;
-            self.embeddings = LatestEmbeddings {
-                embeddings: cached,
-                frame: self.pose.clone(),
-                generation: self.embed_counter,
-                millis: 0.0,
-            };
-            return;
-        }
-        let already = self
-            .requested
-            .as_ref()
-            .is_some_and(|r| self.is_pose_shown(r));
-        if !already || rerun {
-            self.worker.request(
-                self.avatar.avatar.clone(),
-                self.avatar.generation,
-                self.pose.clone(),
-                self.nets_choice,
-            );
-            self.requested = Some(self.pose.clone());
+        for i in 0..self.hands.len() {
+            if !self.hands[i].present || (!self.hand_stale(i) && !rerun) {
+                continue;
+            }
+            let avatar = self.avatar_of(i);
+            let (avatar, generation) = (avatar.avatar.clone(), avatar.generation);
+            if let Some(cached) = self.cached_embeddings(i).filter(|_| !rerun) {
+                self.embed_counter += 1;
+                let hand = &mut self.hands[i];
+                hand.embeddings = LatestEmbeddings {
+                    embeddings: cached,
+                    avatar_generation: generation,
+                    frame: hand.pose.clone(),
+                    generation: self.embed_counter,
+                    millis: 0.0,
+                };
+                continue;
+            }
+            let hand = &self.hands[i];
+            let already = hand
+                .requested
+                .as_ref()
+                .is_some_and(|r| hand.is_pose_shown(r));
+            if !already || rerun {
+                let pose = hand.pose.clone();
+                self.worker
+                    .request(i, avatar, generation, pose.clone(), self.nets_choice);
+                self.hands[i].requested = Some(pose);
+            }
         }
     }
 
-    fn cached_embeddings(&self) -> Option<Arc<Embeddings>> {
+    /// Hand `i`'s precomputed outputs for the frame shown, if they are in the cache and fit
+    /// its avatar.
+    fn cached_embeddings(&self, i: usize) -> Option<Arc<Embeddings>> {
         let seq = self.sequence.as_ref()?;
-        let frame = seq.poses.sequence.frames.get(self.timeline.frame)?;
-        if frame.pose != self.pose.pose {
+        let k = seq.track_frame(i, self.timeline.frame)?;
+        let frame = seq.scene.hands.get(i)?.1.sequence.frames.get(k)?;
+        if frame.pose != self.hands[i].pose.pose {
             return None;
         }
-        let cached = seq.cache.lock().ok()?.get(self.timeline.frame)?.clone()?;
+        let cached = seq.caches.get(i)?.lock().ok()?.get(k)?.clone()?;
         // Never another avatar's outputs (a stale job's), whatever wrote them.
-        (cached.num_vertices == self.avatar.avatar.num_vertices()).then_some(cached)
+        (cached.num_vertices == self.avatar_of(i).avatar.num_vertices()).then_some(cached)
     }
 
-    /// Runs the networks on `choice` from now on, starting with the pose shown.
+    /// Runs the networks on `choice` from now on, starting with the poses shown.
     pub fn set_nets_choice(&mut self, choice: crate::engine::NetsChoice) {
         if self.nets_choice != choice {
             self.nets_choice = choice;
@@ -668,9 +951,9 @@ impl Session {
         self.precision
     }
 
-    /// Chooses the arithmetic of the CPU networks and neural image for this avatar and the
-    /// next ones, and recomputes the pose shown; refused (with a message) where this CPU
-    /// cannot run it.
+    /// Chooses the arithmetic of the CPU networks and neural image for these avatars and
+    /// the next ones, and recomputes the poses shown; refused (with a message) where this
+    /// CPU cannot run it.
     pub fn set_precision(&mut self, precision: crate::nn::Precision) {
         if precision == self.precision {
             return;
@@ -680,8 +963,16 @@ impl Session {
             self.error(e);
             return;
         }
-        self.precision = precision;
         self.avatar.avatar = Arc::new(avatar);
+        if let Some(left) = self.left_avatar.as_mut() {
+            let mut avatar = (*left.avatar).clone();
+            if let Err(e) = avatar.set_precision(precision) {
+                self.error(e);
+                return;
+            }
+            left.avatar = Arc::new(avatar);
+        }
+        self.precision = precision;
         self.rerun_nets = true;
     }
 
@@ -739,7 +1030,7 @@ fn recent_file() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pose::{PoseFormat, PoseSequence};
+    use crate::pose::{LoadedPoses, PoseFormat, PoseSequence};
 
     fn session_with_sequence(n: usize) -> Session {
         let device = candle_core::Device::Cpu;
@@ -766,7 +1057,10 @@ mod tests {
             cameras: None,
             file_frames: None,
         };
-        s.set_sequence(poses, "seq.json".into());
+        s.set_sequence(
+            SceneSequence::single(Handedness::Right, poses),
+            "seq.json".into(),
+        );
         s
     }
 
@@ -778,18 +1072,23 @@ mod tests {
             .unwrap();
         let expected = avatar.embed(&PoseFrame::default()).unwrap();
         let mut s = Session::new(avatar, None, None);
-        assert!(!s.embeddings.ready() && s.details_stale() && !s.is_idle());
-        let placeholder = &s.embeddings.embeddings;
+        assert!(!s.hand().embeddings.ready() && s.details_stale() && !s.is_idle());
+        assert_eq!(
+            s.drawn_hands().count(),
+            0,
+            "nothing drawn from the placeholder"
+        );
+        let placeholder = &s.hand().embeddings.embeddings;
         assert_eq!(placeholder.lbs_weights.len(), expected.lbs_weights.len());
         assert_eq!(placeholder.code_delta.len(), expected.code_delta.len());
         let start = std::time::Instant::now();
-        while !s.embeddings.ready() {
+        while !s.hand().embeddings.ready() {
             assert!(start.elapsed().as_secs() < 60, "the worker never answered");
             s.update_embeddings();
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(!s.details_stale());
-        assert_eq!(s.embeddings.embeddings.delta, expected.delta);
+        assert_eq!(s.hand().embeddings.embeddings.delta, expected.delta);
     }
 
     #[test]
@@ -803,8 +1102,11 @@ mod tests {
         s.advance(0.5);
         assert_eq!(s.timeline.frame, 45);
         assert_eq!(
-            s.pose,
-            s.sequence.as_ref().unwrap().poses.sequence.frames[45]
+            *s.pose(),
+            s.sequence.as_ref().unwrap().scene.hands[0]
+                .1
+                .sequence
+                .frames[45]
         );
     }
 
@@ -830,20 +1132,20 @@ mod tests {
     fn edits_on_a_sequence_frame_are_kept_when_stepping() {
         let mut s = session_with_sequence(5);
         s.go_to_frame(2);
-        if let Ok(mut c) = s.sequence.as_ref().unwrap().cache.lock() {
-            c[2] = Some(s.embeddings.embeddings.clone());
+        if let Ok(mut c) = s.sequence.as_ref().unwrap().caches[0].lock() {
+            c[2] = Some(s.hand().embeddings.embeddings.clone());
         }
         s.edit_pose(|p| p.pose[5] = 0.7);
         assert!(s.frame_edited());
         s.go_to_frame(3);
         assert!(!s.frame_edited());
-        assert_eq!(s.pose.pose[5], 0.03);
+        assert_eq!(s.pose().pose[5], 0.03);
         s.go_to_frame(2);
-        assert_eq!(s.pose.pose[5], 0.7, "the edit survives stepping");
+        assert_eq!(s.pose().pose[5], 0.7, "the edit survives stepping");
         let seq = s.sequence.as_ref().unwrap();
         assert_eq!(seq.edited.iter().copied().collect::<Vec<_>>(), vec![2]);
         assert!(
-            seq.cache.lock().unwrap()[2].is_none(),
+            seq.caches[0].lock().unwrap()[2].is_none(),
             "stale cache dropped"
         );
         // An edit that changes nothing marks nothing.
@@ -857,7 +1159,7 @@ mod tests {
         let mut s = session_with_sequence(4);
         crate::app::output::start_precompute(&mut s);
         let job = s.jobs.precompute.clone().unwrap();
-        let old_cache = s.sequence.as_ref().unwrap().cache.clone();
+        let old_cache = s.sequence.as_ref().unwrap().caches[0].clone();
         let device = candle_core::Device::Cpu;
         let other = crate::synthetic::SyntheticSpec {
             mesh: crate::synthetic::SyntheticMesh::ToyHand {
@@ -876,19 +1178,19 @@ mod tests {
             "job cancelled"
         );
         assert!(s.jobs.precompute.is_none());
-        let cache = s.sequence.as_ref().unwrap().cache.clone();
+        let cache = s.sequence.as_ref().unwrap().caches[0].clone();
         assert!(!Arc::ptr_eq(&cache, &old_cache), "a fresh cache");
         // Even a stray entry of the old avatar is never used.
         let stale = old_cache.lock().unwrap()[0]
             .clone()
-            .unwrap_or_else(|| Arc::new(s.embeddings.embeddings.as_ref().clone()));
+            .unwrap_or_else(|| Arc::new(s.hand().embeddings.embeddings.as_ref().clone()));
         let stale = Arc::new(Embeddings {
             num_vertices: stale.num_vertices + 1,
             ..(*stale).clone()
         });
         cache.lock().unwrap()[0] = Some(stale);
         s.go_to_frame(0);
-        assert!(s.cached_embeddings().is_none());
+        assert!(s.cached_embeddings(0).is_none());
     }
 
     #[test]
@@ -906,5 +1208,138 @@ mod tests {
         assert_eq!(s.messages.len(), 1);
         assert!(s.messages[0].is_error, "errors stay until dismissed");
         assert_eq!(s.log.len(), 2, "the log keeps every message");
+    }
+
+    /// A two-hand scene of `n` frames: the right hand in every frame, the left in the odd
+    /// ones (its k-th frame is scene frame 2k+1).
+    fn session_with_two_hands(n: usize) -> Session {
+        let mut s = session_with_sequence(1);
+        let track = |side: Handedness, count: usize, base: f32| LoadedPoses {
+            sequence: PoseSequence {
+                fps: 30.0,
+                frames: (0..count)
+                    .map(|i| PoseFrame {
+                        pose: [base + i as f32 * 0.01; crate::POSE_DIM],
+                        hand: Some(side),
+                        ..PoseFrame::default()
+                    })
+                    .collect(),
+                labels: None,
+                source: None,
+            },
+            format: PoseFormat::InterHand,
+            warnings: Vec::new(),
+            cameras: None,
+            file_frames: None,
+        };
+        let left_frames = n / 2;
+        let scene = SceneSequence {
+            hands: vec![
+                (Handedness::Right, track(Handedness::Right, n, 0.0)),
+                (Handedness::Left, track(Handedness::Left, left_frames, 0.5)),
+            ],
+            frames: (0..n)
+                .map(|i| vec![Some(i), (i % 2 == 1).then_some(i / 2)])
+                .collect(),
+            fps: 30.0,
+        };
+        s.set_sequence(scene, "both.json".into());
+        s
+    }
+
+    /// Runs the worker until every hand shown has its details (or fails the test).
+    fn settle(s: &mut Session) {
+        let start = Instant::now();
+        while s.details_stale() {
+            assert!(start.elapsed().as_secs() < 60, "the worker never answered");
+            s.update_embeddings();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn both_hands_of_a_scene_follow_the_timeline_and_a_missing_hand_is_hidden() {
+        let mut s = session_with_two_hands(6);
+        assert_eq!(s.hands.len(), 2);
+        assert_eq!(s.side_of(1), Handedness::Left);
+        assert!(
+            s.hands[0].present && !s.hands[1].present,
+            "frame 0 has no left hand"
+        );
+        settle(&mut s);
+        assert_eq!(s.drawn_hands().count(), 1);
+        s.go_to_frame(3);
+        assert!(s.hands[1].present);
+        assert_eq!(s.hands[0].pose.pose[0], 0.03);
+        assert_eq!(
+            s.hands[1].pose.pose[0], 0.51,
+            "the left hand's second frame"
+        );
+        settle(&mut s);
+        let drawn: Vec<usize> = s.drawn_hands().map(|(i, _, _)| i).collect();
+        assert_eq!(drawn, vec![0, 1]);
+        // Each hand's outputs are for its own pose (the worker kept both requests).
+        for h in &s.hands {
+            assert_eq!(h.embeddings.frame.pose, h.pose.pose);
+        }
+        // Both hands show the main avatar (no left avatar): the left mirrored.
+        assert_eq!(s.avatar_of(1).generation, s.avatar.generation);
+    }
+
+    #[test]
+    fn edits_go_to_the_selected_hand_only_and_stay_in_its_track() {
+        let mut s = session_with_two_hands(4);
+        s.go_to_frame(1);
+        s.select_hand(1);
+        s.edit_pose(|p| p.pose[4] = 1.25);
+        assert_eq!(s.hands[1].pose.pose[4], 1.25);
+        assert_eq!(s.hands[0].pose.pose[4], 0.01, "the right hand is untouched");
+        s.go_to_frame(2);
+        s.go_to_frame(1);
+        assert_eq!(s.hands[1].pose.pose[4], 1.25, "kept in the left track");
+        let seq = s.sequence.as_ref().unwrap();
+        assert_eq!(seq.scene.hands[1].1.sequence.frames[0].pose[4], 1.25);
+        assert_eq!(seq.scene.hands[0].1.sequence.frames[1].pose[4], 0.01);
+        // A hand not in the frame shown is not edited.
+        s.go_to_frame(2);
+        let before = s.hands[1].pose.clone();
+        s.edit_pose(|p| p.pose[4] = -2.0);
+        assert_eq!(s.hands[1].pose, before);
+        assert!(!s.frame_edited());
+    }
+
+    #[test]
+    fn a_left_avatar_takes_the_left_hand_only() {
+        let mut s = session_with_two_hands(4);
+        s.go_to_frame(1);
+        settle(&mut s);
+        let right_outputs = s.hands[0].embeddings.generation;
+        let device = candle_core::Device::Cpu;
+        let left = crate::synthetic::SyntheticSpec {
+            mesh: crate::synthetic::SyntheticMesh::ToyHand {
+                around: 10,
+                rings_per_bone: 3,
+            },
+            seed: 7,
+            ..crate::synthetic::SyntheticSpec::test_avatar()
+        }
+        .avatar(&device)
+        .unwrap();
+        let vertices = left.num_vertices();
+        assert_ne!(vertices, s.avatar.avatar.num_vertices());
+        let emb = left.embed(&PoseFrame::default()).unwrap();
+        s.set_left_avatar(left, emb, None);
+        assert_eq!(s.avatar_of(1).avatar.num_vertices(), vertices);
+        assert_eq!(
+            s.hands[0].embeddings.generation, right_outputs,
+            "the right hand keeps its"
+        );
+        assert!(
+            s.details_stale(),
+            "the left hand's pose is recomputed with its avatar"
+        );
+        settle(&mut s);
+        assert_eq!(s.hands[1].embeddings.embeddings.num_vertices, vertices);
+        assert_eq!(s.drawn_hands().count(), 2);
     }
 }

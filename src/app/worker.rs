@@ -23,6 +23,8 @@ struct EmbedRequest {
 
 /// Finished embeddings.
 pub struct EmbedResult {
+    /// The hand they are for (its slot in the scene).
+    pub slot: usize,
     pub avatar_generation: u64,
     pub frame: PoseFrame,
     pub embeddings: Result<Arc<Embeddings>, String>,
@@ -33,18 +35,38 @@ pub struct EmbedResult {
     pub engine_error: Option<String>,
 }
 
-/// The worker's inbox: the newest request not yet started, and whether one is running.
-/// Both live under one lock, so "busy" can never be cleared while a request is in flight.
+/// The worker's inbox: per hand, the newest request not yet started, and whether one is
+/// running. All under one lock, so "busy" can never be cleared while a request is in flight.
 #[derive(Default)]
 struct Inbox {
-    request: Option<EmbedRequest>,
+    /// Slot (hand) → its newest request. A hand's new request replaces only its own.
+    requests: std::collections::BTreeMap<usize, EmbedRequest>,
     running: bool,
+    /// The slot served last; the next turn goes to the slot after it (hands take turns).
+    last_slot: usize,
+}
+
+impl Inbox {
+    /// The next request: the first slot after the last one served, wrapping around.
+    fn take_next(&mut self) -> Option<(usize, EmbedRequest)> {
+        let slot = self
+            .requests
+            .range(self.last_slot + 1..)
+            .next()
+            .or_else(|| self.requests.iter().next())
+            .map(|(k, _)| *k)?;
+        self.last_slot = slot;
+        self.requests.remove(&slot).map(|r| (slot, r))
+    }
 }
 
 type Shared = Arc<(Mutex<Inbox>, std::sync::Condvar)>;
 
-/// The embedding worker thread. Only the newest pending request is kept, so dragging a
-/// slider never queues up stale work.
+/// The engines kept set up: one per avatar shown (two hands may show two avatars).
+const KEPT_ENGINES: usize = 2;
+
+/// The embedding worker thread. Each hand keeps only its newest pending request, so
+/// dragging a slider never queues up stale work and one hand never cancels the other's.
 pub struct EmbedWorker {
     inbox: Shared,
     results: Mutex<Receiver<EmbedResult>>,
@@ -66,9 +88,11 @@ impl EmbedWorker {
         }
     }
 
-    /// Asks for the embeddings of `frame`, replacing any request not yet started.
+    /// Asks for the embeddings of `frame` for hand `slot`, replacing that hand's request
+    /// if it has not started.
     pub fn request(
         &self,
+        slot: usize,
         avatar: Arc<Avatar>,
         avatar_generation: u64,
         frame: PoseFrame,
@@ -76,12 +100,15 @@ impl EmbedWorker {
     ) {
         let (lock, cvar) = &*self.inbox;
         if let Ok(mut inbox) = lock.lock() {
-            inbox.request = Some(EmbedRequest {
-                avatar,
-                avatar_generation,
-                frame,
-                choice,
-            });
+            inbox.requests.insert(
+                slot,
+                EmbedRequest {
+                    avatar,
+                    avatar_generation,
+                    frame,
+                    choice,
+                },
+            );
             cvar.notify_one();
         }
     }
@@ -102,20 +129,21 @@ impl EmbedWorker {
         self.inbox
             .0
             .lock()
-            .map(|i| i.request.is_some() || i.running)
+            .map(|i| !i.requests.is_empty() || i.running)
             .unwrap_or(false)
     }
 }
 
 fn embed_loop(inbox: Shared, tx: Sender<EmbedResult>) {
     let (lock, cvar) = &*inbox;
-    let mut engine: Option<(u64, NetsChoice, NetsEngine)> = None;
+    // Most recently used first.
+    let mut engines: Vec<(u64, NetsChoice, NetsEngine)> = Vec::new();
     loop {
-        let req = {
+        let (slot, req) = {
             let Ok(mut inbox) = lock.lock() else { return };
             inbox.running = false;
             loop {
-                if let Some(r) = inbox.request.take() {
+                if let Some(r) = inbox.take_next() {
                     inbox.running = true;
                     break r;
                 }
@@ -130,21 +158,28 @@ fn embed_loop(inbox: Shared, tx: Sender<EmbedResult>) {
         // and the upload) is not counted in the timing; a chosen engine that cannot start is
         // reported and the CPU runs the networks.
         let mut engine_error = None;
-        if engine
-            .as_ref()
-            .is_none_or(|(g, c, _)| *g != req.avatar_generation || *c != req.choice)
-        {
-            drop(engine.take()); // the previous avatar's GPU buffers go first
-            engine = match NetsEngine::new(req.choice, &req.avatar) {
-                Ok(e) => Some((req.avatar_generation, req.choice, e)),
-                Err(e) => {
-                    engine_error = Some(e.to_string());
-                    None
+        let found = engines
+            .iter()
+            .position(|(g, c, _)| *g == req.avatar_generation && *c == req.choice);
+        match found {
+            Some(i) => {
+                let e = engines.remove(i);
+                engines.insert(0, e);
+            }
+            None => {
+                // The least recently used avatar's GPU buffers go first.
+                engines.truncate(KEPT_ENGINES - 1);
+                match NetsEngine::new(req.choice, &req.avatar) {
+                    Ok(e) => engines.insert(0, (req.avatar_generation, req.choice, e)),
+                    Err(e) => engine_error = Some(e.to_string()),
                 }
-            };
+            }
         }
+        let engine = engines
+            .first()
+            .filter(|(g, c, _)| *g == req.avatar_generation && *c == req.choice);
         let t = Instant::now();
-        let (embeddings, engine_name) = match &engine {
+        let (embeddings, engine_name) = match engine {
             Some((_, _, e)) => (e.embed(&req.avatar, &req.frame), e.describe()),
             None => (
                 req.avatar.embed(&req.frame).map_err(anyhow::Error::from),
@@ -152,6 +187,7 @@ fn embed_loop(inbox: Shared, tx: Sender<EmbedResult>) {
             ),
         };
         let result = EmbedResult {
+            slot,
             avatar_generation: req.avatar_generation,
             frame: req.frame,
             embeddings: embeddings.map(Arc::new).map_err(|e| e.to_string()),
@@ -313,7 +349,7 @@ mod tests {
                 scale: 1.0 + i as f32,
                 ..PoseFrame::default()
             };
-            worker.request(avatar.clone(), 1, frame.clone(), NetsChoice::Cpu);
+            worker.request(0, avatar.clone(), 1, frame.clone(), NetsChoice::Cpu);
             let t = Instant::now();
             'wait: loop {
                 // Checked before polling: a result not yet received means still busy.
@@ -328,6 +364,38 @@ mod tests {
                 std::thread::yield_now();
             }
         }
+    }
+
+    #[test]
+    fn one_hands_request_never_replaces_the_others_and_hands_take_turns() {
+        let avatar = Arc::new(
+            crate::synthetic::SyntheticSpec::test_avatar()
+                .avatar(&candle_core::Device::Cpu)
+                .unwrap(),
+        );
+        let request = |scale: f32| EmbedRequest {
+            avatar: avatar.clone(),
+            avatar_generation: 1,
+            frame: PoseFrame {
+                scale,
+                ..PoseFrame::default()
+            },
+            choice: NetsChoice::Cpu,
+        };
+        let mut inbox = Inbox::default();
+        inbox.requests.insert(0, request(1.0));
+        inbox.requests.insert(1, request(2.0));
+        // Hand 0 asks again (a slider drag): its older request goes, hand 1's stays.
+        inbox.requests.insert(0, request(3.0));
+        let mut served = Vec::new();
+        while let Some((slot, r)) = inbox.take_next() {
+            served.push((slot, r.frame.scale));
+            if served.len() == 1 {
+                // Hand 1 asks again at once: hand 0 still gets its turn first.
+                inbox.requests.insert(1, request(4.0));
+            }
+        }
+        assert_eq!(served, vec![(1, 2.0), (0, 3.0), (1, 4.0)]);
     }
 
     #[test]

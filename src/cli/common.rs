@@ -125,15 +125,6 @@ pub fn load_avatar(
     Ok(avatar)
 }
 
-/// What shows a hand of `side`: the left hands' own (`--left-avatar`) for a left hand when
-/// there is one, else the main one.
-pub fn for_side<T>(side: Handedness, main: T, left: Option<T>) -> T {
-    match (side, left) {
-        (Handedness::Left, Some(l)) => l,
-        _ => main,
-    }
-}
-
 fn note_mirrored(path: &std::path::Path, hand: Handedness, avatar: &Avatar) {
     eprintln!(
         "note: {} holds a {hand} hand; the {} avatar shows it mirrored",
@@ -231,7 +222,7 @@ impl PoseArgs {
         left: Option<&Avatar>,
         fps: Option<f32>,
     ) -> anyhow::Result<SceneSequence> {
-        let avatar_for = |side| for_side(side, main, left);
+        let avatar_for = |side| crate::hand::for_side(side, main, left);
         let summary = match (&self.pose, self.hand) {
             (Some(path), None) => Some(crate::pose::inspect_poses(path)?),
             _ => None,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::common::{AvatarArgs, LeftAvatarArgs, PoseArgs};
-use crate::mesh::export::{MeshFormat, mesh_bytes};
+use crate::mesh::export::{MeshFormat, SceneMesh};
 
 /// Write the posed mesh (OBJ or PLY, chosen by the file extension) with per-vertex colours;
 /// both hands of a file that holds both, in one mesh.
@@ -48,33 +48,25 @@ impl ExportMeshCmd {
         let i = self.pose.frame;
         scenes.check_frame(i)?;
         // Every hand of the frame, one after another in one mesh.
-        let (mut vertices, mut colors, mut faces) = (Vec::new(), Vec::new(), Vec::new());
+        let mut mesh = SceneMesh::default();
         for (side, frame) in scenes.hands_at(i) {
-            let a = super::common::for_side(side, &avatar, left.as_ref());
+            let a = crate::hand::for_side(side, &avatar, left.as_ref());
             let posed = a.evaluate(frame, self.sh_view)?;
             let order = a.color_order;
-            if self.sh {
-                colors.extend(
-                    (posed.vertex_sh_colors().into_iter())
-                        .map(|c| order.to_rgb(c.map(|x| x.clamp(0.0, 1.0)))),
-                );
+            let colors: Vec<[f32; 3]> = if self.sh {
+                (posed.vertex_sh_colors().into_iter())
+                    .map(|c| order.to_rgb(c.map(|x| x.clamp(0.0, 1.0))))
+                    .collect()
             } else {
-                colors.extend(
-                    (posed.embeddings.albedo.chunks_exact(3))
-                        .map(|c| order.to_rgb([c[0], c[1], c[2]])),
-                );
-            }
-            let base = vertices.len() as u32;
-            let mirrored = posed.geometry.drive.mirrored;
-            faces.extend(a.template.faces.iter().map(|f| {
-                // Mirrored geometry: re-wound so viewers see outward faces.
-                let f = if mirrored { [f[0], f[2], f[1]] } else { *f };
-                f.map(|v| v + base)
-            }));
-            vertices.extend(posed.geometry.vertices);
+                (posed.embeddings.albedo.chunks_exact(3))
+                    .map(|c| order.to_rgb([c[0], c[1], c[2]]))
+                    .collect()
+            };
+            let geo = &posed.geometry;
+            mesh.push(&geo.vertices, colors, &a.template.faces, geo.drive.mirrored);
         }
-        let bytes = mesh_bytes(format, &vertices, &colors, &faces);
-        crate::image_io::write_atomically(&self.out, &bytes)?;
+        crate::image_io::write_atomically(&self.out, &mesh.bytes(format))?;
+        let (vertices, faces) = (&mesh.vertices, &mesh.faces);
         println!(
             "wrote {} ({} vertices, {} faces)",
             self.out.display(),

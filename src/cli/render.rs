@@ -108,7 +108,7 @@ impl RenderCmd {
             .load_scenes(&avatar, left.as_ref().map(|(a, _)| a), self.fps)?;
         let for_side = |side| {
             let left = left.as_ref().map(|(a, e)| (a, e));
-            super::common::for_side(side, (&avatar, &engine), left)
+            crate::hand::for_side(side, (&avatar, &engine), left)
         };
         let settings = RenderSettings {
             mode: self.mode,

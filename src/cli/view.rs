@@ -13,7 +13,12 @@ pub struct ViewCmd {
     /// The MANO model file for a checkpoint (remembered per hand for the next time).
     #[arg(long, value_name = "MANO.pkl")]
     pub mano: Option<PathBuf>,
-    /// Pose or sequence file (xhand JSON, HaMeR dump, InterHand2.6M MANO annotations).
+    /// An avatar for left hands (.safetensors or checkpoint; also File > Open left-hand
+    /// avatar…); without it the main avatar shows them, mirrored.
+    #[arg(long, value_name = "AVATAR")]
+    pub left_avatar: Option<PathBuf>,
+    /// Pose or sequence file (xhand JSON, HaMeR dump, InterHand2.6M MANO annotations); both
+    /// hands of a HaMeR dump or InterHand capture are shown together.
     #[arg(long)]
     pub pose: Option<PathBuf>,
     /// Save a screenshot of the window (UI included) after --frames frames and exit.
@@ -60,6 +65,7 @@ impl ViewCmd {
         {
             crate::app::run(crate::app::ViewerOptions {
                 avatar: self.avatar.clone(),
+                left_avatar: self.left_avatar.clone(),
                 pose: self.pose.clone(),
                 screenshot: self.screenshot.clone(),
                 frames: self.frames,

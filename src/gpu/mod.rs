@@ -162,6 +162,47 @@ pub fn render_hands(
     render_hand_views(ctx, &mut views)
 }
 
+/// Encodes the view passes of several hands (skinned already) into one visibility buffer:
+/// the first hand rasterises into its own targets, each later one into the same targets with
+/// its triangle ids after the previous hands' faces (the depth test keeps the nearest
+/// surface of all); then each hand shades its own pixels, the first also the background.
+/// Returns the shared targets (the shaded image).
+pub fn encode_hands(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    encoder: &mut wgpu::CommandEncoder,
+    hands: &mut [(&mut HandRenderer, &ViewInput)],
+) -> Result<std::sync::Arc<ViewTargets>, GpuError> {
+    let Some(((first, first_view), rest)) = hands.split_first_mut() else {
+        return Err(GpuError::Device("there is no hand to render".into()));
+    };
+    renderer::check_view_size(device, &first_view.camera)?;
+    first.encode_raster(device, queue, encoder, first_view);
+    let targets = first
+        .targets()
+        .ok_or_else(|| GpuError::Device("the first hand made no view targets".into()))?;
+    let mut slots = Vec::with_capacity(rest.len());
+    let mut face_offset = first.num_faces();
+    for (renderer, view) in rest.iter_mut() {
+        let slot = HandSlot {
+            face_offset,
+            first: false,
+        };
+        renderer.encode_raster_into(device, queue, encoder, view, &targets, slot);
+        face_offset = face_offset
+            .checked_add(renderer.num_faces())
+            .ok_or_else(|| {
+                GpuError::Limits("the hands have more faces than triangle ids".into())
+            })?;
+        slots.push(slot);
+    }
+    first.encode_shading(encoder, first_view)?;
+    for ((renderer, view), slot) in rest.iter().zip(slots) {
+        renderer.encode_shading_into(encoder, view, &targets, slot)?;
+    }
+    Ok(targets)
+}
+
 /// One hand of a view: what draws it, what it is, and how it is seen.
 pub struct HandView<'a> {
     pub renderer: &'a mut HandRenderer,
@@ -197,40 +238,11 @@ pub fn render_hand_views(ctx: &GpuContext, hands: &mut [HandView<'_>]) -> Result
             geo.trans,
         );
     }
-    first
-        .renderer
-        .encode_raster(&ctx.device, &ctx.queue, &mut encoder, &first.view);
-    let targets = first
-        .renderer
-        .targets()
-        .ok_or_else(|| GpuError::Device("the first hand made no view targets".into()))?;
-    let mut slots = Vec::with_capacity(rest.len());
-    let mut face_offset = first.renderer.num_faces();
-    for h in rest.iter_mut() {
-        let slot = HandSlot {
-            face_offset,
-            first: false,
-        };
-        h.renderer.encode_raster_into(
-            &ctx.device,
-            &ctx.queue,
-            &mut encoder,
-            &h.view,
-            &targets,
-            slot,
-        );
-        face_offset = face_offset
-            .checked_add(h.renderer.num_faces())
-            .ok_or_else(|| {
-                GpuError::Limits("the hands have more faces than triangle ids".into())
-            })?;
-        slots.push(slot);
-    }
-    first.renderer.encode_shading(&mut encoder, &first.view)?;
-    for (h, slot) in rest.iter().zip(slots) {
-        h.renderer
-            .encode_shading_into(&mut encoder, &h.view, &targets, slot)?;
-    }
+    let mut passes: Vec<(&mut HandRenderer, &ViewInput)> = std::iter::once(&mut *first)
+        .chain(rest.iter_mut())
+        .map(|h| (&mut *h.renderer, &h.view))
+        .collect();
+    let targets = encode_hands(&ctx.device, &ctx.queue, &mut encoder, &mut passes)?;
     ctx.queue.submit([encoder.finish()]);
     read_texture_rgba8(&ctx.device, &ctx.queue, targets.shaded_texture())
 }

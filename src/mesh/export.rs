@@ -32,6 +32,40 @@ impl MeshFormat {
     }
 }
 
+/// Several posed hands as one coloured mesh: each hand's faces index its own vertices, placed
+/// after the hands before it; a mirrored hand's faces are re-wound so viewers see them from
+/// outside.
+#[derive(Clone, Debug, Default)]
+pub struct SceneMesh {
+    pub vertices: Vec<[f32; 3]>,
+    pub colors: Vec<[f32; 3]>,
+    pub faces: Vec<[u32; 3]>,
+}
+
+impl SceneMesh {
+    /// Appends one hand (`colors` per vertex, RGB in [0, 1]).
+    pub fn push(
+        &mut self,
+        vertices: &[[f32; 3]],
+        colors: impl IntoIterator<Item = [f32; 3]>,
+        faces: &[[u32; 3]],
+        mirrored: bool,
+    ) {
+        let base = self.vertices.len() as u32;
+        self.faces.extend(faces.iter().map(|f| {
+            let f = if mirrored { [f[0], f[2], f[1]] } else { *f };
+            f.map(|v| v + base)
+        }));
+        self.vertices.extend_from_slice(vertices);
+        self.colors.extend(colors);
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self, format: MeshFormat) -> Vec<u8> {
+        mesh_bytes(format, &self.vertices, &self.colors, &self.faces)
+    }
+}
+
 /// Serialises a triangle mesh with RGB colours in [0, 1].
 pub fn mesh_bytes(
     format: MeshFormat,

@@ -18,6 +18,15 @@ pub enum HandChoice {
     Both,
 }
 
+impl From<Handedness> for HandChoice {
+    fn from(side: Handedness) -> Self {
+        match side {
+            Handedness::Right => Self::Right,
+            Handedness::Left => Self::Left,
+        }
+    }
+}
+
 impl HandChoice {
     /// The one hand chosen, `None` for both.
     pub fn single(self) -> Option<Handedness> {
@@ -110,6 +119,59 @@ impl SceneSequence {
     pub fn warnings(&self) -> impl Iterator<Item = &String> {
         self.hands.iter().flat_map(|(_, l)| &l.warnings)
     }
+}
+
+/// Loads the hands of `path` that `choice` asks for, each converted with its side's options
+/// (the pose mean of the avatar that shows it): both hands together for `Both`, and by
+/// default for a HaMeR dump or InterHand capture that holds both; else the one hand chosen,
+/// or the file's only hand. `capture` and `hand` in the options are ignored in favour of
+/// `choice` and `right.capture`.
+pub fn load_scene(
+    path: &Path,
+    choice: Option<HandChoice>,
+    right: &PoseLoadOptions,
+    left: &PoseLoadOptions,
+) -> Result<SceneSequence, PoseError> {
+    let both = match choice {
+        Some(HandChoice::Both) => true,
+        Some(_) => false,
+        None => {
+            let s = super::inspect_poses(path)?;
+            s.hands.len() == 2 && matches!(s.format, PoseFormat::Hamer | PoseFormat::InterHand)
+        }
+    };
+    let left = &PoseLoadOptions {
+        capture: right.capture.clone(),
+        ..left.clone()
+    };
+    if both {
+        match load_hands(path, right, left) {
+            Ok(s) => return Ok(s),
+            Err(e) if choice == Some(HandChoice::Both) => return Err(e),
+            // The chosen capture has one hand only: show that one.
+            Err(_) => {}
+        }
+    }
+    let for_side = |side| match side {
+        Handedness::Right => right,
+        Handedness::Left => left,
+    };
+    let single = choice.and_then(HandChoice::single);
+    let first_side = single.unwrap_or(right.pose_mean_hand);
+    let opts = |side| PoseLoadOptions {
+        hand: single,
+        ..for_side(side).clone()
+    };
+    let loaded = load_poses(path, &opts(first_side))?;
+    let side = single
+        .or_else(|| loaded.sequence.frames.iter().find_map(|f| f.hand))
+        .unwrap_or(first_side);
+    let (a, b) = (for_side(first_side), for_side(side));
+    if a.pose_mean == b.pose_mean && a.pose_mean_hand == b.pose_mean_hand {
+        return Ok(SceneSequence::single(side, loaded));
+    }
+    // Another avatar shows this side: converted for its mean pose.
+    Ok(SceneSequence::single(side, load_poses(path, &opts(side))?))
 }
 
 /// Loads both hands of `path`, each with its options (the pose mean of the avatar that shows

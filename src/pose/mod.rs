@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 pub use hamer::{
     HAMER_CROP_FOCAL, HAMER_CROP_SIZE, ROTATION_REPAIR_TOL, ROTATION_SILENT_TOL, pose_to_matrices,
 };
-pub use hands::{HandChoice, SceneSequence, load_hands};
+pub use hands::{HandChoice, SceneSequence, load_hands, load_scene};
 pub use interhand::MAX_INTERHAND_FILE_BYTES;
 pub use json::{MAX_POSE_FILE_BYTES, parse_pose_json, to_json as sequence_to_json};
 

@@ -41,8 +41,35 @@ pub fn joints_panel(ui: &mut egui::Ui, session: &mut Session) {
         )
         .weak(),
     );
+    if session.hands.len() > 1 {
+        ui.horizontal(|ui| {
+            ui.label("Hand");
+            for i in 0..session.hands.len() {
+                let side = session.side_of(i);
+                let mut text = side.as_str().to_string();
+                if !session.hands[i].present {
+                    text += " (not in this frame)";
+                }
+                if ui.selectable_label(session.selected == i, text).clicked() {
+                    session.select_hand(i);
+                }
+            }
+        });
+    }
+    if !session.hand().present {
+        ui.label(
+            egui::RichText::new("This hand is not in the frame shown: step to a frame with it.")
+                .weak(),
+        );
+        return;
+    }
     ui.horizontal_wrapped(|ui| {
-        let mean = *session.avatar.avatar.template.skeleton.pose_mean();
+        let mean = *session
+            .avatar_of(session.selected)
+            .avatar
+            .template
+            .skeleton
+            .pose_mean();
         for preset in PresetPose::ALL {
             if ui.button(preset.label()).clicked() {
                 session.edit_pose(|p| p.pose = preset.pose(&mean));
@@ -80,15 +107,15 @@ pub fn joints_panel(ui: &mut egui::Ui, session: &mut Session) {
     }
     ui.separator();
     ui.label("Placement");
-    let mut s = session.pose.scale;
+    let mut s = session.pose().scale;
     if ui
         .add(egui::Slider::new(&mut s, 0.2..=3.0).text("scale"))
         .changed()
     {
         session.edit_pose(|p| p.scale = s);
     }
-    let hand = session.avatar.avatar.hand;
-    let mut mirrored = session.pose.hand.is_some_and(|h| h != hand);
+    let hand = session.avatar_of(session.selected).avatar.hand;
+    let mut mirrored = session.pose().hand.is_some_and(|h| h != hand);
     if ui
         .checkbox(
             &mut mirrored,
@@ -115,7 +142,7 @@ fn joint_row(ui: &mut egui::Ui, session: &mut Session, j: usize) {
     ui.horizontal(|ui| {
         for (axis, name) in axis_names(j).iter().enumerate() {
             let k = 3 * j + axis;
-            let mut deg = session.pose.pose[k].to_degrees() as f64;
+            let mut deg = session.pose().pose[k].to_degrees() as f64;
             ui.label(*name);
             let r = ui.add(
                 egui::DragValue::new(&mut deg)

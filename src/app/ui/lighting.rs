@@ -12,7 +12,7 @@ const STUDIO_KEY_STRENGTH: f32 = 0.4;
 pub fn lighting_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs) {
     ui.heading("Lighting (SH)");
     let avatar = session.avatar.avatar.clone();
-    if session.pose.sh.is_some() {
+    if session.frame_has_sh() {
         ui.checkbox(
             &mut session.lighting.use_frame_sh,
             "use the pose file's lighting",
@@ -54,7 +54,7 @@ pub fn lighting_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Di
         }
     });
     let active = match session.lighting.source {
-        _ if session.lighting.use_frame_sh && session.pose.sh.is_some() => {
+        _ if session.lighting.use_frame_sh && session.frame_has_sh() => {
             "the pose file's lighting".to_string()
         }
         LightSource::Row(i) => format!("training view {i}"),

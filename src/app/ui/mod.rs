@@ -226,6 +226,13 @@ fn menu_bar(
                 dialogs.open(FileRole::Avatar, session);
             }
             if ui
+                .button("Open left-hand avatar…")
+                .on_hover_text("an avatar of its own for left hands; without one the main avatar shows them mirrored")
+                .clicked()
+            {
+                dialogs.open(FileRole::LeftAvatar, session);
+            }
+            if ui
                 .add(egui::Button::new("Open poses…").shortcut_text("Ctrl+P"))
                 .clicked()
             {
@@ -426,11 +433,7 @@ fn display_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs
         ui.color_edit_button_rgb(&mut bg);
     });
     session.settings.background = bg;
-    if session
-        .sequence
-        .as_ref()
-        .is_some_and(|s| s.poses.cameras.is_some())
-    {
+    if session.sequence.as_ref().is_some_and(|s| s.has_cameras()) {
         ui.checkbox(&mut session.use_pose_camera, "HaMeR camera view");
         ui.horizontal(|ui| {
             if session.footage.source.is_some() {

@@ -37,10 +37,17 @@ pub fn stats(
             egui::Frame::popup(ui.style()).show(ui, |ui| {
                 ui.set_width(230.0);
                 ui.monospace(format!("{fps:5.1} fps  {frame_ms:6.1} ms/frame"));
-                ui.monospace(format!(
-                    "embeddings {:8.1} ms (worker)",
-                    session.embeddings.millis
-                ));
+                for (i, h) in session.hands.iter().enumerate().filter(|(_, h)| h.present) {
+                    let side = if session.hands.len() > 1 {
+                        session.side_of(i).as_str()
+                    } else {
+                        ""
+                    };
+                    ui.monospace(format!(
+                        "embeddings {:8.1} ms (worker) {side}",
+                        h.embeddings.millis
+                    ));
+                }
 
                 ui.monospace(format!("kinematics {:8.3} ms", session.kinematics_ms));
                 ui.monospace(format!("upload     {:8.3} ms", t.upload_ms));
@@ -57,9 +64,13 @@ pub fn stats(
                     }
                 }
                 ui.monospace(format!(
-                    "{} verts · {} faces",
+                    "{} verts · {} faces{}",
                     avatar.num_vertices(),
-                    avatar.num_faces()
+                    avatar.num_faces(),
+                    match session.drawn_hands().count() {
+                        2.. => " · each hand",
+                        _ => "",
+                    }
                 ));
                 if cpu_neural.active {
                     ui.monospace(format!("neural (CPU) {:6.0} ms", cpu_neural.last_millis));
@@ -93,7 +104,7 @@ const MAX_TOASTS: usize = 4;
 /// "Computing the avatar's details…" in the middle of the viewport until the networks' first
 /// outputs arrive (the window opens before them).
 pub fn computing(ctx: &egui::Context, free: egui::Rect, session: &Session) {
-    if session.embeddings.ready() {
+    if session.drawn_hands().next().is_some() || session.hands.iter().all(|h| !h.present) {
         return;
     }
     egui::Area::new(egui::Id::new("computing"))
@@ -260,6 +271,7 @@ pub fn path_prompt(ctx: &egui::Context, session: &mut Session, dialogs: &mut Dia
 }
 
 pub fn pose_choice(ctx: &egui::Context, session: &mut Session) {
+    use crate::pose::{HandChoice, PoseFormat};
     let Some(mut choice) = session.pose_choice.take() else {
         return;
     };
@@ -294,7 +306,13 @@ pub fn pose_choice(ctx: &egui::Context, session: &mut Session) {
             if choice.summary.hands.len() > 1 {
                 ui.horizontal(|ui| {
                     for h in choice.summary.hands.clone() {
-                        ui.radio_value(&mut choice.hand, Some(h), h.as_str());
+                        ui.radio_value(&mut choice.hand, Some(HandChoice::from(h)), h.as_str());
+                    }
+                    if matches!(
+                        choice.summary.format,
+                        PoseFormat::Hamer | PoseFormat::InterHand
+                    ) {
+                        ui.radio_value(&mut choice.hand, Some(HandChoice::Both), "both");
                     }
                 });
             }

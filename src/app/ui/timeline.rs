@@ -72,8 +72,7 @@ pub fn timeline(ui: &mut egui::Ui, session: &mut Session, outputs: &mut OutputRe
         if let Some(label) = session
             .sequence
             .as_ref()
-            .and_then(|s| s.poses.sequence.labels.as_ref())
-            .and_then(|l| l.get(session.timeline.frame))
+            .and_then(|s| s.scene.label(session.timeline.frame))
         {
             ui.label(egui::RichText::new(format!("id {label}")).weak());
         }
@@ -98,7 +97,7 @@ pub fn timeline(ui: &mut egui::Ui, session: &mut Session, outputs: &mut OutputRe
         ui.label(format!("{fps:.1} fps"));
         if let Some(seq) = &session.sequence {
             let name = seq.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            ui.label(egui::RichText::new(format!("{name} ({})", seq.poses.format)).weak())
+            ui.label(egui::RichText::new(format!("{name} ({})", seq.format())).weak())
                 .on_hover_text(seq.path.display().to_string());
         }
         ui.separator();
@@ -110,7 +109,8 @@ pub fn timeline(ui: &mut egui::Ui, session: &mut Session, outputs: &mut OutputRe
                 }
             }
             _ => {
-                let bytes = session.embeddings.embeddings.heap_bytes() * n;
+                let per_frame: usize = session.hands.iter().map(|h| h.embeddings.embeddings.heap_bytes()).sum();
+                let bytes = per_frame * n;
                 let mib = bytes as f64 / (1024.0 * 1024.0);
                 let over = bytes > output::PRECOMPUTE_MAX_BYTES;
                 let hover = if over {
