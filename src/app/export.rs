@@ -143,11 +143,9 @@ fn plan(
         }
     };
     // The hand the orbit follows: the first one shown.
-    let shown_trans = session
-        .hands
-        .iter()
-        .find(|h| h.present)
-        .map_or([0.0; 3], |h| h.pose.trans);
+    let (followed, shown_trans) = (session.hands.iter().enumerate())
+        .find(|(_, h)| h.present)
+        .map_or((0, [0.0; 3]), |(i, h)| (i, h.pose.trans));
     let footage = match (&session.footage.source, kind) {
         (Some((path, _)), ExportKind::Timeline)
             if session.footage.backdrop(session.use_pose_camera).is_some() =>
@@ -169,6 +167,8 @@ fn plan(
                 .iter()
                 .map(|c| c.lock().map(|c| c.clone()).unwrap_or_default())
                 .collect();
+            // Where the followed hand was last seen (a frame without it keeps the view).
+            let mut trans = shown_trans;
             for i in 0..seq.scene.len() {
                 let hands: Vec<HandPlan> = (0..seq.scene.hands.len())
                     .filter_map(|h| {
@@ -184,7 +184,9 @@ fn plan(
                     None if orbit.follow_hand => {
                         // The orbit follows the hand: shift the camera with the frame's
                         // translation, as playback does.
-                        let trans = hands.first().map_or(shown_trans, |(_, f, _)| f.trans);
+                        if let Some((_, f, _)) = hands.iter().find(|(h, _, _)| *h == followed) {
+                            trans = f.trans;
+                        }
                         let d = |k: usize| (trans[k] - shown_trans[k]) as f64;
                         let mut c = viewport_camera.clone();
                         c.center += nalgebra::Vector3::new(d(0), d(1), d(2));

@@ -27,6 +27,8 @@ pub struct Orbit {
     pub follow_hand: bool,
     /// The hand translation the target last followed.
     followed: Vector3<f64>,
+    /// Which hand of the scene that was (another hand taking over moves nothing).
+    followed_hand: usize,
 }
 
 impl Default for Orbit {
@@ -40,6 +42,7 @@ impl Default for Orbit {
             frame_requested: true,
             follow_hand: true,
             followed: Vector3::zeros(),
+            followed_hand: 0,
         }
     }
 }
@@ -101,13 +104,16 @@ impl Orbit {
         self.target += (up * dy - right * dx) * scale;
     }
 
-    /// Keeps the target on a hand that moved to translation `trans` since the last call.
-    pub fn follow(&mut self, trans: [f32; 3]) {
+    /// Keeps the target on hand `hand`, which moved to translation `trans` since the last
+    /// call. When another hand is followed from now on (the one followed left the frame),
+    /// the view stays where it is.
+    pub fn follow(&mut self, hand: usize, trans: [f32; 3]) {
         let t = Vector3::new(trans[0] as f64, trans[1] as f64, trans[2] as f64);
-        if self.follow_hand {
+        if self.follow_hand && hand == self.followed_hand {
             self.target += t - self.followed;
         }
         self.followed = t;
+        self.followed_hand = hand;
     }
 
     /// Frames the box `[lo, hi]` from the current direction.
@@ -187,16 +193,14 @@ pub fn orbit_input(
 /// the target on the hand as its translation changes.
 pub fn orbit_framing(mut orbit: ResMut<Orbit>, session: Res<Session>, viewport: Res<Viewport>) {
     // The hand followed: the first one shown.
-    let Some(followed) = session
-        .hands
-        .iter()
-        .find(|h| h.present)
-        .map(|h| h.pose.trans)
+    let Some((hand, followed)) = (session.hands.iter().enumerate())
+        .find(|(_, h)| h.present)
+        .map(|(i, h)| (i, h.pose.trans))
     else {
         return;
     };
     if !orbit.frame_requested {
-        orbit.follow(followed);
+        orbit.follow(hand, followed);
         return;
     }
     let [x0, y0, x1, y1] = viewport.0;
@@ -209,6 +213,7 @@ pub fn orbit_framing(mut orbit: ResMut<Orbit>, session: Res<Session>, viewport: 
     let geometry = session.drawn_geometry();
     orbit.frame_requested = false;
     orbit.followed = Vector3::new(followed[0] as f64, followed[1] as f64, followed[2] as f64);
+    orbit.followed_hand = hand;
     // Every hand shown in the frame.
     let vertices: Vec<[f32; 3]> = geometry.into_iter().flat_map(|(_, g)| g.vertices).collect();
     let (lo, hi) = bounding_box(&vertices);
@@ -255,12 +260,18 @@ mod tests {
     #[test]
     fn the_target_follows_the_hand_translation_unless_told_not_to() {
         let mut orbit = Orbit::default();
-        orbit.follow([0.0, 0.0, 30.0]);
+        orbit.follow(0, [0.0, 0.0, 30.0]);
         assert_eq!(orbit.target, Vector3::new(0.0, 0.0, 30.0));
-        orbit.follow([0.1, 0.0, 30.0]);
+        orbit.follow(0, [0.1, 0.0, 30.0]);
         assert!((orbit.target - Vector3::new(0.1, 0.0, 30.0)).norm() < 1e-6);
+        // The right hand leaves the frame and the left (a metre away) is followed: no jump,
+        // then the left hand's moves are followed.
+        orbit.follow(1, [1.1, 0.0, 30.0]);
+        assert!((orbit.target - Vector3::new(0.1, 0.0, 30.0)).norm() < 1e-6);
+        orbit.follow(1, [1.2, 0.0, 30.0]);
+        assert!((orbit.target - Vector3::new(0.2, 0.0, 30.0)).norm() < 1e-6);
         orbit.follow_hand = false;
-        orbit.follow([5.0, 0.0, 30.0]);
-        assert!((orbit.target - Vector3::new(0.1, 0.0, 30.0)).norm() < 1e-6);
+        orbit.follow(1, [5.0, 0.0, 30.0]);
+        assert!((orbit.target - Vector3::new(0.2, 0.0, 30.0)).norm() < 1e-6);
     }
 }

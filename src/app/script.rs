@@ -420,7 +420,11 @@ pub fn run_script(
                 "viewport": viewport.0,
             });
             // The scene's hands (apart: one macro call this long exceeds its recursion).
+            let boxes: Vec<_> = (session.drawn_geometry().iter())
+                .map(|(_, g)| crate::mesh::bounding_box(&g.vertices))
+                .collect();
             let scene = serde_json::json!({
+                "hand_boxes": boxes,
                 "hands": hands,
                 "hands_drawn": session.drawn_hands().count(),
                 "selected_hand": session.selected,
