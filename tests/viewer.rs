@@ -525,7 +525,10 @@ fn a_travelling_sequence_is_framed_on_load_and_stays_in_view() {
         let p = &r["hand_on_screen"];
         let (x, y) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
         let inside = margin..1.0 - margin;
-        assert!(inside.contains(&x) && inside.contains(&y), "hand off screen: {r}");
+        assert!(
+            inside.contains(&x) && inside.contains(&y),
+            "hand off screen: {r}"
+        );
         let notes = r["notes"].as_array().unwrap();
         assert!(
             notes
@@ -1116,4 +1119,68 @@ fn both_hands_of_a_hamer_dump_and_an_interhand_capture_show_together() {
     assert!(r3["errors"].as_array().unwrap().is_empty(), "{r3}");
     assert_eq!(r3["hands_drawn"], 2, "{r3}");
     assert!(r3["frames"].as_u64().unwrap() >= 2, "{r3}");
+}
+
+#[test]
+fn a_gpu_error_is_shown_and_the_viewer_goes_on() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let (r1, r2, shot) = (
+        dir.path().join("r1.json"),
+        dir.path().join("r2.json"),
+        dir.path().join("after.png"),
+    );
+    // One error: reported, and the hand still drawn. Errors every frame: the hands stop
+    // (their passes are the likely cause), the app keeps running and exits normally.
+    run_script(
+        dir.path(),
+        &avatar,
+        serde_json::json!([
+            {"wait_idle": true}, {"mode": "mask"}, {"gpu_errors": 1}, {"wait_frames": 5},
+            {"preset": "fist"}, {"wait_idle": true}, {"wait_frames": 3}, {"screenshot": shot},
+            {"report": r1}, {"gpu_errors": 3}, {"wait_frames": 12}, {"report": r2}, {"exit": 0}
+        ]),
+    );
+    let r1 = read_report(&r1);
+    let errors = r1["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{r1}");
+    let e = errors[0].as_str().unwrap();
+    assert!(e.contains("the GPU reported an error (Validation"), "{e}");
+    let img = Rgba8::load(&shot).unwrap();
+    let white = img
+        .pixels
+        .iter()
+        .filter(|p| p[..3] == [255, 255, 255])
+        .count();
+    assert!(
+        white > 1000,
+        "the hand is still drawn after the error: {white} pixels"
+    );
+    let r2 = read_report(&r2);
+    let errors = r2["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(|e| e
+            .as_str()
+            .unwrap()
+            .contains("the hands are no longer drawn")),
+        "{r2}"
+    );
+    // Errors that go on without the hands: nothing can be drawn, the viewer closes with
+    // the reason (not Bevy's bare quit, not a panic).
+    let script = dir.path().join("fail.json");
+    let steps = serde_json::json!([
+        {"wait_idle": true}, {"gpu_errors": 8}, {"wait_frames": 30}, {"exit": 0}
+    ]);
+    std::fs::write(&script, steps.to_string()).unwrap();
+    let (ok, text) = xhand(
+        &["view", &avatar, "--script", script.to_str().unwrap()],
+        &[],
+    );
+    assert!(!ok, "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        text.contains("error: the GPU keeps failing") && text.contains("the viewer has to close"),
+        "{text}"
+    );
 }

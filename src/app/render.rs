@@ -17,7 +17,7 @@ use bevy::render::renderer::{
     RenderContext, RenderDevice, RenderGraph, RenderGraphSystems, RenderQueue, ViewQuery,
 };
 use bevy::render::view::ViewTarget;
-use bevy::render::{Render, RenderApp, RenderSystems};
+use bevy::render::{Render, RenderApp, RenderStartup, RenderSystems};
 use bevy::window::PrimaryWindow;
 
 use super::orbit::{Orbit, Viewport};
@@ -120,6 +120,121 @@ impl HandGpu {
     }
 }
 
+/// GPU errors to cause on purpose, one a frame (scripted, to test [`handle_render_error`]).
+#[derive(Resource, Clone, Default)]
+pub struct InjectGpuErrors(pub Arc<std::sync::atomic::AtomicU32>);
+
+fn reset_hand_gpu(mut gpu: ResMut<HandGpu>) {
+    *gpu = HandGpu::default();
+}
+
+/// Causes one wgpu validation error when asked: a write at an offset wgpu refuses (not a
+/// multiple of 4).
+fn inject_gpu_error(
+    inject: Res<InjectGpuErrors>,
+    device: Res<RenderDevice>,
+    queue: Res<RenderQueue>,
+) {
+    use std::sync::atomic::Ordering;
+    let asked = inject
+        .0
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    if asked.is_ok() {
+        let buffer = device.wgpu_device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("xhand injected error"),
+            size: 16,
+            usage: wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        queue.write_buffer(&buffer, 1, &[0; 4]);
+    }
+}
+
+/// What the viewer does when wgpu reports an error, instead of Bevy's default of quitting on
+/// any: an error in a frame (validation, out of memory: a bug of ours or a huge image) is
+/// shown in the messages and the app goes on; one that comes back every frame stops drawing
+/// the hands (the panels stay usable: save your work), and one that still comes back then
+/// closes the viewer with a message. A lost device (a driver reset, a GPU
+/// removed) ends the viewer with a message too: Bevy 0.19 can recreate the device
+/// (`RenderErrorPolicy::Recover`), but with wgpu 29 on Vulkan a destroyed device makes
+/// Bevy's window code panic in wgpu-hal while dropping the swapchain, before any handler
+/// runs (tried with `Device::destroy`), so no recovery is attempted. (Should it work one
+/// day, `reset_hand_gpu` drops every object of the old device when `RenderStartup` runs
+/// again.)
+fn handle_render_error(
+    error: &bevy::render::error_handler::RenderError,
+    main: &mut World,
+    _render: &mut World,
+) -> bevy::render::error_handler::RenderErrorPolicy {
+    use bevy::render::error_handler::{ErrorType, RenderErrorPolicy};
+    // wgpu's descriptions run over several lines ("Validation Error / Caused by: …").
+    let lines: Vec<&str> = (error.description.lines().map(str::trim))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let detail = if lines.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", lines.join(" "))
+    };
+    if matches!(error.ty, ErrorType::DeviceLost) {
+        fatal(&format!("the GPU device was lost{detail}"));
+    }
+    let now = Instant::now();
+    let failures = main.resource::<RenderFailures>().clone();
+    let repeated = {
+        let Ok(mut recent) = failures.recent.lock() else {
+            return RenderErrorPolicy::StopRendering;
+        };
+        recent.retain(|t| now.duration_since(*t).as_secs() < 10);
+        recent.push(now);
+        recent.len() > 3
+    };
+    if repeated && failures.hands_stopped() {
+        // Not the hands' passes: nothing can be drawn any more (a device gone bad).
+        fatal(&format!(
+            "the GPU keeps failing ({:?}{detail}) even without the hands",
+            error.ty
+        ));
+    }
+    let text = if repeated {
+        failures
+            .stop_hands
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        format!(
+            "the GPU keeps failing ({:?}{detail}); the hands are no longer drawn — save your work and restart the viewer",
+            error.ty
+        )
+    } else {
+        format!("the GPU reported an error ({:?}{detail})", error.ty)
+    };
+    if let Some(mut session) = main.get_resource_mut::<Session>() {
+        session.error(text);
+    }
+    RenderErrorPolicy::Ignore
+}
+
+/// Ends the viewer at once after a GPU failure it cannot draw past, with the reason on
+/// stderr. Not through `AppExit`: with the device gone, wgpu-hal (29, Vulkan) panics while
+/// dropping the window's swapchain on the way out.
+fn fatal(reason: &str) -> ! {
+    bevy::log::error!("{reason}");
+    eprintln!("error: {reason}; the viewer has to close");
+    std::process::exit(1);
+}
+
+/// Recent render errors, and whether they recur so that the hands are no longer drawn.
+#[derive(Resource, Clone, Default)]
+pub struct RenderFailures {
+    recent: Arc<Mutex<Vec<Instant>>>,
+    stop_hands: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RenderFailures {
+    fn hands_stopped(&self) -> bool {
+        self.stop_hands.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Registers extraction and the render-world systems.
 pub struct HandRenderPlugin;
 
@@ -127,8 +242,15 @@ impl Plugin for HandRenderPlugin {
     fn build(&self, app: &mut App) {
         let messages = RenderMessages::default();
         let timings = RenderTimings::default();
+        let inject = InjectGpuErrors::default();
+        let failures = RenderFailures::default();
         app.insert_resource(messages.clone())
             .insert_resource(timings.clone())
+            .insert_resource(inject.clone())
+            .insert_resource(failures.clone())
+            .insert_resource(bevy::render::error_handler::RenderErrorHandler(
+                handle_render_error,
+            ))
             .add_plugins((
                 ExtractResourcePlugin::<HandFrame>::default(),
                 ExtractComponentPlugin::<HandView>::default(),
@@ -140,8 +262,18 @@ impl Plugin for HandRenderPlugin {
         render_app
             .insert_resource(messages)
             .insert_resource(timings)
+            .insert_resource(inject)
+            .insert_resource(failures)
             .init_resource::<HandGpu>()
-            .add_systems(Render, prepare_hand.in_set(RenderSystems::PrepareResources))
+            // After a lost device is recreated (Bevy's recovery runs RenderStartup again) no
+            // buffer or pipeline of the old device may be used: the renderers start afresh.
+            .add_systems(RenderStartup, reset_hand_gpu)
+            .add_systems(
+                Render,
+                (inject_gpu_error, prepare_hand)
+                    .chain()
+                    .in_set(RenderSystems::PrepareResources),
+            )
             .add_systems(
                 RenderGraph,
                 skin_hand
@@ -249,6 +381,7 @@ fn pose_camera(session: &Session) -> Option<crate::camera::Camera> {
 }
 
 fn prepare_hand(
+    failures: Res<RenderFailures>,
     frame: Option<Res<HandFrame>>,
     mut gpu: ResMut<HandGpu>,
     device: Res<RenderDevice>,
@@ -256,7 +389,9 @@ fn prepare_hand(
     messages: Res<RenderMessages>,
     timings: Res<RenderTimings>,
 ) {
-    let Some(frame) = frame else { return };
+    let Some(frame) = frame.filter(|_| !failures.hands_stopped()) else {
+        return;
+    };
     let t = Instant::now();
     let report = |text: String| {
         if let Ok(mut m) = messages.0.lock() {
@@ -325,11 +460,14 @@ fn prepare_hand(
 
 fn skin_hand(
     mut ctx: RenderContext,
+    failures: Res<RenderFailures>,
     frame: Option<Res<HandFrame>>,
     mut gpu: ResMut<HandGpu>,
     queue: Res<RenderQueue>,
 ) {
-    let Some(frame) = frame else { return };
+    let Some(frame) = frame.filter(|_| !failures.hands_stopped()) else {
+        return;
+    };
     for (g, hand) in gpu.drawn(&frame) {
         if let Some(r) = g.renderer.as_ref() {
             r.encode_skinning(
@@ -352,11 +490,12 @@ fn draw_hand(
     mut gpu: ResMut<HandGpu>,
     device: Res<RenderDevice>,
     queue: Res<RenderQueue>,
-    messages: Res<RenderMessages>,
-    timings: Res<RenderTimings>,
+    (messages, timings, failures): (Res<RenderMessages>, Res<RenderTimings>, Res<RenderFailures>),
     mut ctx: RenderContext,
 ) {
-    let Some(frame) = frame else { return };
+    let Some(frame) = frame.filter(|_| !failures.hands_stopped()) else {
+        return;
+    };
     let t = Instant::now();
     let (target, camera) = view.into_inner();
     let mut drawn = gpu.drawn(&frame);

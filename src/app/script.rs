@@ -78,6 +78,8 @@ pub enum Step {
     LoadChoice(bool),
     /// Choose the hand the joints panel (and joint/preset steps) edit: "right" or "left".
     Hand(String),
+    /// Cause this many wgpu validation errors, one a frame (tests of the error handling).
+    GpuErrors(u32),
     /// Quit with this exit code.
     Exit(u8),
 }
@@ -233,7 +235,10 @@ pub fn run_script(
     window: Single<Entity, With<PrimaryWindow>>,
     cpu_neural: Res<super::cpu_neural::CpuNeural>,
     diagnostics: Res<bevy::diagnostic::DiagnosticsStore>,
-    timings: Res<super::render::RenderTimings>,
+    (timings, inject): (
+        Res<super::render::RenderTimings>,
+        Res<super::render::InjectGpuErrors>,
+    ),
     mut keyboard: MessageWriter<KeyboardInput>,
     mut dialogs: ResMut<Dialogs>,
     focus: Res<super::ui::KeyboardFocus>,
@@ -538,6 +543,9 @@ pub fn run_script(
             Some(c) => super::files::start_pose_load(&mut session, c.path, c.capture, c.hand),
             None => session.error("script: no capture/hand picker is open"),
         },
+        Step::GpuErrors(n) => {
+            inject.0.store(n, std::sync::atomic::Ordering::SeqCst);
+        }
         Step::Exit(code) => {
             exit.write(if code == 0 {
                 AppExit::Success
