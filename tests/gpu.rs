@@ -255,10 +255,52 @@ fn two_overlapping_hands_occlude_each_other_as_on_the_cpu() {
         160,
         160,
     );
+    // Both hands draw with one set of pipelines (their bind groups made from its layouts).
+    let mut cache = xhand::gpu::PipelineCache::default();
     let mut renderers = [
-        HandRenderer::new(&ctx.device, &avatar).unwrap(),
-        HandRenderer::new(&ctx.device, &avatar).unwrap(),
+        HandRenderer::with_cache(&ctx.device, &avatar, &mut cache).unwrap(),
+        HandRenderer::with_cache(&ctx.device, &avatar, &mut cache).unwrap(),
     ];
+    assert!(std::sync::Arc::ptr_eq(
+        renderers[0].pipelines(),
+        renderers[1].pipelines()
+    ));
+    assert_eq!(cache.len(), 1);
+    // An avatar of another shape (no neural renderer) gets pipelines of its own.
+    let mut other = test_avatar();
+    other.renderer = None;
+    let r = HandRenderer::with_cache(&ctx.device, &other, &mut cache).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(
+        r.pipelines(),
+        renderers[0].pipelines()
+    ));
+    assert_eq!(cache.len(), 2);
+    // Built on a thread (as the viewer does, so that no frame waits for shader
+    // compilation): none at first, then the pipelines every renderer of the shape draws with.
+    let mut background = xhand::gpu::PipelineCache::default();
+    assert!(
+        background
+            .ready_or_start(&ctx.device, &avatar)
+            .unwrap()
+            .is_none()
+    );
+    assert!(background.is_building());
+    let start = std::time::Instant::now();
+    let built = loop {
+        if let Some(p) = background.ready_or_start(&ctx.device, &avatar).unwrap() {
+            break p;
+        }
+        assert!(
+            start.elapsed().as_secs() < 120,
+            "the pipelines never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(!background.is_building() && background.len() == 1);
+    let r = HandRenderer::with_pipelines(&ctx.device, &avatar, built.clone()).unwrap();
+    assert!(std::sync::Arc::ptr_eq(r.pipelines(), &built));
+    // Another shape's pipelines are refused by name.
+    assert!(HandRenderer::with_pipelines(&ctx.device, &other, built).is_err());
     for mode in [ShadingMode::Normals, ShadingMode::Sh, ShadingMode::Neural] {
         let settings = RenderSettings {
             mode,

@@ -319,11 +319,13 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
         } else {
             crate::gpu::NeuralPath::Fragment
         };
+        let mut pipelines = crate::gpu::PipelineCache::default();
         let renderers: Option<Vec<_>> = plan
             .avatars
             .iter()
             .map(|a| {
-                let mut r = crate::gpu::HandRenderer::new(&ctx.device, a).ok()?;
+                let mut r =
+                    crate::gpu::HandRenderer::with_cache(&ctx.device, a, &mut pipelines).ok()?;
                 r.neural_path = path;
                 Some(r)
             })

@@ -370,9 +370,11 @@ fn keep_redrawing(
     outputs: Res<output::OutputRequests>,
     cpu_neural: Res<cpu_neural::CpuNeural>,
     dialogs: Res<files::Dialogs>,
+    gpu_ready: Res<render::GpuReady>,
     mut redraw: MessageWriter<bevy::window::RequestRedraw>,
 ) {
     let busy = session.timeline.playing
+        || !gpu_ready.covers(&session)
         || !session.is_idle()
         || session.jobs.precompute.is_some()
         || session.jobs.export.is_some()

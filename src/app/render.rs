@@ -62,6 +62,25 @@ pub struct HandFrame {
     pub backdrop: Option<super::footage::Backdrop>,
 }
 
+/// The hands the render world is done preparing: (slot, avatar generation) of each renderer
+/// made or failed.
+/// A hand's pipelines compile on a thread first; until its renderer is made the window keeps
+/// redrawing, and scripted runs wait for it.
+#[derive(Resource, Clone, Default)]
+pub struct GpuReady(Arc<Mutex<Vec<(usize, u64)>>>);
+
+impl GpuReady {
+    /// Whether every hand the session draws has its renderer.
+    pub fn covers(&self, session: &Session) -> bool {
+        let Ok(ready) = self.0.lock() else {
+            return true;
+        };
+        session
+            .drawn_hands()
+            .all(|(slot, _, a)| ready.contains(&(slot, a.generation)))
+    }
+}
+
 /// Messages from the render world (errors creating GPU resources), shown by the UI.
 #[derive(Resource, Clone, Default)]
 pub struct RenderMessages(pub Arc<Mutex<Vec<String>>>);
@@ -96,6 +115,8 @@ struct GpuSlot {
 #[derive(Resource, Default)]
 struct HandGpu {
     slots: Vec<GpuSlot>,
+    /// Pipelines by avatar shape: two hands of one shape build them once.
+    pipelines: crate::gpu::PipelineCache,
 }
 
 impl HandGpu {
@@ -244,10 +265,12 @@ impl Plugin for HandRenderPlugin {
         let timings = RenderTimings::default();
         let inject = InjectGpuErrors::default();
         let failures = RenderFailures::default();
+        let ready = GpuReady::default();
         app.insert_resource(messages.clone())
             .insert_resource(timings.clone())
             .insert_resource(inject.clone())
             .insert_resource(failures.clone())
+            .insert_resource(ready.clone())
             .insert_resource(bevy::render::error_handler::RenderErrorHandler(
                 handle_render_error,
             ))
@@ -264,6 +287,7 @@ impl Plugin for HandRenderPlugin {
             .insert_resource(timings)
             .insert_resource(inject)
             .insert_resource(failures)
+            .insert_resource(ready)
             .init_resource::<HandGpu>()
             // After a lost device is recreated (Bevy's recovery runs RenderStartup again) no
             // buffer or pipeline of the old device may be used: the renderers start afresh.
@@ -380,8 +404,11 @@ fn pose_camera(session: &Session) -> Option<crate::camera::Camera> {
     seq.scene.camera(session.timeline.frame).cloned()
 }
 
+// A Bevy render system: each parameter is a resource it needs.
+#[allow(clippy::too_many_arguments)]
 fn prepare_hand(
     failures: Res<RenderFailures>,
+    ready: Res<GpuReady>,
     frame: Option<Res<HandFrame>>,
     mut gpu: ResMut<HandGpu>,
     device: Res<RenderDevice>,
@@ -398,17 +425,24 @@ fn prepare_hand(
             m.push(text);
         }
     };
+    let HandGpu { slots, pipelines } = &mut *gpu;
     for hand in &frame.hands {
-        if gpu.slots.len() <= hand.slot {
-            gpu.slots.resize_with(hand.slot + 1, GpuSlot::default);
+        if slots.len() <= hand.slot {
+            slots.resize_with(hand.slot + 1, GpuSlot::default);
         }
-        let g = &mut gpu.slots[hand.slot];
+        let g = &mut slots[hand.slot];
         if g.avatar_generation != hand.avatar_generation
             && g.failed_generation != hand.avatar_generation
         {
             // The old renderer's buffers go before the new ones are made.
             g.renderer = None;
-            match HandRenderer::new(device.wgpu_device(), &hand.avatar) {
+            // Pipelines compile on a thread: the hand is left out until they are built.
+            let made = match pipelines.ready_or_start(device.wgpu_device(), &hand.avatar) {
+                Ok(None) => continue,
+                Ok(Some(p)) => HandRenderer::with_pipelines(device.wgpu_device(), &hand.avatar, p),
+                Err(e) => Err(e),
+            };
+            match made {
                 Ok(mut r) => {
                     r.enable_timer(device.wgpu_device(), &queue);
                     *g = GpuSlot {
@@ -437,6 +471,15 @@ fn prepare_hand(
             }
             g.embeddings_generation = hand.embeddings_generation;
         }
+    }
+    if let Ok(mut r) = ready.0.lock() {
+        // Made, or failed (the error is shown): nothing more to wait for either way.
+        *r = (slots.iter().enumerate())
+            .flat_map(|(i, g)| {
+                let made = g.renderer.is_some().then_some((i, g.avatar_generation));
+                made.into_iter().chain([(i, g.failed_generation)])
+            })
+            .collect();
     }
     // The backdrop goes to the renderer that composites: the first hand drawn.
     if let Some((g, _)) = gpu.drawn(&frame).into_iter().next()

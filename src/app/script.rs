@@ -235,9 +235,10 @@ pub fn run_script(
     window: Single<Entity, With<PrimaryWindow>>,
     cpu_neural: Res<super::cpu_neural::CpuNeural>,
     diagnostics: Res<bevy::diagnostic::DiagnosticsStore>,
-    (timings, inject): (
+    (timings, inject, gpu_ready): (
         Res<super::render::RenderTimings>,
         Res<super::render::InjectGpuErrors>,
+        Res<super::render::GpuReady>,
     ),
     mut keyboard: MessageWriter<KeyboardInput>,
     mut dialogs: ResMut<Dialogs>,
@@ -305,6 +306,7 @@ pub fn run_script(
                 && session.jobs.precompute.is_none()
                 && session.jobs.export.is_none()
                 && outputs.export.is_none()
+                && gpu_ready.covers(&session)
                 && !cpu_neural.is_updating();
             script.waited += 1;
             if script.waited > MAX_WAIT_FRAMES {

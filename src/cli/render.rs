@@ -277,14 +277,17 @@ fn scene_bounds(scene: &Scene) -> ([f32; 3], [f32; 3]) {
 enum FrameRenderer {
     Cpu,
     /// The device and one renderer per hand side (each hand needs its own posed buffers),
-    /// made when a hand of that side first appears.
+    /// made when a hand of that side first appears, sharing pipelines where they can.
     #[cfg(feature = "gpu")]
-    Gpu(
-        Box<(
-            crate::gpu::GpuContext,
-            Vec<(Handedness, crate::gpu::HandRenderer)>,
-        )>,
-    ),
+    Gpu(Box<GpuFrames>),
+}
+
+/// The GPU side of [`FrameRenderer`].
+#[cfg(feature = "gpu")]
+struct GpuFrames {
+    ctx: crate::gpu::GpuContext,
+    renderers: Vec<(Handedness, crate::gpu::HandRenderer)>,
+    pipelines: crate::gpu::PipelineCache,
 }
 
 impl FrameRenderer {
@@ -295,7 +298,11 @@ impl FrameRenderer {
         #[cfg(feature = "gpu")]
         {
             let ctx = crate::gpu::GpuContext::headless()?;
-            Ok(Self::Gpu(Box::new((ctx, Vec::new()))))
+            Ok(Self::Gpu(Box::new(GpuFrames {
+                ctx,
+                renderers: Vec::new(),
+                pipelines: Default::default(),
+            })))
         }
         #[cfg(not(feature = "gpu"))]
         anyhow::bail!("this build has no GPU pipeline (built without the `gpu` feature)")
@@ -320,14 +327,19 @@ impl FrameRenderer {
             }
             #[cfg(feature = "gpu")]
             Self::Gpu(g) => {
-                let (ctx, renderers) = &mut **g;
+                let GpuFrames {
+                    ctx,
+                    renderers,
+                    pipelines,
+                } = &mut **g;
                 for (side, avatar, _) in hands {
                     if settings.mode == ShadingMode::Neural && avatar.renderer.is_none() {
                         return Err(cpu_render::RenderError::NoRenderer(avatar.name.clone()).into());
                     }
                     if !renderers.iter().any(|(s, _)| s == side) {
-                        renderers
-                            .push((*side, crate::gpu::HandRenderer::new(&ctx.device, avatar)?));
+                        let r =
+                            crate::gpu::HandRenderer::with_cache(&ctx.device, avatar, pipelines)?;
+                        renderers.push((*side, r));
                     }
                 }
                 // Each hand with the renderer of its side, in the scene's order.

@@ -35,6 +35,20 @@ pub fn run(
     width: u32,
     height: u32,
 ) -> Result<Vec<StageTiming>, GpuError> {
+    // Setting up a hand: pipelines built afresh, then a second hand of the same shape that
+    // takes them from the cache (the viewer's second hand).
+    let mut setup_new = Vec::new();
+    let mut setup_cached = Vec::new();
+    for _ in 0..runs.max(1) {
+        let mut cache = super::PipelineCache::default();
+        let t = Instant::now();
+        let first = HandRenderer::with_cache(&ctx.device, avatar, &mut cache)?;
+        setup_new.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let second = HandRenderer::with_cache(&ctx.device, avatar, &mut cache)?;
+        setup_cached.push(t.elapsed().as_secs_f64() * 1e3);
+        drop((first, second));
+    }
     let mut r = HandRenderer::new(&ctx.device, avatar)?;
     let (lo, hi) = bounding_box(&frame.geometry.vertices);
     let camera = Camera::framing(lo, hi, ViewDirection::Front, width, height);
@@ -144,6 +158,8 @@ pub fn run(
     let [all, delta, color, lbs] = nets_ms;
     let flops = |k: usize| Some(2.0 * nets.net_macs(k) as f64);
     let mut out = vec![
+        summarise("gpu: hand setup (pipelines built)", setup_new, None),
+        summarise("gpu: hand setup (pipelines shared)", setup_cached, None),
         summarise(
             "gpu: embedding nets (wgpu, all three)",
             all,

@@ -15,7 +15,10 @@ mod timer;
 pub use nets::GpuNets;
 pub use params::{SkinParams, ViewParams};
 pub use readback::{read_buffer_f32, read_texture_rgba8};
-pub use renderer::{BackdropMapping, HandRenderer, HandSlot, NeuralPath, ViewInput, ViewTargets};
+pub use renderer::{
+    BackdropMapping, HandPipelines, HandRenderer, HandSlot, NeuralPath, PipelineCache, ViewInput,
+    ViewTargets,
+};
 pub use timer::StageTimes;
 
 use crate::avatar::Avatar;

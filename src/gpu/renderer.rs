@@ -1,5 +1,7 @@
 //! [`HandRenderer`]: the avatar's GPU buffers and pipelines, and the passes of one frame.
 
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use wgpu::util::DeviceExt;
 
 use super::GpuError;
@@ -220,8 +222,199 @@ struct CompositePipeline {
     params: wgpu::Buffer,
 }
 
-/// The GPU side of one avatar: static mesh data, per-frame buffers, pipelines and the
-/// passes that skin, rasterise and shade it.
+/// The pipelines that draw one avatar shape on one device: skinning, normals, the
+/// visibility raster and the shading variants. An avatar enters them only through its shade
+/// program (renderer widths, attribute layout), so every hand of one shape shares them (their
+/// layouts are the pipelines' own: each renderer makes its bind groups from them).
+pub struct HandPipelines {
+    /// The device they belong to.
+    device: wgpu::Device,
+    /// The shade program's WGSL they were built from.
+    source: String,
+    skin: wgpu::ComputePipeline,
+    normals: wgpu::ComputePipeline,
+    raster: wgpu::RenderPipeline,
+    shade_simple: wgpu::ComputePipeline,
+    /// The neural renderer's passes (avatars with a renderer).
+    shade_neural: Option<wgpu::ComputePipeline>,
+    shade_fragment: Option<wgpu::RenderPipeline>,
+}
+
+impl HandPipelines {
+    fn new(device: &wgpu::Device, source: &str, has_renderer: bool) -> Self {
+        let skin_module = module(device, "skin.wgsl", &shaders::skin_source());
+        let normals_module = module(device, "normals.wgsl", NORMALS_WGSL);
+        let raster_module = module(device, "raster.wgsl", RASTER_WGSL);
+        let shade_module = module(device, "shade.wgsl", source);
+        let skin_pipeline = compute(device, &skin_module, "skin");
+        let normals_pipeline = compute(device, &normals_module, "vertex_normals");
+        let raster_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("visibility raster"),
+            layout: None,
+            vertex: wgpu::VertexState {
+                module: &raster_module,
+                entry_point: Some("vs"),
+                compilation_options: Default::default(),
+                buffers: &[],
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: Some(wgpu::DepthStencilState {
+                format: DEPTH_FORMAT,
+                depth_write_enabled: Some(true),
+                depth_compare: Some(wgpu::CompareFunction::Greater),
+                stencil: Default::default(),
+                bias: Default::default(),
+            }),
+            multisample: Default::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &raster_module,
+                entry_point: Some("fs"),
+                compilation_options: Default::default(),
+                targets: &[Some(TRIANGLE_FORMAT.into()), Some(BARY_FORMAT.into())],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let shade_simple = compute(device, &shade_module, "shade_simple");
+        let shade_neural = has_renderer.then(|| compute(device, &shade_module, "shade_neural"));
+        let shade_fragment = has_renderer.then(|| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("neural shading (fragment)"),
+                layout: None,
+                vertex: wgpu::VertexState {
+                    module: &shade_module,
+                    entry_point: Some("vs_fullscreen"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: Default::default(),
+                depth_stencil: None,
+                multisample: Default::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &shade_module,
+                    entry_point: Some("fs_neural"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(SHADED_FORMAT.into())],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        });
+
+        Self {
+            device: device.clone(),
+            source: source.to_string(),
+            skin: skin_pipeline,
+            normals: normals_pipeline,
+            raster: raster_pipeline,
+            shade_simple,
+            shade_neural,
+            shade_fragment,
+        }
+    }
+}
+
+/// Pipelines built so far, reused by every hand of a known shape; those of another device
+/// (one recreated after an error) are dropped, never reused. They can also be built on a
+/// thread ([`Self::ready_or_start`]), so that a frame never waits for shader compilation
+/// (about 1.3 s on a software rasteriser).
+#[derive(Default)]
+pub struct PipelineCache {
+    built: Vec<Arc<HandPipelines>>,
+    /// Builds under way: device, shade program, whether with the neural passes, and where
+    /// the result arrives.
+    building: Vec<(wgpu::Device, String, bool, JoinHandle<HandPipelines>)>,
+}
+
+/// What to build: the shade program's source and whether the avatar has a neural renderer.
+fn pipeline_key(avatar: &Avatar) -> Result<(String, bool), GpuError> {
+    let program = shaders::shade_program(avatar).map_err(|e| GpuError::Device(e.to_string()))?;
+    Ok((program.source, avatar.renderer.is_some()))
+}
+
+impl PipelineCache {
+    /// The pipelines for `source` (a shade program) on `device`, built now on first use.
+    pub fn get(
+        &mut self,
+        device: &wgpu::Device,
+        source: &str,
+        has_renderer: bool,
+    ) -> Arc<HandPipelines> {
+        self.collect(device);
+        if let Some(p) = self.find(source, has_renderer) {
+            return p;
+        }
+        let built = Arc::new(HandPipelines::new(device, source, has_renderer));
+        self.built.push(built.clone());
+        built
+    }
+
+    /// The pipelines for `avatar` on `device` if they are built; else `None`, with a build
+    /// started on a thread (once) — ask again on a later frame.
+    pub fn ready_or_start(
+        &mut self,
+        device: &wgpu::Device,
+        avatar: &Avatar,
+    ) -> Result<Option<Arc<HandPipelines>>, GpuError> {
+        self.collect(device);
+        let (source, has_renderer) = pipeline_key(avatar)?;
+        if let Some(p) = self.find(&source, has_renderer) {
+            return Ok(Some(p));
+        }
+        let started = (self.building.iter())
+            .any(|(d, s, n, _)| d == device && *s == source && *n == has_renderer);
+        if !started {
+            let (d, s) = (device.clone(), source.clone());
+            let thread = std::thread::Builder::new()
+                .name("xhand-pipelines".into())
+                .spawn(move || HandPipelines::new(&d, &s, has_renderer))
+                .map_err(|e| GpuError::Device(format!("cannot start a thread: {e}")))?;
+            self.building
+                .push((device.clone(), source, has_renderer, thread));
+        }
+        Ok(None)
+    }
+
+    /// Whether pipelines are being built on a thread.
+    pub fn is_building(&self) -> bool {
+        !self.building.is_empty()
+    }
+
+    /// Keeps only `device`'s pipelines, and takes in those built on threads since.
+    fn collect(&mut self, device: &wgpu::Device) {
+        self.built.retain(|p| p.device == *device);
+        self.building.retain(|(d, ..)| d == device);
+        let mut still = Vec::new();
+        for (d, s, n, thread) in self.building.drain(..) {
+            if !thread.is_finished() {
+                still.push((d, s, n, thread));
+            } else if let Ok(p) = thread.join() {
+                self.built.push(Arc::new(p));
+            }
+            // A thread that panicked (its message is printed): a later call starts another.
+        }
+        self.building = still;
+    }
+
+    fn find(&self, source: &str, has_renderer: bool) -> Option<Arc<HandPipelines>> {
+        (self.built.iter())
+            .find(|p| p.source == source && p.shade_neural.is_some() == has_renderer)
+            .cloned()
+    }
+
+    /// How many sets of pipelines were built (and are kept).
+    pub fn len(&self) -> usize {
+        self.built.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.built.is_empty()
+    }
+}
+
+/// The GPU side of one hand: the avatar's static mesh data, per-frame buffers, the shared
+/// pipelines of its shape ([`HandPipelines`]) and the passes that skin, rasterise and shade
+/// it.
 pub struct HandRenderer {
     num_vertices: u32,
     num_faces: u32,
@@ -242,12 +435,8 @@ pub struct HandRenderer {
     raster_params: wgpu::Buffer,
     view_params: wgpu::Buffer,
 
-    skin_pipeline: wgpu::ComputePipeline,
-    normals_pipeline: wgpu::ComputePipeline,
-    raster_pipeline: wgpu::RenderPipeline,
-    shade_simple: wgpu::ComputePipeline,
-    shade_neural: Option<wgpu::ComputePipeline>,
-    shade_fragment: Option<wgpu::RenderPipeline>,
+    /// Shared by every hand of this avatar's shape on this device.
+    pipelines: Arc<HandPipelines>,
     skin_bg: wgpu::BindGroup,
     normals_bg: wgpu::BindGroup,
     raster_bg: wgpu::BindGroup,
@@ -394,6 +583,28 @@ fn groups(n: u32, size: u32) -> u32 {
 impl HandRenderer {
     /// Uploads the avatar's static data and builds the pipelines for it.
     pub fn new(device: &wgpu::Device, avatar: &Avatar) -> Result<Self, GpuError> {
+        Self::with_cache(device, avatar, &mut PipelineCache::default())
+    }
+
+    /// Uploads the avatar's static data, with the pipelines of its shape from `cache` (built
+    /// there if none fit yet): a second hand of the same shape builds none.
+    pub fn with_cache(
+        device: &wgpu::Device,
+        avatar: &Avatar,
+        cache: &mut PipelineCache,
+    ) -> Result<Self, GpuError> {
+        let (source, has_renderer) = pipeline_key(avatar)?;
+        let pipelines = cache.get(device, &source, has_renderer);
+        Self::with_pipelines(device, avatar, pipelines)
+    }
+
+    /// Uploads the avatar's static data, drawing with `pipelines` (its shape's, from
+    /// [`PipelineCache::ready_or_start`]).
+    pub fn with_pipelines(
+        device: &wgpu::Device,
+        avatar: &Avatar,
+        pipelines: Arc<HandPipelines>,
+    ) -> Result<Self, GpuError> {
         let v = avatar.num_vertices();
         let f = avatar.num_faces();
         let program =
@@ -465,69 +676,15 @@ impl HandRenderer {
             &bytemuck::Zeroable::zeroed() as &ViewParams,
         );
 
-        let skin_module = module(device, "skin.wgsl", &shaders::skin_source());
-        let normals_module = module(device, "normals.wgsl", NORMALS_WGSL);
-        let raster_module = module(device, "raster.wgsl", RASTER_WGSL);
-        let shade_module = module(device, "shade.wgsl", &program.source);
-        let skin_pipeline = compute(device, &skin_module, "skin");
-        let normals_pipeline = compute(device, &normals_module, "vertex_normals");
-        let raster_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("visibility raster"),
-            layout: None,
-            vertex: wgpu::VertexState {
-                module: &raster_module,
-                entry_point: Some("vs"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: Some(wgpu::DepthStencilState {
-                format: DEPTH_FORMAT,
-                depth_write_enabled: Some(true),
-                depth_compare: Some(wgpu::CompareFunction::Greater),
-                stencil: Default::default(),
-                bias: Default::default(),
-            }),
-            multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &raster_module,
-                entry_point: Some("fs"),
-                compilation_options: Default::default(),
-                targets: &[Some(TRIANGLE_FORMAT.into()), Some(BARY_FORMAT.into())],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
-        let shade_simple = compute(device, &shade_module, "shade_simple");
-        let has_renderer = avatar.renderer.is_some();
-        let shade_neural = has_renderer.then(|| compute(device, &shade_module, "shade_neural"));
-        let shade_fragment = has_renderer.then(|| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some("neural shading (fragment)"),
-                layout: None,
-                vertex: wgpu::VertexState {
-                    module: &shade_module,
-                    entry_point: Some("vs_fullscreen"),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                primitive: Default::default(),
-                depth_stencil: None,
-                multisample: Default::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &shade_module,
-                    entry_point: Some("fs_neural"),
-                    compilation_options: Default::default(),
-                    targets: &[Some(SHADED_FORMAT.into())],
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
-        });
-
+        if pipelines.source != program.source || pipelines.device != *device {
+            return Err(GpuError::Device(
+                "these pipelines were built for another avatar shape or device".into(),
+            ));
+        }
+        let has_renderer = pipelines.shade_neural.is_some();
         let skin_bg = bind_group(
             device,
-            &skin_pipeline.get_bind_group_layout(0),
+            &pipelines.skin.get_bind_group_layout(0),
             &[
                 (0, skin_params.as_entire_binding()),
                 (1, rest.as_entire_binding()),
@@ -537,7 +694,7 @@ impl HandRenderer {
         );
         let normals_bg = bind_group(
             device,
-            &normals_pipeline.get_bind_group_layout(0),
+            &pipelines.normals.get_bind_group_layout(0),
             &[
                 (0, normal_params.as_entire_binding()),
                 (1, posed.as_entire_binding()),
@@ -549,7 +706,7 @@ impl HandRenderer {
         );
         let raster_bg = bind_group(
             device,
-            &raster_pipeline.get_bind_group_layout(0),
+            &pipelines.raster.get_bind_group_layout(0),
             &[
                 (0, raster_params.as_entire_binding()),
                 (1, posed.as_entire_binding()),
@@ -573,12 +730,7 @@ impl HandRenderer {
             skin_params,
             raster_params,
             view_params,
-            skin_pipeline,
-            normals_pipeline,
-            raster_pipeline,
-            shade_simple,
-            shade_neural,
-            shade_fragment,
+            pipelines,
             skin_bg,
             normals_bg,
             raster_bg,
@@ -591,6 +743,11 @@ impl HandRenderer {
             backdrop_sampler: None,
             backdrop_mapping: BackdropMapping::Screen,
         })
+    }
+
+    /// The pipelines this renderer draws with (shared by hands of the same shape).
+    pub fn pipelines(&self) -> &Arc<HandPipelines> {
+        &self.pipelines
     }
 
     /// Measures each pass with GPU timestamps when the device supports them (the viewer's
@@ -714,10 +871,10 @@ impl HandRenderer {
             label: Some("skinning"),
             timestamp_writes: self.timer.as_ref().map(|t| t.compute(Stage::Skinning)),
         });
-        pass.set_pipeline(&self.skin_pipeline);
+        pass.set_pipeline(&self.pipelines.skin);
         pass.set_bind_group(0, &self.skin_bg, &[]);
         pass.dispatch_workgroups(groups(self.num_vertices, 64), 1, 1);
-        pass.set_pipeline(&self.normals_pipeline);
+        pass.set_pipeline(&self.pipelines.normals);
         pass.set_bind_group(0, &self.normals_bg, &[]);
         pass.dispatch_workgroups(groups(self.num_vertices, 64), 1, 1);
     }
@@ -767,7 +924,7 @@ impl HandRenderer {
         };
         let simple = bind_group(
             device,
-            &self.shade_simple.get_bind_group_layout(0),
+            &self.pipelines.shade_simple.get_bind_group_layout(0),
             &shade_entries(true),
         );
         let with_mlp = |with_out: bool| {
@@ -777,10 +934,12 @@ impl HandRenderer {
             e
         };
         let neural = self
+            .pipelines
             .shade_neural
             .as_ref()
             .map(|p| bind_group(device, &p.get_bind_group_layout(0), &with_mlp(true)));
         let fragment = self
+            .pipelines
             .shade_fragment
             .as_ref()
             .map(|p| bind_group(device, &p.get_bind_group_layout(0), &with_mlp(false)));
@@ -887,7 +1046,7 @@ impl HandRenderer {
             occlusion_query_set: None,
             multiview_mask: None,
         });
-        pass.set_pipeline(&self.raster_pipeline);
+        pass.set_pipeline(&self.pipelines.raster);
         pass.set_bind_group(0, &self.raster_bg, &[]);
         pass.draw(0..self.num_faces * 3, 0..1);
     }
@@ -922,7 +1081,7 @@ impl HandRenderer {
             .ok_or_else(|| GpuError::Device("shading was encoded before the raster".into()))?;
         let neural = view.settings.mode == ShadingMode::Neural && self.has_renderer;
         if neural && self.neural_path == NeuralPath::Fragment {
-            let (Some(p), Some(bg)) = (&self.shade_fragment, &bgs.fragment) else {
+            let (Some(p), Some(bg)) = (&self.pipelines.shade_fragment, &bgs.fragment) else {
                 return Err(GpuError::Device("fragment shading pipeline missing".into()));
             };
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
@@ -954,13 +1113,13 @@ impl HandRenderer {
             label: Some("shading"),
             timestamp_writes: self.timer.as_ref().map(|t| t.compute(Stage::Shading)),
         });
-        match (neural, &self.shade_neural, &bgs.neural) {
+        match (neural, &self.pipelines.shade_neural, &bgs.neural) {
             (true, Some(p), Some(bg)) => {
                 pass.set_pipeline(p);
                 pass.set_bind_group(0, bg, &[]);
             }
             _ => {
-                pass.set_pipeline(&self.shade_simple);
+                pass.set_pipeline(&self.pipelines.shade_simple);
                 pass.set_bind_group(0, &bgs.simple, &[]);
             }
         }
