@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use bevy::render::renderer::RenderAdapterInfo;
 
+use super::lighting::Lighting;
 use super::session::Session;
 use super::worker::Pending;
 use crate::cpu_render::grid_pixel;
@@ -56,12 +57,12 @@ impl CpuNeural {
 }
 
 /// Whether the grid is drawn behind the hand (not over source footage or an environment).
-pub fn shows_grid(session: &Session) -> bool {
-    session.grid && super::footage::backdrop(session).is_none()
+pub fn shows_grid(session: &Session, lighting: &Lighting) -> bool {
+    session.grid && super::footage::backdrop(session, lighting).is_none()
 }
 
 /// A hash of everything the neural image depends on.
-pub fn view_key(session: &Session) -> u64 {
+pub fn view_key(session: &Session, lighting: &Lighting) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let floats = |h: &mut std::collections::hash_map::DefaultHasher, v: &[f32]| {
         v.iter().for_each(|x| x.to_bits().hash(h))
@@ -75,9 +76,9 @@ pub fn view_key(session: &Session) -> u64 {
         floats(&mut h, &[hand.pose.scale]);
         hand.pose.hand.hash(&mut h);
     }
-    floats(&mut h, &session.current_sh());
+    floats(&mut h, &lighting.current_sh(session.frame_sh()));
     floats(&mut h, &session.settings.background);
-    shows_grid(session).hash(&mut h);
+    shows_grid(session, lighting).hash(&mut h);
     session.wireframe.hash(&mut h);
     if let Some(c) = &session.camera {
         (c.width, c.height).hash(&mut h);
@@ -107,6 +108,7 @@ impl Plugin for CpuNeuralPlugin {
 pub fn update_cpu_neural(
     mut state: ResMut<CpuNeural>,
     session: Res<Session>,
+    lighting: Res<Lighting>,
     adapter: Option<Res<RenderAdapterInfo>>,
 ) {
     let software = adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu);
@@ -118,7 +120,7 @@ pub fn update_cpu_neural(
     if !state.active {
         return;
     }
-    let key = view_key(&session);
+    let key = view_key(&session, &lighting);
     if key != state.last_key {
         state.last_key = key;
         state.changed_at = Some(Instant::now());
@@ -154,9 +156,10 @@ pub fn update_cpu_neural(
             )
         })
         .collect();
-    let sh = session.current_sh();
+    let sh = lighting.current_sh(session.frame_sh());
     let settings = session.settings;
-    let grid = shows_grid(&session).then(|| super::render::grid_plane(&session.avatar.avatar));
+    let grid =
+        shows_grid(&session, &lighting).then(|| super::render::grid_plane(&session.avatar.avatar));
     let wireframe = session.wireframe;
     let started = Instant::now();
     let pending = Pending::spawn("xhand-cpu-neural", move || {

@@ -55,6 +55,7 @@ pub struct ExportJob {
 pub fn start_exports(
     mut requests: ResMut<super::output::OutputRequests>,
     mut session: ResMut<Session>,
+    lighting: Res<super::lighting::Lighting>,
     orbit: Res<Orbit>,
     viewport: Res<Viewport>,
 ) {
@@ -70,7 +71,7 @@ pub fn start_exports(
         session.error("an export is already running: cancel it or wait for it to finish");
         return;
     }
-    match plan(&session, &orbit, viewport.0, kind, format) {
+    match plan(&session, &lighting, &orbit, viewport.0, kind, format) {
         Ok(plan) => start(&mut session, plan),
         Err(e) => session.error(e),
     }
@@ -104,6 +105,7 @@ struct Plan {
 
 fn plan(
     session: &Session,
+    lighting: &super::lighting::Lighting,
     orbit: &Orbit,
     viewport: [f32; 4],
     kind: ExportKind,
@@ -137,10 +139,7 @@ fn plan(
     }
     let sh_of = |hands: &[HandPlan]| {
         let frame_sh = hands.iter().find_map(|(_, f, _)| f.sh);
-        match (session.lighting.use_frame_sh, frame_sh) {
-            (true, Some(sh)) => sh,
-            _ => session.lighting.sh,
-        }
+        lighting.current_sh(frame_sh)
     };
     // The hand the orbit follows: the first one shown.
     let (followed, shown_trans) = (session.hands.iter().enumerate())
@@ -227,7 +226,7 @@ fn plan(
                 .collect();
             let (lo, hi) = crate::mesh::bounding_box(&vertices);
             let pivot = nalgebra::Vector3::from_fn(|k, _| 0.5 * (lo[k] + hi[k]) as f64);
-            let sh = session.current_sh();
+            let sh = lighting.current_sh(session.frame_sh());
             for k in 0..n {
                 let angle = std::f64::consts::TAU * k as f64 / n as f64;
                 frames.push((hands.clone(), base.orbited(pivot, angle), sh));
@@ -253,10 +252,10 @@ fn plan(
         frames,
         settings,
         wireframe: session.wireframe,
-        grid: super::cpu_neural::shows_grid(session)
+        grid: super::cpu_neural::shows_grid(session, lighting)
             .then(|| super::render::grid_plane(&session.avatar.avatar)),
         neural_path: session.neural_path,
-        environment: match super::footage::backdrop(session) {
+        environment: match super::footage::backdrop(session, lighting) {
             Some(super::footage::Backdrop {
                 image,
                 mapping: crate::gpu::BackdropMapping::Environment { rotation },

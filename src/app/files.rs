@@ -487,6 +487,7 @@ pub fn start_pose_load(
 /// Collects finished loads and dialog results; reads dropped files.
 pub fn poll_files(
     mut session: ResMut<Session>,
+    mut lighting: ResMut<super::lighting::Lighting>,
     mut dialogs: ResMut<Dialogs>,
     mut drops: MessageReader<FileDragAndDrop>,
     mut orbit: ResMut<super::orbit::Orbit>,
@@ -549,6 +550,7 @@ pub fn poll_files(
                     session.set_left_avatar(avatar, emb, Some(path.clone()));
                 } else {
                     session.set_avatar(avatar, emb, Some(path.clone()));
+                    lighting.avatar_changed(&session.avatar.avatar);
                 }
                 session.remember(path.clone());
                 session.info(format!(
@@ -591,12 +593,12 @@ pub fn poll_files(
                     env.width,
                     env.height
                 ));
-                session.lighting.env_display = Some((
+                lighting.env_display = Some((
                     super::footage::next_backdrop_key(),
                     std::sync::Arc::new(env.display_image()),
                 ));
-                session.lighting.env = Some((path, std::sync::Arc::new(env)));
-                session.light_from_environment();
+                lighting.env = Some((path, std::sync::Arc::new(env)));
+                lighting.light_from_environment(session.avatar.avatar.color_order);
             }
             Some(Ok(Err(e))) | Some(Err(e)) => {
                 session.error(format!("{e} — the lighting is unchanged"))

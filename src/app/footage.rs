@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 
+use super::lighting::Lighting;
 use super::session::Session;
 use super::worker::Pending;
 use crate::footage::SourceFootage;
@@ -29,7 +30,7 @@ pub struct Backdrop {
 
 /// The backdrop of the view: the source footage in the HaMeR camera view, else the
 /// environment map when "show as background" is on, else none.
-pub fn backdrop(session: &Session) -> Option<Backdrop> {
+pub fn backdrop(session: &Session, lighting: &Lighting) -> Option<Backdrop> {
     if let Some((key, image)) = session.footage.backdrop(session.use_pose_camera) {
         return Some(Backdrop {
             key,
@@ -37,7 +38,6 @@ pub fn backdrop(session: &Session) -> Option<Backdrop> {
             mapping: BackdropMapping::Screen,
         });
     }
-    let lighting = &session.lighting;
     let (key, image) = lighting
         .env_display
         .clone()

@@ -6,6 +6,7 @@ mod cpu_neural;
 mod export;
 mod files;
 mod footage;
+mod lighting;
 mod orbit;
 mod output;
 mod render;
@@ -188,6 +189,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
         .cloned()
         .chain(avatar.summary.unused_warning())
         .collect();
+    let lighting = lighting::Lighting::new(&avatar);
     // The rest pose's embeddings are the worker's first job: the window opens meanwhile.
     let mut session = session::Session::new(avatar, None, opts.avatar.clone());
     session.nets_choice = nets;
@@ -259,6 +261,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
             WinitSettings::desktop_app()
         })
         .insert_resource(session)
+        .insert_resource(lighting)
         .insert_resource(ui::DeviceInfo {
             adapter: String::new(),
             candle: crate::device::describe(&device),

@@ -315,9 +315,12 @@ impl Plugin for HandRenderPlugin {
 
 /// Builds this frame's [`HandFrame`]: kinematics on the CPU with the current poses and the
 /// latest finished embeddings (a slider answers in the same frame; details catch up).
+// A Bevy system: each parameter is a resource or query it needs.
+#[allow(clippy::too_many_arguments)]
 fn build_hand_frame(
     mut commands: Commands,
     mut session: ResMut<Session>,
+    lighting: Res<super::lighting::Lighting>,
     cpu: Res<super::cpu_neural::CpuNeural>,
     orbit: Res<Orbit>,
     viewport: Res<Viewport>,
@@ -338,7 +341,7 @@ fn build_hand_frame(
         // Software adapter: SH on the GPU until the CPU's neural image of this view is ready.
         settings.mode = ShadingMode::Sh;
     }
-    let grid_plane_now = super::cpu_neural::shows_grid(&session).then(|| {
+    let grid_plane_now = super::cpu_neural::shows_grid(&session, &lighting).then(|| {
         // Once per avatar: it scans every template vertex.
         if grid.0 != session.avatar.generation {
             *grid = (
@@ -348,7 +351,7 @@ fn build_hand_frame(
         }
         grid.1
     });
-    let sh = session.current_sh();
+    let sh = lighting.current_sh(session.frame_sh());
     let hands: Vec<FrameHand> = session
         .drawn_hands()
         .map(|(slot, hand, loaded)| {
@@ -380,13 +383,13 @@ fn build_hand_frame(
             }
         })
         .collect();
-    let backdrop = super::footage::backdrop(&session);
+    let backdrop = super::footage::backdrop(&session, &lighting);
     session.kinematics_ms = t.elapsed().as_secs_f64() * 1e3;
     session.camera = Some(camera);
     let cpu_image = cpu
         .active
         .then(|| {
-            cpu.image_for(super::cpu_neural::view_key(&session))
+            cpu.image_for(super::cpu_neural::view_key(&session, &lighting))
                 .cloned()
         })
         .flatten();

@@ -235,10 +235,11 @@ pub fn run_script(
     window: Single<Entity, With<PrimaryWindow>>,
     cpu_neural: Res<super::cpu_neural::CpuNeural>,
     diagnostics: Res<bevy::diagnostic::DiagnosticsStore>,
-    (timings, inject, gpu_ready): (
+    (timings, inject, gpu_ready, mut lighting): (
         Res<super::render::RenderTimings>,
         Res<super::render::InjectGpuErrors>,
         Res<super::render::GpuReady>,
+        ResMut<super::lighting::Lighting>,
     ),
     mut keyboard: MessageWriter<KeyboardInput>,
     mut dialogs: ResMut<Dialogs>,
@@ -407,7 +408,7 @@ pub fn run_script(
                 "memory_rss_mib": resident_mib(),
                 "elapsed_s": real_time.elapsed_secs_f64(),
                 "wireframe": session.wireframe,
-                "light_source": format!("{:?}", session.lighting.source),
+                "light_source": format!("{:?}", lighting.source),
                 "playing": session.timeline.playing,
                 "frame_edited": session.frame_edited(),
                 "edited_frames": session.sequence.as_ref().map_or(0, |s| s.edited.len()),
@@ -421,7 +422,7 @@ pub fn run_script(
                 "footage": session.footage.source.as_ref().map(|(p, _)| p.clone()),
                 "footage_shown": session.footage.backdrop(session.use_pose_camera).is_some(),
                 "adapter": info.adapter,
-                "backdrop": super::footage::backdrop(&session).map(|b| format!("{:?}", b.mapping)),
+                "backdrop": super::footage::backdrop(&session, &lighting).map(|b| format!("{:?}", b.mapping)),
                 "camera_center": session.camera.as_ref().map(|c| [c.center.x, c.center.y, c.center.z]),
                 "hand_on_screen": hand_on_screen(&session, viewport.0),
                 "viewport": viewport.0,
@@ -523,7 +524,7 @@ pub fn run_script(
                 Err(_) => session.error(format!("script: unknown precision `{name}`")),
             }
         }
-        Step::EnvBackground(on) => session.lighting.env_background = on,
+        Step::EnvBackground(on) => lighting.env_background = on,
         Step::CancelExport(_) => match &session.jobs.export {
             Some(job) => job.progress.cancel.store(true, Ordering::SeqCst),
             None => session.error("script: no export is running"),

@@ -1,5 +1,6 @@
-//! The viewer's state: the loaded avatar and its latest embeddings, the pose being shown,
-//! the loaded sequence and timeline, lighting, display settings and user messages.
+//! The viewer's state: the loaded avatars, the hands shown and their latest embeddings, the
+//! loaded sequence and timeline, display settings and user messages. (Lighting is a
+//! resource of its own: `super::lighting`.)
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -240,43 +241,6 @@ fn placeholder_embeddings(avatar: &Avatar) -> Embeddings {
     }
 }
 
-/// Lighting: the SH vector in use and how the user edits it.
-#[derive(Clone, Debug)]
-pub struct Lighting {
-    pub sh: [f32; SH_DIM],
-    /// Edit the three colour channels together.
-    pub linked: bool,
-    /// The frame's own SH (from the pose file) overrides when present.
-    pub use_frame_sh: bool,
-    /// Azimuth / elevation of the light-direction control, radians.
-    pub light_azimuth: f32,
-    pub light_elevation: f32,
-    pub light_strength: f32,
-    /// Where the SH vector came from, highlighted in the panel.
-    pub source: LightSource,
-    /// An environment map lighting the hand (downsampled for projection), and its turn
-    /// about the up axis, degrees.
-    pub env: Option<(PathBuf, Arc<crate::envmap::EnvironmentMap>)>,
-    pub env_rotation: f32,
-    /// The environment as a display image (and its backdrop key), and whether it is shown
-    /// behind the hand.
-    pub env_display: Option<(u64, Arc<crate::image_io::Rgba8>)>,
-    pub env_background: bool,
-}
-
-/// The origin of the SH lighting in use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LightSource {
-    /// The avatar's SH of one training view.
-    Row(usize),
-    Neutral,
-    StudioKey,
-    /// Edited with the direction pad, the strength or the coefficients.
-    Custom,
-    /// Projected from the environment map.
-    Environment,
-}
-
 /// Background jobs with progress bars.
 #[derive(Default)]
 pub struct Jobs {
@@ -300,7 +264,6 @@ pub struct Session {
     pub selected: usize,
     pub sequence: Option<LoadedSequence>,
     pub timeline: Timeline,
-    pub lighting: Lighting,
     pub settings: RenderSettings,
     pub wireframe: bool,
     /// Show a background grid behind the hand.
@@ -389,7 +352,6 @@ impl Session {
     /// `None` to compute them on the worker (nothing is drawn until they arrive:
     /// [`LatestEmbeddings::ready`]).
     pub fn new(avatar: Avatar, embeddings: Option<Embeddings>, path: Option<PathBuf>) -> Self {
-        let sh = avatar.sh_row(0);
         let avatar = LoadedAvatar {
             avatar: Arc::new(avatar),
             generation: 1,
@@ -412,19 +374,6 @@ impl Session {
             selected: 0,
             sequence: None,
             timeline: Timeline::default(),
-            lighting: Lighting {
-                sh,
-                linked: true,
-                use_frame_sh: true,
-                light_azimuth: 0.0,
-                light_elevation: 0.5,
-                light_strength: 0.4,
-                source: LightSource::Row(0),
-                env: None,
-                env_rotation: 0.0,
-                env_display: None,
-                env_background: false,
-            },
             settings: RenderSettings {
                 background: [0.16, 0.17, 0.2],
                 ..RenderSettings::default()
@@ -605,16 +554,6 @@ impl Session {
         }
     }
 
-    /// Lights with the environment map (if one is loaded) turned by `env_rotation`.
-    pub fn light_from_environment(&mut self) {
-        if let Some((_, env)) = &self.lighting.env {
-            let order = self.avatar.avatar.color_order;
-            self.lighting.sh = env.to_sh((self.lighting.env_rotation as f64).to_radians(), order);
-            self.lighting.source = LightSource::Environment;
-            self.lighting.use_frame_sh = false;
-        }
-    }
-
     /// Whether the current sequence frame was edited in the viewer.
     pub fn frame_edited(&self) -> bool {
         self.sequence
@@ -622,17 +561,10 @@ impl Session {
             .is_some_and(|s| s.edited.contains(&self.timeline.frame))
     }
 
-    /// Replaces the main avatar (the pose and lighting carry over; lighting resets to the
-    /// new avatar's first SH row).
+    /// Replaces the main avatar (the poses carry over; [`Lighting::avatar_changed`] resets
+    /// the lighting).
     pub fn set_avatar(&mut self, avatar: Avatar, embeddings: Embeddings, path: Option<PathBuf>) {
-        self.lighting.sh = avatar.sh_row(0);
-        let keep_env = self.lighting.source == LightSource::Environment;
-        self.lighting.source = LightSource::Row(0);
         self.install_avatar(false, avatar, embeddings, path);
-        if keep_env {
-            // The new avatar may store its colours in the other order.
-            self.light_from_environment();
-        }
     }
 
     /// Opens `avatar` for the left hands (the main avatar keeps the right ones).
@@ -693,6 +625,32 @@ impl Session {
             hand.requested = None;
             hand.nets_failed = None;
         }
+        self.avatars_changed(&before);
+    }
+
+    /// Left hands go back to the main avatar (mirrored); their details are recomputed.
+    pub fn clear_left_avatar(&mut self) {
+        if self.left_avatar.is_none() {
+            return;
+        }
+        let before: Vec<Arc<Avatar>> = (0..self.hands.len())
+            .map(|i| self.avatar_of(i).avatar.clone())
+            .collect();
+        self.left_avatar = None;
+        for (i, hand) in self.hands.iter_mut().enumerate() {
+            if !Arc::ptr_eq(&before[i], &self.avatar.avatar) {
+                hand.requested = None;
+                hand.nets_failed = None;
+            }
+        }
+        self.avatars_changed(&before);
+    }
+
+    /// After the avatars of the hands changed (`before`: each hand's avatar until now): a
+    /// precompute under way is cancelled and the caches start empty (new ones: the old job
+    /// can only write into the old); a flat-relative sequence (HaMeR) is re-expressed for
+    /// the mean pose of each hand's new avatar, edits included.
+    fn avatars_changed(&mut self, before: &[Arc<Avatar>]) {
         if let Some(p) = self.jobs.precompute.take() {
             p.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
         }
@@ -817,18 +775,12 @@ impl Session {
         }
     }
 
-    /// The SH lighting in effect for the current frame (the frame's own, from the first hand
-    /// in it that has one, when "use the frame's SH" is on).
-    pub fn current_sh(&self) -> [f32; SH_DIM] {
-        let frame_sh = self
-            .hands
+    /// The frame's own SH lighting: the first hand shown that has one.
+    pub fn frame_sh(&self) -> Option<[f32; SH_DIM]> {
+        self.hands
             .iter()
             .filter(|h| h.present)
-            .find_map(|h| h.pose.sh);
-        match (self.lighting.use_frame_sh, frame_sh) {
-            (true, Some(sh)) => sh,
-            _ => self.lighting.sh,
-        }
+            .find_map(|h| h.pose.sh)
     }
 
     /// Whether the frame shown has its own SH lighting.
@@ -1340,6 +1292,19 @@ mod tests {
         );
         settle(&mut s);
         assert_eq!(s.hands[1].embeddings.embeddings.num_vertices, vertices);
+        assert_eq!(s.drawn_hands().count(), 2);
+        // Back to the main avatar, mirrored: recomputed with it.
+        s.clear_left_avatar();
+        assert_eq!(s.avatar_of(1).generation, s.avatar.generation);
+        assert!(s.details_stale());
+        assert_eq!(
+            s.drawn_hands().count(),
+            1,
+            "not drawn with the other avatar's outputs"
+        );
+        settle(&mut s);
+        let main = s.avatar.avatar.num_vertices();
+        assert_eq!(s.hands[1].embeddings.embeddings.num_vertices, main);
         assert_eq!(s.drawn_hands().count(), 2);
     }
 }

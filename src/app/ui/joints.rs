@@ -4,6 +4,7 @@
 
 use bevy_egui::egui;
 
+use crate::app::files::{Dialogs, FileRole};
 use crate::app::session::Session;
 use crate::pose::presets::PresetPose;
 use crate::skeleton::MANO_JOINT_NAMES;
@@ -33,7 +34,7 @@ pub fn axis_names(j: usize) -> [&'static str; 3] {
     }
 }
 
-pub fn joints_panel(ui: &mut egui::Ui, session: &mut Session) {
+pub fn joints_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs) {
     ui.heading("Joints");
     ui.label(
         egui::RichText::new(
@@ -56,6 +57,7 @@ pub fn joints_panel(ui: &mut egui::Ui, session: &mut Session) {
             }
         });
     }
+    hand_avatar(ui, session, dialogs);
     if !session.hand().present {
         ui.label(
             egui::RichText::new("This hand is not in the frame shown: step to a frame with it.")
@@ -125,6 +127,39 @@ pub fn joints_panel(ui: &mut egui::Ui, session: &mut Session) {
     {
         session.edit_pose(|p| p.hand = if mirrored { Some(hand.other()) } else { None });
     }
+}
+
+/// The avatar that shows the chosen hand, and for left hands the choice of their own.
+fn hand_avatar(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs) {
+    let i = session.selected.min(session.hands.len() - 1);
+    let side = session.side_of(i);
+    let avatar = session.avatar_of(i).avatar.clone();
+    ui.horizontal_wrapped(|ui| {
+        let mirrored = if avatar.hand != side {
+            " (mirrored)"
+        } else {
+            ""
+        };
+        ui.label(egui::RichText::new(format!("avatar: {}{mirrored}", avatar.name)).weak());
+        if side != crate::hand::Handedness::Left {
+            return;
+        }
+        if session.left_avatar.is_some() {
+            if ui
+                .small_button("use the main avatar")
+                .on_hover_text("left hands shown by the main avatar, mirrored")
+                .clicked()
+            {
+                session.clear_left_avatar();
+            }
+        } else if ui
+            .small_button("own avatar…")
+            .on_hover_text("open an avatar for left hands (File > Open left-hand avatar…)")
+            .clicked()
+        {
+            dialogs.open(FileRole::LeftAvatar, session);
+        }
+    });
 }
 
 /// One joint: its name, a reset, and a value per axis.

@@ -63,6 +63,7 @@ pub fn describe_adapter(
 pub fn ui_system(
     mut contexts: EguiContexts,
     mut session: ResMut<Session>,
+    mut lighting: ResMut<crate::app::lighting::Lighting>,
     mut dialogs: ResMut<Dialogs>,
     mut orbit: ResMut<Orbit>,
     mut viewport: ResMut<Viewport>,
@@ -131,7 +132,9 @@ pub fn ui_system(
         .resizable(true)
         .default_size(300.0)
         .show(&mut root, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| joints::joints_panel(ui, &mut session));
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                joints::joints_panel(ui, &mut session, &mut dialogs)
+            });
         });
     egui::Panel::right("lighting")
         .resizable(true)
@@ -140,7 +143,7 @@ pub fn ui_system(
             egui::ScrollArea::vertical().show(ui, |ui| {
                 display_panel(ui, &mut session, &mut dialogs);
                 ui.separator();
-                lighting::lighting_panel(ui, &mut session, &mut dialogs);
+                lighting::lighting_panel(ui, &mut session, &mut lighting, &mut dialogs);
             });
         });
     let free = root.available_rect_before_wrap();
