@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use bevy::render::renderer::RenderAdapterInfo;
 
+use super::display::ViewSettings;
 use super::lighting::Lighting;
 use super::session::Session;
 use super::worker::Pending;
@@ -57,12 +58,12 @@ impl CpuNeural {
 }
 
 /// Whether the grid is drawn behind the hand (not over source footage or an environment).
-pub fn shows_grid(session: &Session, lighting: &Lighting) -> bool {
-    session.grid && super::footage::backdrop(session, lighting).is_none()
+pub fn shows_grid(view: &ViewSettings, session: &Session, lighting: &Lighting) -> bool {
+    view.grid && super::footage::backdrop(session, lighting).is_none()
 }
 
 /// A hash of everything the neural image depends on.
-pub fn view_key(session: &Session, lighting: &Lighting) -> u64 {
+pub fn view_key(view: &ViewSettings, session: &Session, lighting: &Lighting) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let floats = |h: &mut std::collections::hash_map::DefaultHasher, v: &[f32]| {
         v.iter().for_each(|x| x.to_bits().hash(h))
@@ -77,9 +78,9 @@ pub fn view_key(session: &Session, lighting: &Lighting) -> u64 {
         hand.pose.hand.hash(&mut h);
     }
     floats(&mut h, &lighting.current_sh(session.frame_sh()));
-    floats(&mut h, &session.settings.background);
-    shows_grid(session, lighting).hash(&mut h);
-    session.wireframe.hash(&mut h);
+    floats(&mut h, &view.settings.background);
+    shows_grid(view, session, lighting).hash(&mut h);
+    view.wireframe.hash(&mut h);
     if let Some(c) = &session.camera {
         (c.width, c.height).hash(&mut h);
         for v in c
@@ -108,19 +109,19 @@ impl Plugin for CpuNeuralPlugin {
 pub fn update_cpu_neural(
     mut state: ResMut<CpuNeural>,
     session: Res<Session>,
-    lighting: Res<Lighting>,
+    (view, lighting): (Res<ViewSettings>, Res<Lighting>),
     adapter: Option<Res<RenderAdapterInfo>>,
 ) {
     let software = adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu);
     let mut drawn = session.drawn_hands().peekable();
     state.active = software
         && drawn.peek().is_some()
-        && session.settings.mode == ShadingMode::Neural
+        && view.settings.mode == ShadingMode::Neural
         && drawn.all(|(_, _, a)| a.avatar.renderer.is_some());
     if !state.active {
         return;
     }
-    let key = view_key(&session, &lighting);
+    let key = view_key(&view, &session, &lighting);
     if key != state.last_key {
         state.last_key = key;
         state.changed_at = Some(Instant::now());
@@ -157,10 +158,10 @@ pub fn update_cpu_neural(
         })
         .collect();
     let sh = lighting.current_sh(session.frame_sh());
-    let settings = session.settings;
-    let grid =
-        shows_grid(&session, &lighting).then(|| super::render::grid_plane(&session.avatar.avatar));
-    let wireframe = session.wireframe;
+    let settings = view.settings;
+    let grid = shows_grid(&view, &session, &lighting)
+        .then(|| super::render::grid_plane(&session.avatar.avatar));
+    let wireframe = view.wireframe;
     let started = Instant::now();
     let pending = Pending::spawn("xhand-cpu-neural", move || {
         let frames: Vec<PosedFrame> = hands

@@ -55,7 +55,10 @@ pub struct ExportJob {
 pub fn start_exports(
     mut requests: ResMut<super::output::OutputRequests>,
     mut session: ResMut<Session>,
-    lighting: Res<super::lighting::Lighting>,
+    (view, lighting): (
+        Res<super::display::ViewSettings>,
+        Res<super::lighting::Lighting>,
+    ),
     orbit: Res<Orbit>,
     viewport: Res<Viewport>,
 ) {
@@ -71,7 +74,7 @@ pub fn start_exports(
         session.error("an export is already running: cancel it or wait for it to finish");
         return;
     }
-    match plan(&session, &lighting, &orbit, viewport.0, kind, format) {
+    match plan(&view, &session, &lighting, &orbit, viewport.0, kind, format) {
         Ok(plan) => start(&mut session, plan),
         Err(e) => session.error(e),
     }
@@ -104,6 +107,7 @@ struct Plan {
 }
 
 fn plan(
+    view: &super::display::ViewSettings,
     session: &Session,
     lighting: &super::lighting::Lighting,
     orbit: &Orbit,
@@ -133,7 +137,7 @@ fn plan(
     let avatars: Vec<_> = (0..session.hands.len())
         .map(|i| session.avatar_of(i).avatar.clone())
         .collect();
-    let mut settings = session.settings;
+    let mut settings = view.settings;
     if avatars.iter().any(|a| a.renderer.is_none()) && settings.mode == ShadingMode::Neural {
         settings.mode = ShadingMode::Sh;
     }
@@ -251,10 +255,10 @@ fn plan(
         fps,
         frames,
         settings,
-        wireframe: session.wireframe,
-        grid: super::cpu_neural::shows_grid(session, lighting)
+        wireframe: view.wireframe,
+        grid: super::cpu_neural::shows_grid(view, session, lighting)
             .then(|| super::render::grid_plane(&session.avatar.avatar)),
-        neural_path: session.neural_path,
+        neural_path: view.neural_path,
         environment: match super::footage::backdrop(session, lighting) {
             Some(super::footage::Backdrop {
                 image,

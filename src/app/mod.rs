@@ -3,6 +3,7 @@
 //! render-world plugin, egui panels, output, scripted runs).
 
 mod cpu_neural;
+mod display;
 mod export;
 mod files;
 mod footage;
@@ -262,6 +263,8 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
         })
         .insert_resource(session)
         .insert_resource(lighting)
+        .init_resource::<display::ViewSettings>()
+        .init_resource::<display::Panels>()
         .insert_resource(ui::DeviceInfo {
             adapter: String::new(),
             candle: crate::device::describe(&device),
@@ -402,8 +405,8 @@ fn update_embeddings(
     }
 }
 
-fn sync_clear_color(session: Res<session::Session>, mut clear: ResMut<ClearColor>) {
-    let [r, g, b] = session.settings.background;
+fn sync_clear_color(view: Res<display::ViewSettings>, mut clear: ResMut<ClearColor>) {
+    let [r, g, b] = view.settings.background;
     let c = Color::srgb(r, g, b);
     if clear.0 != c {
         clear.0 = c;

@@ -128,6 +128,7 @@ pub fn take_screenshots(
     mut commands: Commands,
     mut requests: ResMut<OutputRequests>,
     mut session: ResMut<Session>,
+    mut panels: ResMut<super::display::Panels>,
 ) {
     let mut targets = Vec::new();
     let auto_name = |dir: &Path| super::files::unique_output_path(dir, "xhand-screenshot", ".png");
@@ -137,8 +138,8 @@ pub fn take_screenshots(
     match requests.clean {
         Some((2, _)) => {
             // Hide the panels, let two frames render without them, then capture.
-            requests.clean = Some((1, session.show_ui));
-            session.show_ui = false;
+            requests.clean = Some((1, panels.show_ui));
+            panels.show_ui = false;
         }
         Some((1, was)) => requests.clean = Some((0, was)),
         Some((_, was)) => {
@@ -153,7 +154,7 @@ pub fn take_screenshots(
         && targets.is_empty()
     {
         requests.restore_ui = None;
-        session.show_ui = was;
+        panels.show_ui = was;
     }
     if let Some(p) = requests.screenshot_to.take() {
         targets.push(p);

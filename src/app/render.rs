@@ -320,7 +320,10 @@ impl Plugin for HandRenderPlugin {
 fn build_hand_frame(
     mut commands: Commands,
     mut session: ResMut<Session>,
-    lighting: Res<super::lighting::Lighting>,
+    (view, lighting): (
+        Res<super::display::ViewSettings>,
+        Res<super::lighting::Lighting>,
+    ),
     cpu: Res<super::cpu_neural::CpuNeural>,
     orbit: Res<Orbit>,
     viewport: Res<Viewport>,
@@ -336,12 +339,12 @@ fn build_hand_frame(
         (true, Some(c)) => c.resized(w.max(1), h.max(1)),
         _ => orbit.camera(w, h, viewport.0),
     };
-    let mut settings = session.settings;
+    let mut settings = view.settings;
     if cpu.active {
         // Software adapter: SH on the GPU until the CPU's neural image of this view is ready.
         settings.mode = ShadingMode::Sh;
     }
-    let grid_plane_now = super::cpu_neural::shows_grid(&session, &lighting).then(|| {
+    let grid_plane_now = super::cpu_neural::shows_grid(&view, &session, &lighting).then(|| {
         // Once per avatar: it scans every template vertex.
         if grid.0 != session.avatar.generation {
             *grid = (
@@ -362,7 +365,7 @@ fn build_hand_frame(
             let view = ViewInput {
                 camera: camera.clone(),
                 settings,
-                wireframe: session.wireframe,
+                wireframe: view.wireframe,
                 sh,
                 pose,
                 normal_sign: drive.normal_sign(),
@@ -389,13 +392,13 @@ fn build_hand_frame(
     let cpu_image = cpu
         .active
         .then(|| {
-            cpu.image_for(super::cpu_neural::view_key(&session, &lighting))
+            cpu.image_for(super::cpu_neural::view_key(&view, &session, &lighting))
                 .cloned()
         })
         .flatten();
     commands.insert_resource(HandFrame {
         hands,
-        neural_path: session.neural_path,
+        neural_path: view.neural_path,
         cpu_image,
         backdrop,
     });

@@ -224,7 +224,19 @@ fn parse_preset(s: &str) -> Option<PresetPose> {
         .find(|p| p.label().eq_ignore_ascii_case(s) || format!("{p:?}").eq_ignore_ascii_case(s))
 }
 
+/// The display state and render-world links a script step reads or changes.
+#[derive(bevy::ecs::system::SystemParam)]
+pub struct ScriptedResources<'w> {
+    timings: Res<'w, super::render::RenderTimings>,
+    inject: Res<'w, super::render::InjectGpuErrors>,
+    gpu_ready: Res<'w, super::render::GpuReady>,
+    lighting: ResMut<'w, super::lighting::Lighting>,
+    view: ResMut<'w, super::display::ViewSettings>,
+    panels: ResMut<'w, super::display::Panels>,
+}
+
 /// Advances the script by at most one step per frame.
+// A Bevy system: each parameter is a resource or message channel it needs.
 #[allow(clippy::too_many_arguments)]
 pub fn run_script(
     script: Option<ResMut<Script>>,
@@ -235,12 +247,7 @@ pub fn run_script(
     window: Single<Entity, With<PrimaryWindow>>,
     cpu_neural: Res<super::cpu_neural::CpuNeural>,
     diagnostics: Res<bevy::diagnostic::DiagnosticsStore>,
-    (timings, inject, gpu_ready, mut lighting): (
-        Res<super::render::RenderTimings>,
-        Res<super::render::InjectGpuErrors>,
-        Res<super::render::GpuReady>,
-        ResMut<super::lighting::Lighting>,
-    ),
+    state: ScriptedResources,
     mut keyboard: MessageWriter<KeyboardInput>,
     mut dialogs: ResMut<Dialogs>,
     focus: Res<super::ui::KeyboardFocus>,
@@ -254,6 +261,14 @@ pub fn run_script(
     ),
 ) {
     let Some(mut script) = script else { return };
+    let ScriptedResources {
+        timings,
+        inject,
+        gpu_ready,
+        mut lighting,
+        mut view,
+        mut panels,
+    } = state;
     let window = *window;
     let key_message = |code: KeyCode, key: Key, state: ButtonState| KeyboardInput {
         key_code: code,
@@ -361,7 +376,7 @@ pub fn run_script(
             None => session.error(format!("script: unknown preset `{name}`")),
         },
         Step::Mode(name) => match parse_mode(&name) {
-            Some(m) => session.settings.mode = m,
+            Some(m) => view.settings.mode = m,
             None => session.error(format!("script: unknown shading mode `{name}`")),
         },
         Step::DropFile(path) => {
@@ -370,7 +385,7 @@ pub fn run_script(
                 path_buf: path,
             });
         }
-        Step::ShowUi(show) => session.show_ui = show,
+        Step::ShowUi(show) => panels.show_ui = show,
         Step::Frame(f) => session.go_to_frame(f),
         Step::Report(path) => {
             let hands: Vec<serde_json::Value> = (0..session.hands.len())
@@ -390,7 +405,7 @@ pub fn run_script(
                 "vertices": session.avatar.avatar.num_vertices(),
                 "frames": session.frame_count(),
                 "frame": session.timeline.frame,
-                "mode": format!("{:?}", session.settings.mode),
+                "mode": format!("{:?}", view.settings.mode),
                 "details_stale": session.details_stale(),
                 "fps": diag(&diagnostics, &bevy::diagnostic::FrameTimeDiagnosticsPlugin::FPS),
                 "frame_ms": diag(&diagnostics, &bevy::diagnostic::FrameTimeDiagnosticsPlugin::FRAME_TIME),
@@ -403,11 +418,11 @@ pub fn run_script(
                 "errors": session.log.iter().filter(|m| m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
                 "notes": session.log.iter().filter(|m| !m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
                 "toasts": session.messages.iter().map(|m| m.text.clone()).collect::<Vec<_>>(),
-                "show_ui": session.show_ui,
-                "show_log": session.show_log,
+                "show_ui": panels.show_ui,
+                "show_log": panels.show_log,
                 "memory_rss_mib": resident_mib(),
                 "elapsed_s": real_time.elapsed_secs_f64(),
-                "wireframe": session.wireframe,
+                "wireframe": view.wireframe,
                 "light_source": format!("{:?}", lighting.source),
                 "playing": session.timeline.playing,
                 "frame_edited": session.frame_edited(),

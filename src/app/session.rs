@@ -1,6 +1,6 @@
 //! The viewer's state: the loaded avatars, the hands shown and their latest embeddings, the
-//! loaded sequence and timeline, display settings and user messages. (Lighting is a
-//! resource of its own: `super::lighting`.)
+//! loaded sequence and timeline, background loads and jobs, and user messages. (Lighting and
+//! display settings are resources of their own: `super::lighting`, `super::display`.)
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +15,6 @@ use crate::camera::Camera;
 use crate::hand::Handedness;
 use crate::nn::Embeddings;
 use crate::pose::{PoseFrame, SceneSequence};
-use crate::render_settings::RenderSettings;
 
 /// A message for the user.
 #[derive(Clone, Debug)]
@@ -264,22 +263,12 @@ pub struct Session {
     pub selected: usize,
     pub sequence: Option<LoadedSequence>,
     pub timeline: Timeline,
-    pub settings: RenderSettings,
-    pub wireframe: bool,
-    /// Show a background grid behind the hand.
-    pub grid: bool,
-    pub show_ui: bool,
-    pub show_stats: bool,
-    pub show_help: bool,
     /// Use the pose file's (HaMeR) camera instead of the orbit camera.
     pub use_pose_camera: bool,
-    /// How the GPU runs the neural renderer.
-    pub neural_path: crate::gpu::NeuralPath,
     /// Messages on screen (toasts).
     pub messages: Vec<Message>,
     /// Every message of this run, oldest first (the Messages log).
     pub log: Vec<Message>,
-    pub show_log: bool,
     pub recent: Vec<PathBuf>,
     /// Where screenshots, renders and exports go (absolute; remembered between runs).
     pub output_dir: PathBuf,
@@ -374,20 +363,9 @@ impl Session {
             selected: 0,
             sequence: None,
             timeline: Timeline::default(),
-            settings: RenderSettings {
-                background: [0.16, 0.17, 0.2],
-                ..RenderSettings::default()
-            },
-            wireframe: false,
-            grid: true,
-            show_ui: true,
-            show_stats: false,
-            show_help: false,
             use_pose_camera: false,
-            neural_path: crate::gpu::NeuralPath::default(),
             messages: Vec::new(),
             log: Vec::new(),
-            show_log: false,
             recent: Vec::new(),
             output_dir: crate::user_config::output_dir(),
             worker: EmbedWorker::start(),

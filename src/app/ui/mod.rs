@@ -10,6 +10,7 @@ use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, egui};
 
+use super::display::{Panels, ViewSettings};
 use super::files::{Dialogs, FileRole};
 use super::orbit::{Orbit, Viewport};
 use super::output::{self, OutputRequests};
@@ -63,7 +64,11 @@ pub fn describe_adapter(
 pub fn ui_system(
     mut contexts: EguiContexts,
     mut session: ResMut<Session>,
-    mut lighting: ResMut<crate::app::lighting::Lighting>,
+    (mut lighting, mut view, mut panels): (
+        ResMut<crate::app::lighting::Lighting>,
+        ResMut<ViewSettings>,
+        ResMut<Panels>,
+    ),
     mut dialogs: ResMut<Dialogs>,
     mut orbit: ResMut<Orbit>,
     mut viewport: ResMut<Viewport>,
@@ -89,7 +94,7 @@ pub fn ui_system(
     }
     session.expire_messages(std::time::Instant::now());
     let scale = window.scale_factor();
-    if !session.show_ui {
+    if !panels.show_ui {
         viewport.0 = [
             0.0,
             0.0,
@@ -111,6 +116,7 @@ pub fn ui_system(
         menu_bar(
             ui,
             &mut session,
+            (&mut view, &mut panels),
             &mut dialogs,
             &mut orbit,
             &mut outputs,
@@ -141,7 +147,7 @@ pub fn ui_system(
         .default_size(260.0)
         .show(&mut root, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
-                display_panel(ui, &mut session, &mut dialogs);
+                display_panel(ui, &mut session, &mut view, &mut dialogs);
                 ui.separator();
                 lighting::lighting_panel(ui, &mut session, &mut lighting, &mut dialogs);
             });
@@ -153,21 +159,23 @@ pub fn ui_system(
         free.max.x * scale,
         free.max.y * scale,
     ];
-    overlays::stats(
-        &ctx,
-        free,
-        &session,
-        &info,
-        &timings,
-        &diagnostics,
-        &cpu_neural,
-    );
+    if panels.show_stats {
+        overlays::stats(
+            &ctx,
+            free,
+            &session,
+            &info,
+            &timings,
+            &diagnostics,
+            &cpu_neural,
+        );
+    }
     overlays::computing(&ctx, free, &session);
     overlays::messages(&ctx, free, &mut session);
-    overlays::message_log(&ctx, &mut session);
+    overlays::message_log(&ctx, &mut session, &mut panels);
     overlays::path_prompt(&ctx, &mut session, &mut dialogs);
     overlays::pose_choice(&ctx, &mut session);
-    overlays::help(&ctx, &mut session);
+    overlays::help(&ctx, &mut panels);
     Ok(())
 }
 
@@ -215,6 +223,7 @@ fn export_entries(ui: &mut egui::Ui, session: &Session, outputs: &mut OutputRequ
 fn menu_bar(
     ui: &mut egui::Ui,
     session: &mut Session,
+    (view, panels): (&mut ViewSettings, &mut Panels),
     dialogs: &mut Dialogs,
     orbit: &mut Orbit,
     outputs: &mut OutputRequests,
@@ -312,7 +321,7 @@ fn menu_bar(
         });
         ui.menu_button("View", |ui| {
             for mode in ShadingMode::ALL {
-                let selected = session.settings.mode == mode;
+                let selected = view.settings.mode == mode;
                 if ui
                     .add(
                         egui::Button::selectable(selected, mode.label())
@@ -320,12 +329,12 @@ fn menu_bar(
                     )
                     .clicked()
                 {
-                    session.settings.mode = mode;
+                    view.settings.mode = mode;
                 }
             }
             ui.separator();
-            ui.checkbox(&mut session.wireframe, "Wireframe overlay (W)");
-            ui.checkbox(&mut session.grid, "Grid (G)");
+            ui.checkbox(&mut view.wireframe, "Wireframe overlay (W)");
+            ui.checkbox(&mut view.grid, "Grid (G)");
             ui.checkbox(&mut orbit.follow_hand, "Camera follows the hand")
                 .on_hover_text("keep the hand in view when a sequence moves it");
             if ui
@@ -341,8 +350,8 @@ fn menu_bar(
                 *orbit = Orbit::default();
             }
             ui.separator();
-            ui.checkbox(&mut session.show_stats, "Stats overlay (T)");
-            ui.checkbox(&mut session.show_log, "Messages log (M)");
+            ui.checkbox(&mut panels.show_stats, "Stats overlay (T)");
+            ui.checkbox(&mut panels.show_log, "Messages log (M)");
             ui.label("Hide / show panels: Tab");
         });
         ui.menu_button("Help", |ui| {
@@ -350,7 +359,7 @@ fn menu_bar(
                 .add(egui::Button::new("Keyboard and mouse").shortcut_text("F1"))
                 .clicked()
             {
-                session.show_help = true;
+                panels.show_help = true;
             }
         });
         let avatar = &session.avatar.avatar;
@@ -375,31 +384,36 @@ fn menu_bar(
     });
 }
 
-fn display_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs) {
+fn display_panel(
+    ui: &mut egui::Ui,
+    session: &mut Session,
+    view: &mut ViewSettings,
+    dialogs: &mut Dialogs,
+) {
     ui.heading("Display");
     egui::ComboBox::from_label("Shading")
-        .selected_text(session.settings.mode.label())
+        .selected_text(view.settings.mode.label())
         .show_ui(ui, |ui| {
             for mode in ShadingMode::ALL {
-                ui.selectable_value(&mut session.settings.mode, mode, mode.label());
+                ui.selectable_value(&mut view.settings.mode, mode, mode.label());
             }
         });
-    if session.settings.mode == ShadingMode::Neural && session.avatar.avatar.renderer.is_none() {
+    if view.settings.mode == ShadingMode::Neural && session.avatar.avatar.renderer.is_none() {
         ui.label(
             egui::RichText::new("This avatar has no neural renderer: showing SH shading.").weak(),
         );
     }
-    if session.settings.mode == ShadingMode::Neural && session.avatar.avatar.renderer.is_some() {
+    if view.settings.mode == ShadingMode::Neural && session.avatar.avatar.renderer.is_some() {
         ui.horizontal(|ui| {
             ui.label("Renderer MLP on the GPU:");
             ui.radio_value(
-                &mut session.neural_path,
+                &mut view.neural_path,
                 crate::gpu::NeuralPath::Fragment,
                 "fragment",
             )
             .on_hover_text("one pixel per invocation (default)");
             ui.radio_value(
-                &mut session.neural_path,
+                &mut view.neural_path,
                 crate::gpu::NeuralPath::Compute,
                 "compute",
             )
@@ -408,9 +422,9 @@ fn display_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs
             );
         });
     }
-    if session.settings.mode == ShadingMode::Weights {
+    if view.settings.mode == ShadingMode::Weights {
         let names = crate::skeleton::MANO_JOINT_NAMES;
-        let mut j = session.settings.weight_joint.min(15);
+        let mut j = view.settings.weight_joint.min(15);
         egui::ComboBox::from_label("Joint")
             .selected_text(names[j])
             .show_ui(ui, |ui| {
@@ -418,24 +432,24 @@ fn display_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dialogs
                     ui.selectable_value(&mut j, k, *n);
                 }
             });
-        session.settings.weight_joint = j;
+        view.settings.weight_joint = j;
         heat_legend(ui, "weight 0", "1");
     }
-    if session.settings.mode == ShadingMode::Displacement {
-        let mut mm = session.settings.displacement_range * 1000.0;
+    if view.settings.mode == ShadingMode::Displacement {
+        let mut mm = view.settings.displacement_range * 1000.0;
         ui.add(egui::Slider::new(&mut mm, 0.5..=20.0).text("range (mm)"));
-        session.settings.displacement_range = mm / 1000.0;
+        view.settings.displacement_range = mm / 1000.0;
         heat_legend(ui, "0 mm", &format!("{mm:.1} mm"));
     }
-    ui.checkbox(&mut session.wireframe, "Wireframe overlay (W)");
-    ui.checkbox(&mut session.grid, "Grid (G)");
+    ui.checkbox(&mut view.wireframe, "Wireframe overlay (W)");
+    ui.checkbox(&mut view.grid, "Grid (G)");
     networks_choice(ui, session);
-    let mut bg = session.settings.background;
+    let mut bg = view.settings.background;
     ui.horizontal(|ui| {
         ui.label("Background");
         ui.color_edit_button_rgb(&mut bg);
     });
-    session.settings.background = bg;
+    view.settings.background = bg;
     if session.sequence.as_ref().is_some_and(|s| s.has_cameras()) {
         ui.checkbox(&mut session.use_pose_camera, "HaMeR camera view");
         ui.horizontal(|ui| {
@@ -531,6 +545,7 @@ fn heat_legend(ui: &mut egui::Ui, low: &str, high: &str) {
 pub fn shortcuts(
     keys: Res<ButtonInput<KeyCode>>,
     mut session: ResMut<Session>,
+    (mut view, mut panels): (ResMut<ViewSettings>, ResMut<Panels>),
     mut dialogs: ResMut<Dialogs>,
     mut outputs: ResMut<OutputRequests>,
     focus: Res<KeyboardFocus>,
@@ -585,22 +600,22 @@ pub fn shortcuts(
         session.go_to_frame(usize::MAX);
     }
     if keys.just_pressed(KeyCode::KeyW) {
-        session.wireframe = !session.wireframe;
+        view.wireframe = !view.wireframe;
     }
     if keys.just_pressed(KeyCode::KeyG) {
-        session.grid = !session.grid;
+        view.grid = !view.grid;
     }
     if keys.just_pressed(KeyCode::KeyT) {
-        session.show_stats = !session.show_stats;
+        panels.show_stats = !panels.show_stats;
     }
     if keys.just_pressed(KeyCode::KeyM) {
-        session.show_log = !session.show_log;
+        panels.show_log = !panels.show_log;
     }
     if keys.just_pressed(KeyCode::Tab) {
-        session.show_ui = !session.show_ui;
+        panels.show_ui = !panels.show_ui;
     }
     if keys.just_pressed(KeyCode::F1) {
-        session.show_help = !session.show_help;
+        panels.show_help = !panels.show_help;
     }
     const DIGITS: [KeyCode; 7] = [
         KeyCode::Digit1,
@@ -613,7 +628,7 @@ pub fn shortcuts(
     ];
     for (k, mode) in DIGITS.into_iter().zip(ShadingMode::ALL) {
         if keys.just_pressed(k) {
-            session.settings.mode = mode;
+            view.settings.mode = mode;
         }
     }
 }

@@ -4,10 +4,12 @@ use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
 use bevy_egui::egui;
 
 use super::DeviceInfo;
+use crate::app::display::Panels;
 use crate::app::files::{Dialogs, FileRole, check_typed_path};
 use crate::app::render::RenderTimings;
 use crate::app::session::Session;
 
+/// The stats overlay (shown when `Panels::show_stats`).
 pub fn stats(
     ctx: &egui::Context,
     free: egui::Rect,
@@ -17,9 +19,6 @@ pub fn stats(
     diagnostics: &DiagnosticsStore,
     cpu_neural: &crate::app::cpu_neural::CpuNeural,
 ) {
-    if !session.show_stats {
-        return;
-    }
     let fps = diagnostics
         .get(&FrameTimeDiagnosticsPlugin::FPS)
         .and_then(|d| d.smoothed())
@@ -182,8 +181,8 @@ pub fn messages(ctx: &egui::Context, free: egui::Rect, session: &mut Session) {
 }
 
 /// Every message of this run (M), newest last.
-pub fn message_log(ctx: &egui::Context, session: &mut Session) {
-    let mut open = session.show_log;
+pub fn message_log(ctx: &egui::Context, session: &mut Session, panels: &mut Panels) {
+    let mut open = panels.show_log;
     if !open {
         return;
     }
@@ -216,7 +215,7 @@ pub fn message_log(ctx: &egui::Context, session: &mut Session) {
     if clear {
         session.log.clear();
     }
-    session.show_log = open;
+    panels.show_log = open;
 }
 
 /// The path field: type or paste a path where a file dialog would be (always available;
@@ -326,8 +325,8 @@ pub fn pose_choice(ctx: &egui::Context, session: &mut Session) {
     }
 }
 
-pub fn help(ctx: &egui::Context, session: &mut Session) {
-    let mut open = session.show_help;
+pub fn help(ctx: &egui::Context, panels: &mut Panels) {
+    let mut open = panels.show_help;
     egui::Window::new("Keyboard and mouse")
         .open(&mut open)
         .show(ctx, |ui| {
@@ -366,5 +365,5 @@ pub fn help(ctx: &egui::Context, session: &mut Session) {
                 }
             });
         });
-    session.show_help = open;
+    panels.show_help = open;
 }
