@@ -177,7 +177,8 @@ fn plan(
                     .filter_map(|h| {
                         let k = seq.track_frame(h, i)?;
                         let pose = seq.scene.hands[h].1.sequence.frames.get(k)?.clone();
-                        let known = caches.get(h).and_then(|c| c.get(k).cloned().flatten());
+                        let entry = caches.get(h).and_then(|c| c.get(k)?.as_ref());
+                        let known = super::session::cached_for(entry, &pose);
                         Some((h, pose, known))
                     })
                     .collect();

@@ -468,6 +468,10 @@ pub fn start_pose_load(
         ..PoseLoadOptions::for_avatar(&session.avatar_for(side).avatar)
     };
     let (right, left) = (options(Handedness::Right), options(Handedness::Left));
+    let used = [Handedness::Right, Handedness::Left].map(|side| {
+        let a = &session.avatar_for(side).avatar;
+        (*a.template.skeleton.pose_mean(), a.hand)
+    });
     let p = path.clone();
     let pending = Pending::spawn("xhand-load-poses", move || {
         if right.capture.is_none() && hand.is_none() {
@@ -478,7 +482,7 @@ pub fn start_pose_load(
             }
         }
         crate::pose::load_scene(&p, hand, &right, &left)
-            .map(PoseLoadOutcome::Loaded)
+            .map(|scene| PoseLoadOutcome::Loaded(scene, Box::new(used)))
             .map_err(|e| e.to_string())
     });
     session.loading_poses = Some((path, pending));
@@ -608,7 +612,7 @@ pub fn poll_files(
     if let Some((path, pending)) = session.loading_poses.take() {
         match pending.poll() {
             None => session.loading_poses = Some((path, pending)),
-            Some(Ok(Ok(PoseLoadOutcome::Loaded(scene)))) => {
+            Some(Ok(Ok(PoseLoadOutcome::Loaded(scene, used)))) => {
                 let name = path.file_name().map_or_else(
                     || path.display().to_string(),
                     |n| n.to_string_lossy().into(),
@@ -618,7 +622,7 @@ pub fn poll_files(
                 }
                 let n = scene.len();
                 let sides: Vec<Handedness> = scene.hands.iter().map(|(s, _)| *s).collect();
-                session.set_sequence(scene, path.clone());
+                session.set_loaded_sequence(scene, path.clone(), *used);
                 session.remember(path.clone());
                 // Frame the hand wherever the file puts it (HaMeR: metres from its camera).
                 orbit.frame_requested = true;

@@ -204,7 +204,10 @@ pub fn orbit_framing(mut orbit: ResMut<Orbit>, session: Res<Session>, viewport: 
         return;
     }
     let [x0, y0, x1, y1] = viewport.0;
-    let present = session.hands.iter().filter(|h| h.present).count();
+    // Every hand shown that will be drawn (one the networks failed for never is).
+    let present = (session.hands.iter())
+        .filter(|h| h.present && !h.nets_failed_here())
+        .count();
     if x1 <= x0 || y1 <= y0 || session.drawn_hands().count() < present {
         // The panels are not laid out yet, or a hand's shape is not known: frame once all
         // are.

@@ -294,7 +294,7 @@ pub fn start_precompute(session: &mut Session) {
                 if !have {
                     let e = avatar.embed(f).map_err(|e| e.to_string())?;
                     if let Ok(mut c) = cache.lock() {
-                        c[*k] = Some(Arc::new(e));
+                        c[*k] = Some((f.clone(), Arc::new(e)));
                     }
                 }
                 done += 1;

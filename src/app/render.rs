@@ -221,6 +221,10 @@ fn handle_render_error(
         failures
             .stop_hands
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Only errors that still come after this close the viewer.
+        if let Ok(mut recent) = failures.recent.lock() {
+            recent.clear();
+        }
         format!(
             "the GPU keeps failing ({:?}{detail}); the hands are no longer drawn — save your work and restart the viewer",
             error.ty
@@ -330,9 +334,6 @@ fn build_hand_frame(
     window: Single<&Window, With<PrimaryWindow>>,
     mut grid: Local<(u64, (f32, f32))>,
 ) {
-    if session.drawn_hands().next().is_none() {
-        return; // the first embeddings are still on the worker: nothing to draw yet
-    }
     let t = Instant::now();
     let (w, h) = (window.physical_width(), window.physical_height());
     let camera = match (session.use_pose_camera, pose_camera(&session)) {
@@ -440,8 +441,10 @@ fn prepare_hand(
         if g.avatar_generation != hand.avatar_generation
             && g.failed_generation != hand.avatar_generation
         {
-            // The old renderer's buffers go before the new ones are made.
+            // The old renderer's buffers go before the new ones are made (and a slot whose
+            // avatar comes back while the pipelines build makes its renderer anew).
             g.renderer = None;
+            g.avatar_generation = 0;
             // Pipelines compile on a thread: the hand is left out until they are built.
             let made = match pipelines.ready_or_start(device.wgpu_device(), &hand.avatar) {
                 Ok(None) => continue,

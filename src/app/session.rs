@@ -57,8 +57,18 @@ impl Default for Timeline {
 }
 
 /// Embeddings precomputed for each frame of one hand's track ("bake"), filled in the
-/// background.
-pub type FrameCache = Arc<std::sync::Mutex<Vec<Option<Arc<Embeddings>>>>>;
+/// background, each with the pose it was computed for (an entry is used only while its
+/// frame still has that pose: an edit made while the job ran never gets stale details).
+pub type FrameCache = Arc<std::sync::Mutex<Vec<Option<CachedFrame>>>>;
+
+/// A precomputed frame: the pose and the networks' outputs for it.
+pub type CachedFrame = (PoseFrame, Arc<Embeddings>);
+
+/// The cached outputs in `entry` if they were computed for `pose` (joints and hand).
+pub fn cached_for(entry: Option<&CachedFrame>, pose: &PoseFrame) -> Option<Arc<Embeddings>> {
+    let (computed_for, embeddings) = entry?;
+    (computed_for.pose == pose.pose && computed_for.hand == pose.hand).then(|| embeddings.clone())
+}
 
 /// A loaded pose sequence: one track per hand (one, or both hands of a HaMeR dump or an
 /// InterHand capture) on one timeline of scene frames.
@@ -319,10 +329,15 @@ pub enum AvatarLoaded {
     NeedsMano(crate::hand::Handedness),
 }
 
+/// A mean pose and the hand of its MANO model: what a flat-relative pose file (HaMeR) was
+/// converted for.
+pub type ConvertedFor = ([f32; crate::POSE_DIM], Handedness);
+
 /// What loading a pose file produced.
 pub enum PoseLoadOutcome {
-    /// One hand's track, or both hands'.
-    Loaded(SceneSequence),
+    /// One hand's track, or both hands', and the mean poses (with their hands) the right
+    /// and the left hands were converted for.
+    Loaded(SceneSequence, Box<[ConvertedFor; 2]>),
     /// The file holds several captures or hands: ask the user.
     Choose(crate::pose::PoseFileSummary),
 }
@@ -419,7 +434,9 @@ impl Session {
     pub fn drawn_hands(&self) -> impl Iterator<Item = (usize, &ShownHand, &LoadedAvatar)> {
         (0..self.hands.len()).filter_map(|i| {
             let (h, a) = (&self.hands[i], self.avatar_of(i));
-            let fits = h.embeddings.embeddings.num_vertices == a.avatar.num_vertices();
+            // Outputs of this avatar only (another's may fit its vertex count by chance).
+            let fits = h.embeddings.avatar_generation == a.generation
+                && h.embeddings.embeddings.num_vertices == a.avatar.num_vertices();
             (h.present && h.embeddings.ready() && fits).then_some((i, h, a))
         })
     }
@@ -663,8 +680,39 @@ impl Session {
         }
     }
 
-    /// Shows a loaded sequence (one track per hand) from its first frame.
+    /// Shows a loaded sequence whose right and left tracks were converted for `used` (the
+    /// avatars when the load started): a track whose avatar changed meanwhile (a left avatar
+    /// that finished loading first) is re-expressed for the avatar that shows it now.
+    pub fn set_loaded_sequence(
+        &mut self,
+        scene: SceneSequence,
+        path: PathBuf,
+        used: [ConvertedFor; 2],
+    ) {
+        let mut scene = scene;
+        if scene.hands.first().map(|(_, l)| l.format) == Some(crate::pose::PoseFormat::Hamer) {
+            for (side, track) in scene.hands.iter_mut() {
+                let (old_mean, old_hand) = used[(*side == Handedness::Left) as usize];
+                let now = &self.avatar_for(*side).avatar;
+                let (new_mean, new_hand) = (*now.template.skeleton.pose_mean(), now.hand);
+                if (old_mean, old_hand) != (new_mean, new_hand) {
+                    for f in track.sequence.frames.iter_mut() {
+                        crate::pose::reconvert_for_mean(
+                            f, &old_mean, old_hand, &new_mean, new_hand,
+                        );
+                    }
+                }
+            }
+        }
+        self.set_sequence(scene, path);
+    }
+
+    /// Shows a loaded sequence (one track per hand) from its first frame. A precompute of
+    /// the previous sequence is cancelled.
     pub fn set_sequence(&mut self, scene: SceneSequence, path: PathBuf) {
+        if let Some(p) = self.jobs.precompute.take() {
+            p.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let seq = LoadedSequence::new(scene, path);
         // One hand per track; hands already shown keep their outputs while new ones come.
         self.hands.truncate(seq.scene.hands.len());
@@ -863,7 +911,8 @@ impl Session {
         if frame.pose != self.hands[i].pose.pose {
             return None;
         }
-        let cached = seq.caches.get(i)?.lock().ok()?.get(k)?.clone()?;
+        let cache = seq.caches.get(i)?.lock().ok()?;
+        let cached = cached_for(cache.get(k)?.as_ref(), &self.hands[i].pose)?;
         // Never another avatar's outputs (a stale job's), whatever wrote them.
         (cached.num_vertices == self.avatar_of(i).avatar.num_vertices()).then_some(cached)
     }
@@ -1063,7 +1112,7 @@ mod tests {
         let mut s = session_with_sequence(5);
         s.go_to_frame(2);
         if let Ok(mut c) = s.sequence.as_ref().unwrap().caches[0].lock() {
-            c[2] = Some(s.hand().embeddings.embeddings.clone());
+            c[2] = Some((s.pose().clone(), s.hand().embeddings.embeddings.clone()));
         }
         s.edit_pose(|p| p.pose[5] = 0.7);
         assert!(s.frame_edited());
@@ -1111,16 +1160,24 @@ mod tests {
         let cache = s.sequence.as_ref().unwrap().caches[0].clone();
         assert!(!Arc::ptr_eq(&cache, &old_cache), "a fresh cache");
         // Even a stray entry of the old avatar is never used.
-        let stale = old_cache.lock().unwrap()[0]
-            .clone()
+        let stale = (old_cache.lock().unwrap()[0].clone())
+            .map(|(_, e)| e)
             .unwrap_or_else(|| Arc::new(s.hand().embeddings.embeddings.as_ref().clone()));
         let stale = Arc::new(Embeddings {
             num_vertices: stale.num_vertices + 1,
             ..(*stale).clone()
         });
-        cache.lock().unwrap()[0] = Some(stale);
         s.go_to_frame(0);
+        cache.lock().unwrap()[0] = Some((s.pose().clone(), stale));
         assert!(s.cached_embeddings(0).is_none());
+        // An entry computed for another pose (a frame edited while a job ran) is not used.
+        let fresh = s.hand().embeddings.embeddings.clone();
+        let mut other_pose = s.pose().clone();
+        other_pose.pose[3] += 0.5;
+        cache.lock().unwrap()[0] = Some((other_pose, fresh.clone()));
+        assert!(s.cached_embeddings(0).is_none());
+        cache.lock().unwrap()[0] = Some((s.pose().clone(), fresh));
+        assert!(s.cached_embeddings(0).is_some());
     }
 
     #[test]
@@ -1284,5 +1341,30 @@ mod tests {
         let main = s.avatar.avatar.num_vertices();
         assert_eq!(s.hands[1].embeddings.embeddings.num_vertices, main);
         assert_eq!(s.drawn_hands().count(), 2);
+    }
+
+    #[test]
+    fn a_track_converted_for_an_avatar_replaced_during_the_load_is_converted_again() {
+        let mut s = session_with_sequence(1);
+        let mut scene = session_with_two_hands(4).sequence.take().unwrap().scene;
+        scene
+            .hands
+            .iter_mut()
+            .for_each(|(_, l)| l.format = PoseFormat::Hamer);
+        let original = scene.clone();
+        let avatar = s.avatar.avatar.clone();
+        let now = (*avatar.template.skeleton.pose_mean(), avatar.hand);
+        // The right track was converted for the avatar shown now, the left for another.
+        let before = ([0.1; crate::POSE_DIM], Handedness::Right);
+        s.set_loaded_sequence(scene, "both.hamer.json".into(), [now, before]);
+        let seq = s.sequence.as_ref().unwrap();
+        assert_eq!(
+            seq.scene.hands[0].1.sequence.frames,
+            original.hands[0].1.sequence.frames
+        );
+        let mut expected = original.hands[1].1.sequence.frames[0].clone();
+        crate::pose::reconvert_for_mean(&mut expected, &before.0, before.1, &now.0, now.1);
+        assert_eq!(seq.scene.hands[1].1.sequence.frames[0], expected);
+        assert_ne!(expected, original.hands[1].1.sequence.frames[0]);
     }
 }

@@ -324,6 +324,8 @@ pub struct PipelineCache {
     /// Builds under way: device, shade program, whether with the neural passes, and where
     /// the result arrives.
     building: Vec<(wgpu::Device, String, bool, JoinHandle<HandPipelines>)>,
+    /// Builds that panicked (the panic is printed): not tried again.
+    failed: Vec<(wgpu::Device, String, bool)>,
 }
 
 /// What to build: the shade program's source and whether the avatar has a neural renderer.
@@ -361,6 +363,11 @@ impl PipelineCache {
         if let Some(p) = self.find(&source, has_renderer) {
             return Ok(Some(p));
         }
+        if (self.failed.iter()).any(|(d, s, n)| d == device && *s == source && *n == has_renderer) {
+            return Err(GpuError::Device(
+                "building the GPU pipelines for this avatar failed (the log says why)".into(),
+            ));
+        }
         let started = (self.building.iter())
             .any(|(d, s, n, _)| d == device && *s == source && *n == has_renderer);
         if !started {
@@ -390,8 +397,9 @@ impl PipelineCache {
                 still.push((d, s, n, thread));
             } else if let Ok(p) = thread.join() {
                 self.built.push(Arc::new(p));
+            } else {
+                self.failed.push((d, s, n));
             }
-            // A thread that panicked (its message is printed): a later call starts another.
         }
         self.building = still;
     }
