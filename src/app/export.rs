@@ -5,6 +5,7 @@
 //! camera (the orbit camera, following the hand when it does; or each frame's HaMeR camera
 //! when that view is on), in the shading mode, lighting, grid and wireframe of the moment.
 
+use super::messages::Messages;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -55,6 +56,7 @@ pub struct ExportJob {
 pub fn start_exports(
     mut requests: ResMut<super::output::OutputRequests>,
     mut session: ResMut<Session>,
+    mut messages: ResMut<Messages>,
     (view, lighting): (
         Res<super::display::ViewSettings>,
         Res<super::lighting::Lighting>,
@@ -71,12 +73,12 @@ pub fn start_exports(
         .as_ref()
         .is_some_and(|j| !j.progress.is_finished())
     {
-        session.error("an export is already running: cancel it or wait for it to finish");
+        messages.error("an export is already running: cancel it or wait for it to finish");
         return;
     }
     match plan(&view, &session, &lighting, &orbit, viewport.0, kind, format) {
-        Ok(plan) => start(&mut session, plan),
-        Err(e) => session.error(e),
+        Ok(plan) => start(&mut session, &mut messages, plan),
+        Err(e) => messages.error(e),
     }
 }
 
@@ -282,7 +284,7 @@ fn pose_camera_size(c: &Camera) -> Camera {
     c.resized(even(c.width), even(c.height))
 }
 
-fn start(session: &mut Session, plan: Plan) {
+fn start(session: &mut Session, messages: &mut Messages, plan: Plan) {
     let progress = Progress::default();
     progress.total.store(plan.frames.len(), Ordering::SeqCst);
     let path = plan.path.clone();
@@ -292,7 +294,7 @@ fn start(session: &mut Session, plan: Plan) {
         ExportKind::Turntable(n) => format!("a turntable of {n} frames"),
     };
     spawn_job("xhand-export", progress.clone(), move |p| run(plan, p));
-    session.info(format!(
+    messages.info(format!(
         "exporting {what} to {}",
         super::files::absolute(&path).display()
     ));
@@ -453,7 +455,7 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
 pub const CANCELLED: &str = "the export was cancelled; nothing was written";
 
 /// Reports a finished export.
-pub fn report_export(session: &mut Session) {
+pub fn report_export(session: &mut Session, messages: &mut Messages) {
     let Some(job) = session.jobs.export.clone() else {
         return;
     };
@@ -463,8 +465,8 @@ pub fn report_export(session: &mut Session) {
     session.jobs.export = None;
     let shown = super::files::absolute(&job.path);
     match job.progress.take_error() {
-        Some(e) if e == CANCELLED => session.info(e),
-        Some(e) => session.error(e),
-        None => session.info_with_folder(format!("exported {}", shown.display()), &job.path),
+        Some(e) if e == CANCELLED => messages.info(e),
+        Some(e) => messages.error(e),
+        None => messages.info_with_folder(format!("exported {}", shown.display()), &job.path),
     }
 }

@@ -2,6 +2,7 @@
 //! onto the window, recent files.
 //! Loading runs on a thread; errors become messages and the current avatar and pose stay.
 
+use super::messages::Messages;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -254,26 +255,26 @@ impl Plugin for FilesPlugin {
 }
 
 /// Acts on a path chosen for `role` (from a dialog, the path field, or a script).
-pub fn use_path(session: &mut Session, role: FileRole, path: PathBuf) {
+pub fn use_path(session: &mut Session, messages: &mut Messages, role: FileRole, path: PathBuf) {
     match role {
-        FileRole::Avatar => start_avatar_load(session, path),
-        FileRole::LeftAvatar => start_avatar_load_for(session, path, true),
+        FileRole::Avatar => start_avatar_load(session, messages, path),
+        FileRole::LeftAvatar => start_avatar_load_for(session, messages, path, true),
         FileRole::Poses => start_pose_load(session, path, None, None),
-        FileRole::ExportMesh => super::output::export_mesh(session, &path),
-        FileRole::Mano => use_mano_file(session, path),
-        FileRole::SavePose | FileRole::SaveSequence => save_poses(session, role, &path),
+        FileRole::ExportMesh => super::output::export_mesh(session, messages, &path),
+        FileRole::Mano => use_mano_file(session, messages, path),
+        FileRole::SavePose | FileRole::SaveSequence => save_poses(session, messages, role, &path),
         FileRole::EnvMap => start_env_load(session, path),
-        FileRole::SourceImages => super::footage::choose(session, path),
+        FileRole::SourceImages => super::footage::choose(session, messages, path),
         FileRole::OutputFolder => match std::fs::create_dir_all(&path) {
             Ok(()) => {
                 let dir = path.canonicalize().unwrap_or(path);
                 if let Err(e) = crate::user_config::remember_output_dir(&dir) {
-                    session.error(format!("could not remember the output folder: {e}"));
+                    messages.error(format!("could not remember the output folder: {e}"));
                 }
-                session.info(format!("outputs now go to {}", dir.display()));
+                messages.info(format!("outputs now go to {}", dir.display()));
                 session.output_dir = dir;
             }
-            Err(e) => session.error(format!(
+            Err(e) => messages.error(format!(
                 "{}: cannot create the folder: {e}; outputs still go to {}",
                 path.display(),
                 session.output_dir.display()
@@ -283,13 +284,13 @@ pub fn use_path(session: &mut Session, role: FileRole, path: PathBuf) {
 }
 
 /// Writes the pose shown, or the whole sequence with its edits, as xhand pose JSON.
-fn save_poses(session: &mut Session, role: FileRole, path: &Path) {
+fn save_poses(session: &mut Session, messages: &mut Messages, role: FileRole, path: &Path) {
     let hand = session.selected.min(session.hands.len() - 1);
     let seq = match (&session.sequence, role) {
         // The selected hand's track (a pose file holds one hand's sequence).
         (Some(s), FileRole::SaveSequence) => s.scene.hands[hand].1.sequence.clone(),
         (None, FileRole::SaveSequence) => {
-            session.error("no sequence is loaded: use Save pose… for the pose shown");
+            messages.error("no sequence is loaded: use Save pose… for the pose shown");
             return;
         }
         _ => crate::pose::PoseSequence::single(session.pose().clone()),
@@ -310,7 +311,7 @@ fn save_poses(session: &mut Session, role: FileRole, path: &Path) {
             )
         });
     match result {
-        Ok(()) => session.info_with_folder(
+        Ok(()) => messages.info_with_folder(
             format!(
                 "saved {} frame(s) to {}",
                 seq.len(),
@@ -318,7 +319,7 @@ fn save_poses(session: &mut Session, role: FileRole, path: &Path) {
             ),
             path,
         ),
-        Err(e) => session.error(format!("{}: cannot save: {e:#}", path.display())),
+        Err(e) => messages.error(format!("{}: cannot save: {e:#}", path.display())),
     }
 }
 
@@ -369,22 +370,22 @@ pub fn role_of(path: &Path) -> Option<FileRole> {
 }
 
 /// Starts loading `path` as an avatar or poses (by extension); unknown kinds are an error.
-pub fn open_path(session: &mut Session, path: PathBuf) {
+pub fn open_path(session: &mut Session, messages: &mut Messages, path: PathBuf) {
     match role_of(&path) {
-        Some(FileRole::Avatar) => start_avatar_load(session, path),
+        Some(FileRole::Avatar) => start_avatar_load(session, messages, path),
         Some(FileRole::Poses) => start_pose_load(session, path, None, None),
-        Some(FileRole::Mano) => use_mano_file(session, path),
+        Some(FileRole::Mano) => use_mano_file(session, messages, path),
         Some(FileRole::EnvMap) => start_env_load(session, path),
-        Some(FileRole::SourceImages) => super::footage::choose(session, path),
+        Some(FileRole::SourceImages) => super::footage::choose(session, messages, path),
         None if is_npz(&path) => {
             // An .npz is MANO parameters (poses) — or a MANO model when a checkpoint waits.
             if session.mano_prompt.is_some() {
-                use_mano_file(session, path)
+                use_mano_file(session, messages, path)
             } else {
                 start_pose_load(session, path, None, None)
             }
         }
-        _ => session.error(format!(
+        _ => messages.error(format!(
             "{}: not an avatar (.safetensors), an XHand checkpoint (.pth) or a pose file (.json); nothing was changed",
             path.display()
         )),
@@ -408,10 +409,10 @@ pub fn start_env_load(session: &mut Session, path: PathBuf) {
 }
 
 /// A MANO file chosen or dropped: it completes the checkpoint waiting for one.
-fn use_mano_file(session: &mut Session, mano: PathBuf) {
+fn use_mano_file(session: &mut Session, messages: &mut Messages, mano: PathBuf) {
     match session.mano_prompt.take() {
-        Some((checkpoint, _)) => start_avatar_load_with(session, checkpoint, Some(mano)),
-        None => session.error(format!(
+        Some((checkpoint, _)) => start_avatar_load_with(session, messages, checkpoint, Some(mano)),
+        None => messages.error(format!(
             "{}: a MANO model file is only needed with an XHand checkpoint; open the checkpoint (.pth) first",
             mano.display()
         )),
@@ -419,19 +420,29 @@ fn use_mano_file(session: &mut Session, mano: PathBuf) {
 }
 
 /// Loads an avatar and its rest-pose embeddings on a thread, as the main avatar.
-pub fn start_avatar_load(session: &mut Session, path: PathBuf) {
-    start_avatar_load_for(session, path, false);
+pub fn start_avatar_load(session: &mut Session, messages: &mut Messages, path: PathBuf) {
+    start_avatar_load_for(session, messages, path, false);
 }
 
 /// Loads an avatar as the main one, or (`left`) for the left hands.
-pub fn start_avatar_load_for(session: &mut Session, path: PathBuf, left: bool) {
+pub fn start_avatar_load_for(
+    session: &mut Session,
+    messages: &mut Messages,
+    path: PathBuf,
+    left: bool,
+) {
     session.loading_left_avatar = left;
-    start_avatar_load_with(session, path, None);
+    start_avatar_load_with(session, messages, path, None);
 }
 
 /// Loads an avatar file, or imports an XHand checkpoint with `mano` (else the MANO file
 /// remembered for its hand; with none, the user is asked).
-pub fn start_avatar_load_with(session: &mut Session, path: PathBuf, mano: Option<PathBuf>) {
+pub fn start_avatar_load_with(
+    session: &mut Session,
+    messages: &mut Messages,
+    path: PathBuf,
+    mano: Option<PathBuf>,
+) {
     session.mano_prompt = None;
     let device = session.avatar.avatar.nets.device().clone();
     let p = path.clone();
@@ -450,7 +461,7 @@ pub fn start_avatar_load_with(session: &mut Session, path: PathBuf, mano: Option
             .map_err(|e| format!("{}: the networks failed: {e}", p.display()))?;
         Ok(AvatarLoaded::Ready(Box::new((avatar, emb)), mano_used))
     });
-    session.info(format!("loading {} …", path.display()));
+    messages.info(format!("loading {} …", path.display()));
     session.loading_avatar = Some((path, pending));
 }
 
@@ -491,6 +502,7 @@ pub fn start_pose_load(
 /// Collects finished loads and dialog results; reads dropped files.
 pub fn poll_files(
     mut session: ResMut<Session>,
+    mut messages: ResMut<Messages>,
     mut lighting: ResMut<super::lighting::Lighting>,
     mut dialogs: ResMut<Dialogs>,
     mut drops: MessageReader<FileDragAndDrop>,
@@ -498,7 +510,7 @@ pub fn poll_files(
 ) {
     for drop in drops.read() {
         if let FileDragAndDrop::DroppedFile { path_buf, .. } = drop {
-            open_path(&mut session, path_buf.clone());
+            open_path(&mut session, &mut messages, path_buf.clone());
         }
     }
     let mut still = Vec::new();
@@ -506,7 +518,7 @@ pub fn poll_files(
     for (role, started, pending) in dialogs.pending.drain(..) {
         match pending.poll() {
             None => still.push((role, started, pending)),
-            Some(Ok(Some(path))) => use_path(&mut session, role, path),
+            Some(Ok(Some(path))) => use_path(&mut session, &mut messages, role, path),
             Some(Ok(None)) if started.elapsed() < DIALOG_FAILED_WITHIN => failed = Some(role),
             Some(Ok(None)) if role == FileRole::Mano => {
                 // Cancelled: the checkpoint keeps waiting for a dropped MANO file.
@@ -515,7 +527,7 @@ pub fn poll_files(
                         "{}: no MANO file chosen — drop it onto the window to open the checkpoint",
                         ck.display()
                     );
-                    session.info(text);
+                    messages.info(text);
                 }
             }
             Some(Ok(None)) => {}
@@ -526,7 +538,7 @@ pub fn poll_files(
     if let Some(role) = failed {
         dialogs.native = false;
         let text = "no file dialog could be shown here (no desktop portal or zenity): type or paste the path instead";
-        session.error(text);
+        messages.error(text);
         dialogs.prompt = Some(PathPrompt {
             role,
             text: default_save_path(role, &session)
@@ -557,23 +569,23 @@ pub fn poll_files(
                     lighting.avatar_changed(&session.avatar.avatar);
                 }
                 session.remember(path.clone());
-                session.info(format!(
+                messages.info(format!(
                     "avatar `{name}` loaded{}",
                     if left { " for the left hands" } else { "" }
                 ));
                 for n in notes {
-                    session.info(format!("{}: {n}", path.display()));
+                    messages.info(format!("{}: {n}", path.display()));
                 }
                 if let Some(m) = mano
                     && let Err(e) = ManoFiles::load().remember(hand, &m)
                 {
-                    session.error(format!(
+                    messages.error(format!(
                         "could not remember the MANO file for next time: {e}"
                     ));
                 }
             }
             Some(Ok(Ok(AvatarLoaded::NeedsMano(hand)))) => {
-                session.info(format!(
+                messages.info(format!(
                     "{} is an XHand checkpoint: choose the MANO model file of its {hand} hand (MANO_{}.pkl) — or drop it onto the window",
                     path.display(),
                     hand.as_str().to_ascii_uppercase()
@@ -583,7 +595,7 @@ pub fn poll_files(
             }
             Some(Ok(Err(e))) | Some(Err(e)) => {
                 session.loading_left_avatar = false;
-                session.error(format!("{e} — the current avatar stays loaded"))
+                messages.error(format!("{e} — the current avatar stays loaded"))
             }
         }
     }
@@ -591,7 +603,7 @@ pub fn poll_files(
         match pending.poll() {
             None => session.loading_env = Some((path, pending)),
             Some(Ok(Ok(env))) => {
-                session.info(format!(
+                messages.info(format!(
                     "lighting from {} ({}x{} after downsampling)",
                     path.display(),
                     env.width,
@@ -605,7 +617,7 @@ pub fn poll_files(
                 lighting.light_from_environment(session.avatar.avatar.color_order);
             }
             Some(Ok(Err(e))) | Some(Err(e)) => {
-                session.error(format!("{e} — the lighting is unchanged"))
+                messages.error(format!("{e} — the lighting is unchanged"))
             }
         }
     }
@@ -618,7 +630,7 @@ pub fn poll_files(
                     |n| n.to_string_lossy().into(),
                 );
                 for w in scene.warnings().cloned().collect::<Vec<_>>() {
-                    session.info(format!("{name}: {w}"));
+                    messages.info(format!("{name}: {w}"));
                 }
                 let n = scene.len();
                 let sides: Vec<Handedness> = scene.hands.iter().map(|(s, _)| *s).collect();
@@ -633,7 +645,7 @@ pub fn poll_files(
                     }
                     _ => String::new(),
                 };
-                session.info(format!(
+                messages.info(format!(
                     "{name}: {n} frame{} loaded{what}",
                     if n == 1 { "" } else { "s" },
                 ));
@@ -652,7 +664,7 @@ pub fn poll_files(
                 });
             }
             Some(Ok(Err(e))) | Some(Err(e)) => {
-                session.error(format!("{e} — the current poses stay loaded"))
+                messages.error(format!("{e} — the current poses stay loaded"))
             }
         }
     }

@@ -2,6 +2,7 @@
 //! folder of the images HaMeR ran on, matched by the dump's image names, else by order, or
 //! the video), or the environment map lighting the hand.
 
+use super::messages::Messages;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -86,7 +87,7 @@ impl Footage {
 
 /// Opens `path` (a folder of images or an MP4) as the footage and shows it in the HaMeR
 /// camera view.
-pub fn choose(session: &mut Session, path: PathBuf) {
+pub fn choose(session: &mut Session, messages: &mut Messages, path: PathBuf) {
     match SourceFootage::open(&path) {
         Ok(source) => {
             let has_camera = session.sequence.as_ref().is_some_and(|s| s.has_cameras());
@@ -98,26 +99,26 @@ pub fn choose(session: &mut Session, path: PathBuf) {
             };
             if has_camera {
                 session.use_pose_camera = true;
-                session.info(format!(
+                messages.info(format!(
                     "source images: {what} from {}, behind the hand in the HaMeR camera view",
                     path.display()
                 ));
             } else {
-                session.info(format!(
+                messages.info(format!(
                     "source images: {what} from {}; they show in the HaMeR camera view of a \
                      pose file with a camera",
                     path.display()
                 ));
             }
         }
-        Err(e) => session.error(format!("{e:#}")),
+        Err(e) => messages.error(format!("{e:#}")),
     }
 }
 
 /// Reads the current frame's source image on a thread when the frame changes (only while
 /// it shows), so a video decoded from its start to reach an earlier frame never stalls the
 /// window; the newest frame asked for wins.
-pub fn update_footage(mut session: ResMut<Session>) {
+pub fn update_footage(mut session: ResMut<Session>, mut messages: ResMut<Messages>) {
     let frame = session.timeline.frame;
     if let Some((asked, pending)) = session.footage.reading.take() {
         match pending.poll() {
@@ -143,7 +144,7 @@ pub fn update_footage(mut session: ResMut<Session>) {
                     Err(e) => {
                         footage.failed = Some(asked);
                         footage.image = None;
-                        session.error(e);
+                        messages.error(e);
                     }
                 }
             }

@@ -8,6 +8,7 @@ mod export;
 mod files;
 mod footage;
 mod lighting;
+mod messages;
 mod orbit;
 mod output;
 mod render;
@@ -193,14 +194,15 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
     let lighting = lighting::Lighting::new(&avatar);
     // The rest pose's embeddings are the worker's first job: the window opens meanwhile.
     let mut session = session::Session::new(avatar, None, opts.avatar.clone());
+    let mut messages = messages::Messages::default();
     session.nets_choice = nets;
     session.set_precision(opts.precision);
     session.load_recent();
     for n in notes {
-        session.info(n);
+        messages.info(n);
     }
     if let Some(p) = &opts.left_avatar {
-        files::start_avatar_load_for(&mut session, p.clone(), true);
+        files::start_avatar_load_for(&mut session, &mut messages, p.clone(), true);
     }
     if let Some(p) = &opts.pose {
         files::start_pose_load(&mut session, p.clone(), None, None);
@@ -262,6 +264,7 @@ pub fn run(opts: ViewerOptions) -> anyhow::Result<()> {
             WinitSettings::desktop_app()
         })
         .insert_resource(session)
+        .insert_resource(messages)
         .insert_resource(lighting)
         .init_resource::<display::ViewSettings>()
         .init_resource::<display::Panels>()
@@ -377,6 +380,7 @@ fn keep_redrawing(
     cpu_neural: Res<cpu_neural::CpuNeural>,
     dialogs: Res<files::Dialogs>,
     gpu_ready: Res<render::GpuReady>,
+    messages: Res<messages::Messages>,
     mut redraw: MessageWriter<bevy::window::RequestRedraw>,
 ) {
     let busy = session.timeline.playing
@@ -384,7 +388,7 @@ fn keep_redrawing(
         || !session.is_idle()
         || session.jobs.precompute.is_some()
         || session.jobs.export.is_some()
-        || session.messages.iter().any(|m| !m.is_error)
+        || messages.toasts.iter().any(|m| !m.is_error)
         || outputs.busy()
         || cpu_neural.is_updating()
         || dialogs.is_waiting();
@@ -393,12 +397,18 @@ fn keep_redrawing(
     }
 }
 
+/// Collects and requests the networks' outputs, and shows the problems the session met
+/// (here or in other systems since the last frame).
 fn update_embeddings(
     mut session: ResMut<session::Session>,
+    mut messages: ResMut<messages::Messages>,
     mut orbit: ResMut<orbit::Orbit>,
     mut last_avatar: Local<u64>,
 ) {
     session.update_embeddings();
+    for problem in session.take_problems() {
+        messages.error(problem);
+    }
     if *last_avatar != session.avatar.generation {
         *last_avatar = session.avatar.generation;
         orbit.frame_requested = true;

@@ -147,6 +147,7 @@ pub fn orbit_input(
     egui_input: Res<bevy_egui::input::EguiWantsInput>,
     focus: Res<super::ui::KeyboardFocus>,
     mut session: ResMut<Session>,
+    mut messages: ResMut<super::messages::Messages>,
 ) {
     let pointer_free = !egui_input.wants_any_pointer_input();
     let h = window.height().max(1.0) as f64;
@@ -159,7 +160,7 @@ pub fn orbit_input(
         if dragging && session.use_pose_camera {
             session.use_pose_camera = false;
             orbit.frame_requested = true;
-            session.info(
+            messages.info(
                 "left the pose file's camera view to orbit (tick \"HaMeR camera view\" in Display to go back)",
             );
         }

@@ -1,6 +1,7 @@
 //! Output: window screenshots (Ctrl+S), posed mesh export, and precomputing a sequence's
 //! embeddings (on a thread with a progress bar). Video and PNG exports: `export.rs`.
 
+use super::messages::Messages;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -97,9 +98,9 @@ pub fn precompute_frames(session: &Session) -> usize {
 
 /// Opens `dir` in the desktop's file manager. (One process spawn per platform: the
 /// `xdg-open`/`open`/`explorer` convention, not worth a dependency.)
-pub fn open_folder(session: &mut Session, dir: &Path) {
+pub fn open_folder(messages: &mut Messages, dir: &Path) {
     if let Err(e) = std::fs::create_dir_all(dir) {
-        session.error(format!("{}: cannot create the folder: {e}", dir.display()));
+        messages.error(format!("{}: cannot create the folder: {e}", dir.display()));
         return;
     }
     let opener = if cfg!(target_os = "windows") {
@@ -115,8 +116,8 @@ pub fn open_folder(session: &mut Session, dir: &Path) {
         .stderr(std::process::Stdio::null())
         .spawn()
     {
-        Ok(_) => session.info(format!("opened {}", dir.display())),
-        Err(e) => session.error(format!(
+        Ok(_) => messages.info(format!("opened {}", dir.display())),
+        Err(e) => messages.error(format!(
             "cannot open {} with {opener}: {e} (the folder is there; open it from a file manager)",
             dir.display()
         )),
@@ -127,7 +128,8 @@ pub fn open_folder(session: &mut Session, dir: &Path) {
 pub fn take_screenshots(
     mut commands: Commands,
     mut requests: ResMut<OutputRequests>,
-    mut session: ResMut<Session>,
+    session: Res<Session>,
+    mut messages: ResMut<Messages>,
     mut panels: ResMut<super::display::Panels>,
 ) {
     let mut targets = Vec::new();
@@ -199,11 +201,11 @@ pub fn take_screenshots(
         .unwrap_or_default();
     for r in done {
         match r {
-            Ok(p) => session.info_with_folder(
+            Ok(p) => messages.info_with_folder(
                 format!("saved {}", super::files::absolute(&p).display()),
                 &p,
             ),
-            Err(e) => session.error(e),
+            Err(e) => messages.error(e),
         }
     }
 }
@@ -211,9 +213,9 @@ pub fn take_screenshots(
 /// Writes the current posed mesh (OBJ or PLY by extension) with albedo colours — once the
 /// networks' details for the pose shown are in (until then the export waits, so it never
 /// writes the previous pose's displacement and colours).
-pub fn export_mesh(session: &mut Session, path: &Path) {
+pub fn export_mesh(session: &mut Session, messages: &mut Messages, path: &Path) {
     if session.details_stale() {
-        session.info(format!(
+        messages.info(format!(
             "exporting {} once this pose's details are computed…",
             super::files::absolute(path).display()
         ));
@@ -246,17 +248,17 @@ pub fn export_mesh(session: &mut Session, path: &Path) {
         crate::image_io::write_atomically(path, &mesh.bytes(format))
     })();
     match result {
-        Ok(()) => session.info_with_folder(
+        Ok(()) => messages.info_with_folder(
             format!("exported {}", super::files::absolute(path).display()),
             path,
         ),
-        Err(e) => session.error(format!("{e:#}")),
+        Err(e) => messages.error(format!("{e:#}")),
     }
 }
 
 /// Runs the networks for every frame of the sequence in the background (the first
 /// [`precompute_frames`] of a sequence too long to cache whole).
-pub fn start_precompute(session: &mut Session) {
+pub fn start_precompute(session: &mut Session, messages: &mut Messages) {
     let keep = precompute_frames(session);
     let mut notes = Vec::new();
     let Some(seq) = &session.sequence else { return };
@@ -305,25 +307,25 @@ pub fn start_precompute(session: &mut Session) {
     });
     session.jobs.precompute = Some(progress);
     for n in notes {
-        session.info(n);
+        messages.info(n);
     }
 }
 
 /// Reports finished background jobs and writes a mesh export that waited for details.
-pub fn report_jobs(mut session: ResMut<Session>) {
+pub fn report_jobs(mut session: ResMut<Session>, mut messages: ResMut<Messages>) {
     if !session.details_stale()
         && let Some(path) = session.jobs.export_mesh.take()
     {
-        export_mesh(&mut session, &path);
+        export_mesh(&mut session, &mut messages, &path);
     }
     if let Some(p) = session.jobs.precompute.clone()
         && p.is_finished()
     {
         session.jobs.precompute = None;
         match p.take_error() {
-            Some(e) => session.error(e),
-            None => session.info("all frames precomputed; playback uses the cache"),
+            Some(e) => messages.error(e),
+            None => messages.info("all frames precomputed; playback uses the cache"),
         }
     }
-    super::export::report_export(&mut session);
+    super::export::report_export(&mut session, &mut messages);
 }

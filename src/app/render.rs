@@ -232,8 +232,8 @@ fn handle_render_error(
     } else {
         format!("the GPU reported an error ({:?}{detail})", error.ty)
     };
-    if let Some(mut session) = main.get_resource_mut::<Session>() {
-        session.error(text);
+    if let Some(mut messages) = main.get_resource_mut::<super::messages::Messages>() {
+        messages.error(text);
     }
     RenderErrorPolicy::Ignore
 }

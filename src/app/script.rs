@@ -233,6 +233,7 @@ pub struct ScriptedResources<'w> {
     lighting: ResMut<'w, super::lighting::Lighting>,
     view: ResMut<'w, super::display::ViewSettings>,
     panels: ResMut<'w, super::display::Panels>,
+    messages: ResMut<'w, super::messages::Messages>,
 }
 
 /// Advances the script by at most one step per frame.
@@ -268,6 +269,7 @@ pub fn run_script(
         mut lighting,
         mut view,
         mut panels,
+        mut messages,
     } = state;
     let window = *window;
     let key_message = |code: KeyCode, key: Key, state: ButtonState| KeyboardInput {
@@ -351,7 +353,7 @@ pub fn run_script(
                 // As the joints panel does: kept in the sequence when on a frame of one.
                 session.edit_pose(|p| p.pose[3 * j + axis] = v);
             } else {
-                session.error(format!("script: joint {j} axis {axis} does not exist"));
+                messages.error(format!("script: joint {j} axis {axis} does not exist"));
             }
         }
         Step::Hand(name) => {
@@ -360,7 +362,7 @@ pub fn run_script(
                 .and_then(|side| (0..session.hands.len()).find(|&i| session.side_of(i) == side))
             {
                 Some(i) => session.select_hand(i),
-                None => session.error(format!("script: no {name} hand is shown")),
+                None => messages.error(format!("script: no {name} hand is shown")),
             }
         }
         Step::Preset(name) => match parse_preset(&name) {
@@ -373,11 +375,11 @@ pub fn run_script(
                     .pose_mean();
                 session.edit_pose(|f| f.pose = p.pose(&mean));
             }
-            None => session.error(format!("script: unknown preset `{name}`")),
+            None => messages.error(format!("script: unknown preset `{name}`")),
         },
         Step::Mode(name) => match parse_mode(&name) {
             Some(m) => view.settings.mode = m,
-            None => session.error(format!("script: unknown shading mode `{name}`")),
+            None => messages.error(format!("script: unknown shading mode `{name}`")),
         },
         Step::DropFile(path) => {
             drops.write(FileDragAndDrop::DroppedFile {
@@ -415,9 +417,9 @@ pub fn run_script(
                 "kinematics_ms": session.kinematics_ms,
                 "gpu_encode_ms": timings.0.lock().map(|t| t.pipeline_ms).unwrap_or(0.0),
                 "cpu_neural_ms": cpu_neural.last_millis,
-                "errors": session.log.iter().filter(|m| m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
-                "notes": session.log.iter().filter(|m| !m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
-                "toasts": session.messages.iter().map(|m| m.text.clone()).collect::<Vec<_>>(),
+                "errors": messages.log.iter().filter(|m| m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
+                "notes": messages.log.iter().filter(|m| !m.is_error).map(|m| m.text.clone()).collect::<Vec<_>>(),
+                "toasts": messages.toasts.iter().map(|m| m.text.clone()).collect::<Vec<_>>(),
                 "show_ui": panels.show_ui,
                 "show_log": panels.show_log,
                 "memory_rss_mib": resident_mib(),
@@ -460,7 +462,7 @@ pub fn run_script(
                 &path,
                 serde_json::to_string_pretty(&report).unwrap_or_default(),
             ) {
-                session.error(format!("script: cannot write {}: {e}", path.display()));
+                messages.error(format!("script: cannot write {}: {e}", path.display()));
             }
         }
         Step::Key(spec) => {
@@ -486,22 +488,22 @@ pub fn run_script(
                     keys.reverse();
                     script.held = keys;
                 }
-                None => session.error(format!("script: unknown key `{spec}`")),
+                None => messages.error(format!("script: unknown key `{spec}`")),
             }
         }
         Step::OpenDialog(role) => match parse_role(&role) {
             Some(r) => dialogs.open(r, &mut session),
-            None => session.error(format!("script: unknown dialog `{role}`")),
+            None => messages.error(format!("script: unknown dialog `{role}`")),
         },
         Step::SubmitPath(text) => match dialogs.prompt.take() {
             Some(prompt) => match super::files::check_typed_path(prompt.role, &text) {
-                Ok(path) => super::files::use_path(&mut session, prompt.role, path),
+                Ok(path) => super::files::use_path(&mut session, &mut messages, prompt.role, path),
                 Err(e) => {
-                    session.error(format!("script: {e}"));
+                    messages.error(format!("script: {e}"));
                     dialogs.prompt = Some(prompt);
                 }
             },
-            None => session.error("script: no path field is open"),
+            None => messages.error("script: no path field is open"),
         },
         Step::Click((x, y)) => {
             // The pointer arrives one frame, the button goes down the next (as a hand
@@ -524,25 +526,25 @@ pub fn run_script(
         }
         Step::Play(on) => session.timeline.playing = on && session.frame_count() > 0,
         Step::Loop(on) => session.timeline.looping = on,
-        Step::Precompute(_) => super::output::start_precompute(&mut session),
+        Step::Precompute(_) => super::output::start_precompute(&mut session, &mut messages),
         Step::Nets(name) => {
             use clap::ValueEnum;
             match crate::engine::NetsChoice::from_str(&name, true) {
                 Ok(c) => session.set_nets_choice(c),
-                Err(_) => session.error(format!("script: unknown engine `{name}`")),
+                Err(_) => messages.error(format!("script: unknown engine `{name}`")),
             }
         }
         Step::Precision(name) => {
             use clap::ValueEnum;
             match crate::nn::Precision::from_str(&name, true) {
                 Ok(p) => session.set_precision(p),
-                Err(_) => session.error(format!("script: unknown precision `{name}`")),
+                Err(_) => messages.error(format!("script: unknown precision `{name}`")),
             }
         }
         Step::EnvBackground(on) => lighting.env_background = on,
         Step::CancelExport(_) => match &session.jobs.export {
             Some(job) => job.progress.cancel.store(true, Ordering::SeqCst),
-            None => session.error("script: no export is running"),
+            None => messages.error("script: no export is running"),
         },
         Step::Export(e) => {
             use super::export::{ExportFormat, ExportKind};
@@ -552,14 +554,14 @@ pub fn run_script(
                 "pngs" => Some((ExportKind::Timeline, ExportFormat::Pngs)),
                 "turntable" => Some((ExportKind::Turntable(frames), ExportFormat::Mp4)),
                 other => {
-                    session.error(format!("script: unknown export `{other}`"));
+                    messages.error(format!("script: unknown export `{other}`"));
                     None
                 }
             };
         }
         Step::LoadChoice(_) => match session.pose_choice.take() {
             Some(c) => super::files::start_pose_load(&mut session, c.path, c.capture, c.hand),
-            None => session.error("script: no capture/hand picker is open"),
+            None => messages.error("script: no capture/hand picker is open"),
         },
         Step::GpuErrors(n) => {
             inject.0.store(n, std::sync::atomic::Ordering::SeqCst);

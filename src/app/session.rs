@@ -1,10 +1,10 @@
-//! The viewer's state: the loaded avatars, the hands shown and their latest embeddings, the
-//! loaded sequence and timeline, background loads and jobs, and user messages. (Lighting and
-//! display settings are resources of their own: `super::lighting`, `super::display`.)
+//! The scene the viewer shows: the loaded avatars, the hands shown and their latest
+//! embeddings, the loaded sequence and timeline, background loads and jobs. (Lighting,
+//! display settings, open panels and messages are resources of their own:
+//! `super::lighting`, `super::display`, `super::messages`.)
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bevy::prelude::Resource;
 
@@ -15,23 +15,6 @@ use crate::camera::Camera;
 use crate::hand::Handedness;
 use crate::nn::Embeddings;
 use crate::pose::{PoseFrame, SceneSequence};
-
-/// A message for the user.
-#[derive(Clone, Debug)]
-pub struct Message {
-    pub text: String,
-    pub is_error: bool,
-    /// A folder the message is about (a saved file's), offered as "open folder".
-    pub folder: Option<PathBuf>,
-    /// When it was first drawn (`None` until the window shows it), so that notes given
-    /// before the first frame still get their seconds on screen.
-    pub shown_at: Option<Instant>,
-}
-
-/// How long a note stays on screen after it is first drawn (errors stay until dismissed).
-pub const NOTE_SECONDS: Duration = Duration::from_secs(6);
-/// Messages kept in the log.
-const LOG_LEN: usize = 500;
 
 /// Timeline of a loaded sequence.
 #[derive(Clone, Debug)]
@@ -275,10 +258,8 @@ pub struct Session {
     pub timeline: Timeline,
     /// Use the pose file's (HaMeR) camera instead of the orbit camera.
     pub use_pose_camera: bool,
-    /// Messages on screen (toasts).
-    pub messages: Vec<Message>,
-    /// Every message of this run, oldest first (the Messages log).
-    pub log: Vec<Message>,
+    /// Problems found by the session's own methods, waiting for the messages.
+    problems: Vec<String>,
     pub recent: Vec<PathBuf>,
     /// Where screenshots, renders and exports go (absolute; remembered between runs).
     pub output_dir: PathBuf,
@@ -379,8 +360,7 @@ impl Session {
             sequence: None,
             timeline: Timeline::default(),
             use_pose_camera: false,
-            messages: Vec::new(),
-            log: Vec::new(),
+            problems: Vec::new(),
             recent: Vec::new(),
             output_dir: crate::user_config::output_dir(),
             worker: EmbedWorker::start(),
@@ -456,54 +436,15 @@ impl Session {
         self.selected = i.min(self.hands.len() - 1);
     }
 
-    /// Shows an error (kept until dismissed).
-    pub fn error(&mut self, text: impl Into<String>) {
-        let text = text.into();
-        bevy::log::error!("{text}");
-        self.push_message(text, true, None);
+    /// Reports a problem the session ran into itself (a network failure, a precision this
+    /// CPU lacks): the messages system shows it ([`Self::take_problems`]).
+    fn error(&mut self, text: impl Into<String>) {
+        self.problems.push(text.into());
     }
 
-    /// Shows a note that fades a few seconds after it is first drawn.
-    pub fn info(&mut self, text: impl Into<String>) {
-        let text = text.into();
-        bevy::log::info!("{text}");
-        self.push_message(text, false, None);
-    }
-
-    /// A note about a file written to `path`, with an action that opens its folder.
-    pub fn info_with_folder(&mut self, text: impl Into<String>, path: &std::path::Path) {
-        let text = text.into();
-        bevy::log::info!("{text}");
-        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let folder = if abs.is_dir() {
-            Some(abs)
-        } else {
-            abs.parent().map(std::path::Path::to_path_buf)
-        };
-        self.push_message(text, false, folder);
-    }
-
-    fn push_message(&mut self, text: String, is_error: bool, folder: Option<PathBuf>) {
-        let m = Message {
-            text,
-            is_error,
-            folder,
-            shown_at: None,
-        };
-        if self.log.len() >= LOG_LEN {
-            self.log.remove(0);
-        }
-        self.log.push(m.clone());
-        self.messages.push(m);
-    }
-
-    /// Drops notes shown for [`NOTE_SECONDS`] by `now` (errors stay until dismissed).
-    pub fn expire_messages(&mut self, now: Instant) {
-        self.messages.retain(|m| {
-            m.is_error
-                || m.shown_at
-                    .is_none_or(|t| now.duration_since(t) < NOTE_SECONDS)
-        });
+    /// Problems reported since the last call, for the messages.
+    pub fn take_problems(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.problems)
     }
 
     /// Starts or pauses playback; at the end of a sequence that does not loop, Play starts
@@ -1008,6 +949,8 @@ fn recent_file() -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
     use crate::pose::{LoadedPoses, PoseFormat, PoseSequence};
 
@@ -1136,7 +1079,10 @@ mod tests {
     #[test]
     fn a_new_avatar_cancels_precompute_and_never_reads_the_old_cache() {
         let mut s = session_with_sequence(4);
-        crate::app::output::start_precompute(&mut s);
+        crate::app::output::start_precompute(
+            &mut s,
+            &mut crate::app::messages::Messages::default(),
+        );
         let job = s.jobs.precompute.clone().unwrap();
         let old_cache = s.sequence.as_ref().unwrap().caches[0].clone();
         let device = candle_core::Device::Cpu;
@@ -1178,23 +1124,6 @@ mod tests {
         assert!(s.cached_embeddings(0).is_none());
         cache.lock().unwrap()[0] = Some((s.pose().clone(), fresh));
         assert!(s.cached_embeddings(0).is_some());
-    }
-
-    #[test]
-    fn notes_last_from_when_they_are_first_shown_and_the_log_keeps_all() {
-        let mut s = session_with_sequence(1);
-        s.info("shown mirrored");
-        s.error("broken file");
-        let start = Instant::now();
-        s.expire_messages(start + Duration::from_secs(60));
-        assert_eq!(s.messages.len(), 2, "not shown yet: kept");
-        s.messages.iter_mut().for_each(|m| m.shown_at = Some(start));
-        s.expire_messages(start + NOTE_SECONDS - Duration::from_millis(1));
-        assert_eq!(s.messages.len(), 2);
-        s.expire_messages(start + NOTE_SECONDS);
-        assert_eq!(s.messages.len(), 1);
-        assert!(s.messages[0].is_error, "errors stay until dismissed");
-        assert_eq!(s.log.len(), 2, "the log keeps every message");
     }
 
     /// A two-hand scene of `n` frames: the right hand in every frame, the left in the odd

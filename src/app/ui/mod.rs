@@ -6,6 +6,7 @@ mod lighting;
 mod overlays;
 mod timeline;
 
+use crate::app::messages::Messages;
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, egui};
@@ -64,10 +65,11 @@ pub fn describe_adapter(
 pub fn ui_system(
     mut contexts: EguiContexts,
     mut session: ResMut<Session>,
-    (mut lighting, mut view, mut panels): (
+    (mut lighting, mut view, mut panels, mut messages): (
         ResMut<crate::app::lighting::Lighting>,
         ResMut<ViewSettings>,
         ResMut<Panels>,
+        ResMut<Messages>,
     ),
     mut dialogs: ResMut<Dialogs>,
     mut orbit: ResMut<Orbit>,
@@ -89,10 +91,10 @@ pub fn ui_system(
     focus.text_editing = ctx.text_edit_focused();
     if let Ok(mut m) = render_messages.0.lock() {
         for text in m.drain(..) {
-            session.error(text);
+            messages.error(text);
         }
     }
-    session.expire_messages(std::time::Instant::now());
+    messages.expire(std::time::Instant::now());
     let scale = window.scale_factor();
     if !panels.show_ui {
         viewport.0 = [
@@ -102,7 +104,7 @@ pub fn ui_system(
             window.physical_height() as f32,
         ];
         // Messages wait for the panels (a clean screenshot shows the viewport alone).
-        overlays::path_prompt(&ctx, &mut session, &mut dialogs);
+        overlays::path_prompt(&ctx, &mut session, &mut messages, &mut dialogs);
         return Ok(());
     }
     let mut root = egui::Ui::new(
@@ -115,7 +117,7 @@ pub fn ui_system(
     egui::Panel::top("menu").show(&mut root, |ui| {
         menu_bar(
             ui,
-            &mut session,
+            (&mut session, &mut messages),
             (&mut view, &mut panels),
             &mut dialogs,
             &mut orbit,
@@ -125,7 +127,7 @@ pub fn ui_system(
     });
     if session.frame_count() > 0 {
         egui::Panel::bottom("timeline").show(&mut root, |ui| {
-            timeline::timeline(ui, &mut session, &mut outputs)
+            timeline::timeline(ui, &mut session, &mut messages, &mut outputs)
         });
     } else if session.jobs.export.is_some() {
         // A turntable exported without a sequence: its progress still needs a place.
@@ -171,9 +173,9 @@ pub fn ui_system(
         );
     }
     overlays::computing(&ctx, free, &session);
-    overlays::messages(&ctx, free, &mut session);
-    overlays::message_log(&ctx, &mut session, &mut panels);
-    overlays::path_prompt(&ctx, &mut session, &mut dialogs);
+    overlays::toasts(&ctx, free, &mut messages);
+    overlays::message_log(&ctx, &mut messages, &mut panels);
+    overlays::path_prompt(&ctx, &mut session, &mut messages, &mut dialogs);
     overlays::pose_choice(&ctx, &mut session);
     overlays::help(&ctx, &mut panels);
     Ok(())
@@ -222,7 +224,7 @@ fn export_entries(ui: &mut egui::Ui, session: &Session, outputs: &mut OutputRequ
 
 fn menu_bar(
     ui: &mut egui::Ui,
-    session: &mut Session,
+    (session, messages): (&mut Session, &mut Messages),
     (view, panels): (&mut ViewSettings, &mut Panels),
     dialogs: &mut Dialogs,
     orbit: &mut Orbit,
@@ -256,7 +258,7 @@ fn menu_bar(
                 }
                 for p in session.recent.clone() {
                     if ui.button(p.display().to_string()).clicked() {
-                        super::files::open_path(session, p);
+                        super::files::open_path(session, messages, p);
                     }
                 }
             });
@@ -309,7 +311,7 @@ fn menu_bar(
             }
             if ui.button("Open output folder").clicked() {
                 let dir = session.output_dir.clone();
-                output::open_folder(session, &dir);
+                output::open_folder(messages, &dir);
             }
             ui.separator();
             if ui

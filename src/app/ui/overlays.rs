@@ -1,5 +1,6 @@
 //! Floating windows: stats, messages, the capture/hand picker, help.
 
+use crate::app::messages::Messages;
 use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
 use bevy_egui::egui;
 
@@ -124,21 +125,21 @@ pub fn computing(ctx: &egui::Context, free: egui::Rect, session: &Session) {
         });
 }
 
-pub fn messages(ctx: &egui::Context, free: egui::Rect, session: &mut Session) {
-    if session.messages.is_empty() {
+pub fn toasts(ctx: &egui::Context, free: egui::Rect, messages: &mut Messages) {
+    if messages.toasts.is_empty() {
         return;
     }
     let now = std::time::Instant::now();
     let mut dismiss = None;
     let mut dismiss_all = false;
     let mut open_folder = None;
-    let first = session.messages.len().saturating_sub(MAX_TOASTS);
+    let first = messages.toasts.len().saturating_sub(MAX_TOASTS);
     egui::Area::new("messages".into())
         .pivot(egui::Align2::LEFT_BOTTOM)
         .fixed_pos(free.left_bottom() + egui::vec2(12.0, -12.0))
         .show(ctx, |ui| {
             ui.set_max_width((free.width() - 24.0).clamp(200.0, 720.0));
-            if first > 0 || session.messages.len() > 1 {
+            if first > 0 || messages.toasts.len() > 1 {
                 ui.horizontal(|ui| {
                     if first > 0 {
                         ui.label(
@@ -150,7 +151,7 @@ pub fn messages(ctx: &egui::Context, free: egui::Rect, session: &mut Session) {
                     }
                 });
             }
-            for (i, m) in session.messages.iter_mut().enumerate().skip(first) {
+            for (i, m) in messages.toasts.iter_mut().enumerate().skip(first) {
                 m.shown_at.get_or_insert(now);
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
                     ui.horizontal_wrapped(|ui| {
@@ -171,17 +172,17 @@ pub fn messages(ctx: &egui::Context, free: egui::Rect, session: &mut Session) {
             }
         });
     if dismiss_all {
-        session.messages.clear();
+        messages.toasts.clear();
     } else if let Some(i) = dismiss {
-        session.messages.remove(i);
+        messages.toasts.remove(i);
     }
     if let Some(dir) = open_folder {
-        crate::app::output::open_folder(session, &dir);
+        crate::app::output::open_folder(messages, &dir);
     }
 }
 
 /// Every message of this run (M), newest last.
-pub fn message_log(ctx: &egui::Context, session: &mut Session, panels: &mut Panels) {
+pub fn message_log(ctx: &egui::Context, messages: &mut Messages, panels: &mut Panels) {
     let mut open = panels.show_log;
     if !open {
         return;
@@ -192,7 +193,7 @@ pub fn message_log(ctx: &egui::Context, session: &mut Session, panels: &mut Pane
         .default_size([520.0, 260.0])
         .show(ctx, |ui| {
             ui.horizontal(|ui| {
-                ui.label(format!("{} message(s) this run", session.log.len()));
+                ui.label(format!("{} message(s) this run", messages.log.len()));
                 if ui.small_button("clear").clicked() {
                     clear = true;
                 }
@@ -200,7 +201,7 @@ pub fn message_log(ctx: &egui::Context, session: &mut Session, panels: &mut Pane
             egui::ScrollArea::vertical()
                 .stick_to_bottom(true)
                 .show(ui, |ui| {
-                    for m in &session.log {
+                    for m in &messages.log {
                         if m.is_error {
                             ui.colored_label(
                                 egui::Color32::from_rgb(255, 110, 100),
@@ -213,14 +214,19 @@ pub fn message_log(ctx: &egui::Context, session: &mut Session, panels: &mut Pane
                 });
         });
     if clear {
-        session.log.clear();
+        messages.log.clear();
     }
     panels.show_log = open;
 }
 
 /// The path field: type or paste a path where a file dialog would be (always available;
 /// the only way when no native dialog can be shown).
-pub fn path_prompt(ctx: &egui::Context, session: &mut Session, dialogs: &mut Dialogs) {
+pub fn path_prompt(
+    ctx: &egui::Context,
+    session: &mut Session,
+    messages: &mut Messages,
+    dialogs: &mut Dialogs,
+) {
     let Some(mut prompt) = dialogs.prompt.take() else {
         return;
     };
@@ -258,7 +264,7 @@ pub fn path_prompt(ctx: &egui::Context, session: &mut Session, dialogs: &mut Dia
     if submit {
         match check_typed_path(prompt.role, &prompt.text) {
             Ok(path) => {
-                crate::app::files::use_path(session, prompt.role, path);
+                crate::app::files::use_path(session, messages, prompt.role, path);
                 return;
             }
             Err(e) => prompt.note = Some(e),

@@ -3,10 +3,16 @@
 
 use bevy_egui::egui;
 
+use crate::app::messages::Messages;
 use crate::app::output::{self, OutputRequests};
 use crate::app::session::Session;
 
-pub fn timeline(ui: &mut egui::Ui, session: &mut Session, outputs: &mut OutputRequests) {
+pub fn timeline(
+    ui: &mut egui::Ui,
+    session: &mut Session,
+    messages: &mut Messages,
+    outputs: &mut OutputRequests,
+) {
     let n = session.frame_count();
     let fps = session.fps();
     ui.horizontal(|ui| {
@@ -119,7 +125,7 @@ pub fn timeline(ui: &mut egui::Ui, session: &mut Session, outputs: &mut OutputRe
                     format!("run the networks for every frame in the background, then play from the cache (about {mib:.0} MiB of memory)")
                 };
                 if ui.button("Precompute all frames").on_hover_text(hover).clicked() {
-                    output::start_precompute(session);
+                    output::start_precompute(session, messages);
                 }
             }
         }
