@@ -147,10 +147,6 @@ fn plan(
         let frame_sh = hands.iter().find_map(|(_, f, _)| f.sh);
         lighting.current_sh(frame_sh)
     };
-    // The hand the orbit follows: the first one shown.
-    let (followed, shown_trans) = (session.hands.iter().enumerate())
-        .find(|(_, h)| h.present)
-        .map_or((0, [0.0; 3]), |(i, h)| (i, h.pose.trans));
     let footage = match (&session.footage.source, kind) {
         (Some((path, _)), ExportKind::Timeline)
             if session.footage.backdrop(session.use_pose_camera).is_some() =>
@@ -172,9 +168,14 @@ fn plan(
                 .iter()
                 .map(|c| c.lock().map(|c| c.clone()).unwrap_or_default())
                 .collect();
-            // Where the followed hand was last seen (a frame without it keeps the view).
-            let mut trans = shown_trans;
-            for i in 0..seq.scene.len() {
+            // The view moves as playback from the frame shown would move it.
+            let firsts: Vec<_> = (0..seq.scene.len())
+                .map(|i| {
+                    (0..seq.scene.hands.len()).find_map(|h| seq.pose_at(h, i).map(|p| (h, p.trans)))
+                })
+                .collect();
+            let offsets = follow_offsets(&firsts, session.timeline.frame);
+            for (i, offset) in offsets.iter().enumerate() {
                 let hands: Vec<HandPlan> = (0..seq.scene.hands.len())
                     .filter_map(|h| {
                         let k = seq.track_frame(h, i)?;
@@ -188,14 +189,9 @@ fn plan(
                     Some(Some(c)) => pose_camera_size(&c),
                     Some(None) => return Err(format!("frame {i} has no camera in the pose file")),
                     None if orbit.follow_hand => {
-                        // The orbit follows the hand: shift the camera with the frame's
-                        // translation, as playback does.
-                        if let Some((_, f, _)) = hands.iter().find(|(h, _, _)| *h == followed) {
-                            trans = f.trans;
-                        }
-                        let d = |k: usize| (trans[k] - shown_trans[k]) as f64;
+                        // The orbit follows the hand: shift the camera as playback does.
                         let mut c = viewport_camera.clone();
-                        c.center += nalgebra::Vector3::new(d(0), d(1), d(2));
+                        c.center += nalgebra::Vector3::from(*offset);
                         c
                     }
                     None => viewport_camera.clone(),
@@ -273,6 +269,31 @@ fn plan(
         footage,
         avatars,
     })
+}
+
+/// How far the view following the hands moves from scene frame `from` to each frame, as
+/// stepping there frame by frame would move it (`Orbit::follow`): the first hand of each
+/// frame (`firsts[i]`: its slot and translation) is followed, and where another hand takes
+/// over the view stays put.
+fn follow_offsets(firsts: &[Option<(usize, [f32; 3])>], from: usize) -> Vec<[f64; 3]> {
+    let n = firsts.len();
+    let mut offsets = vec![[0.0; 3]; n];
+    let step = |a: Option<(usize, [f32; 3])>, b: Option<(usize, [f32; 3])>| match (a, b) {
+        (Some((ha, ta)), Some((hb, tb))) if ha == hb => {
+            std::array::from_fn(|k| (tb[k] - ta[k]) as f64)
+        }
+        _ => [0.0; 3],
+    };
+    let from = from.min(n.saturating_sub(1));
+    for i in from + 1..n {
+        let d: [f64; 3] = step(firsts[i - 1], firsts[i]);
+        offsets[i] = std::array::from_fn(|k| offsets[i - 1][k] + d[k]);
+    }
+    for i in (0..from).rev() {
+        let d: [f64; 3] = step(firsts[i + 1], firsts[i]);
+        offsets[i] = std::array::from_fn(|k| offsets[i + 1][k] + d[k]);
+    }
+    offsets
 }
 
 /// A pose file's camera at its own image size (even sides, at most
@@ -468,5 +489,27 @@ pub fn report_export(session: &mut Session, messages: &mut Messages) {
         Some(e) if e == CANCELLED => messages.info(e),
         Some(e) => messages.error(e),
         None => messages.info_with_folder(format!("exported {}", shown.display()), &job.path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_moves_the_view_as_playback_from_the_frame_shown() {
+        let r = |x: f32| Some((0, [x, 0.0, 30.0]));
+        let l = |x: f32| Some((1, [x, 0.0, 31.0]));
+        // Right hand moving, then only the left (a metre away), then the right again.
+        let firsts = [r(0.0), r(0.1), l(1.0), l(1.2), r(0.3)];
+        let offsets = follow_offsets(&firsts, 1);
+        let x: Vec<f64> = offsets.iter().map(|o| (o[0] * 1e6).round() / 1e6).collect();
+        // From frame 1: back to frame 0 follows the right hand; the left taking over moves
+        // nothing, its own move does; the right taking over again moves nothing.
+        assert_eq!(x, vec![-0.1, 0.0, 0.0, 0.2, 0.2]);
+        assert!(
+            offsets.iter().all(|o| o[2] == 0.0),
+            "no jump in depth either"
+        );
     }
 }
