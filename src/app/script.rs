@@ -366,15 +366,7 @@ pub fn run_script(
             }
         }
         Step::Preset(name) => match parse_preset(&name) {
-            Some(p) => {
-                let mean = *session
-                    .avatar_of(session.selected)
-                    .avatar
-                    .template
-                    .skeleton
-                    .pose_mean();
-                session.edit_pose(|f| f.pose = p.pose(&mean));
-            }
+            Some(p) => session.apply_preset(p),
             None => messages.error(format!("script: unknown preset `{name}`")),
         },
         Step::Mode(name) => match parse_mode(&name) {

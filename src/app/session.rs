@@ -490,6 +490,13 @@ impl Session {
         }
     }
 
+    /// Poses the selected hand as `preset` (relative to its avatar's mean pose), as an edit.
+    pub fn apply_preset(&mut self, preset: crate::pose::presets::PresetPose) {
+        let i = self.selected.min(self.hands.len() - 1);
+        let mean = *self.avatar_of(i).avatar.template.skeleton.pose_mean();
+        self.edit_pose(|f| f.pose = preset.pose(&mean));
+    }
+
     /// Whether the current sequence frame was edited in the viewer.
     pub fn frame_edited(&self) -> bool {
         self.sequence

@@ -278,27 +278,14 @@ impl HandPipelines {
         let shade_simple = compute(device, &shade_module, "shade_simple");
         let shade_neural = has_renderer.then(|| compute(device, &shade_module, "shade_neural"));
         let shade_fragment = has_renderer.then(|| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some("neural shading (fragment)"),
-                layout: None,
-                vertex: wgpu::VertexState {
-                    module: &shade_module,
-                    entry_point: Some("vs_fullscreen"),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                primitive: Default::default(),
-                depth_stencil: None,
-                multisample: Default::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &shade_module,
-                    entry_point: Some("fs_neural"),
-                    compilation_options: Default::default(),
-                    targets: &[Some(SHADED_FORMAT.into())],
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
+            let target = SHADED_FORMAT.into();
+            fullscreen(
+                device,
+                "neural shading (fragment)",
+                &shade_module,
+                ("vs_fullscreen", "fs_neural"),
+                target,
+            )
         });
 
         Self {
@@ -535,6 +522,38 @@ fn compute(
         module,
         entry_point: Some(entry),
         compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+/// A render pipeline drawing one full-screen triangle (`vs`, `fs`: the entry points of
+/// `module`) into one colour target.
+fn fullscreen(
+    device: &wgpu::Device,
+    label: &str,
+    module: &wgpu::ShaderModule,
+    (vs, fs): (&str, &str),
+    target: wgpu::ColorTargetState,
+) -> wgpu::RenderPipeline {
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: None,
+        vertex: wgpu::VertexState {
+            module,
+            entry_point: Some(vs),
+            compilation_options: Default::default(),
+            buffers: &[],
+        },
+        primitive: Default::default(),
+        depth_stencil: None,
+        multisample: Default::default(),
+        fragment: Some(wgpu::FragmentState {
+            module,
+            entry_point: Some(fs),
+            compilation_options: Default::default(),
+            targets: &[Some(target)],
+        }),
+        multiview_mask: None,
         cache: None,
     })
 }
@@ -1225,31 +1244,12 @@ impl HandRenderer {
     ) {
         if self.composite.as_ref().is_none_or(|c| c.format != format) {
             let m = module(device, "composite.wgsl", COMPOSITE_WGSL);
-            let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some("composite"),
-                layout: None,
-                vertex: wgpu::VertexState {
-                    module: &m,
-                    entry_point: Some("vs"),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                primitive: Default::default(),
-                depth_stencil: None,
-                multisample: Default::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &m,
-                    entry_point: Some("fs"),
-                    compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format,
-                        blend: Some(wgpu::BlendState::ALPHA_BLENDING),
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                multiview_mask: None,
-                cache: None,
-            });
+            let target = wgpu::ColorTargetState {
+                format,
+                blend: Some(wgpu::BlendState::ALPHA_BLENDING),
+                write_mask: wgpu::ColorWrites::ALL,
+            };
+            let pipeline = fullscreen(device, "composite", &m, ("vs", "fs"), target);
             let params = uniform(
                 device,
                 "composite params",

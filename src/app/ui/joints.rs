@@ -66,15 +66,9 @@ pub fn joints_panel(ui: &mut egui::Ui, session: &mut Session, dialogs: &mut Dial
         return;
     }
     ui.horizontal_wrapped(|ui| {
-        let mean = *session
-            .avatar_of(session.selected)
-            .avatar
-            .template
-            .skeleton
-            .pose_mean();
         for preset in PresetPose::ALL {
             if ui.button(preset.label()).clicked() {
-                session.edit_pose(|p| p.pose = preset.pose(&mean));
+                session.apply_preset(preset);
             }
         }
     });
