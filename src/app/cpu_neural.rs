@@ -158,6 +158,7 @@ pub fn update_cpu_neural(
         })
         .collect();
     let sh = lighting.current_sh(session.frame_sh());
+    let lit_order = session.avatar.avatar.color_order;
     let settings = view.settings;
     let grid = shows_grid(&view, &session, &lighting)
         .then(|| super::render::grid_plane(&session.avatar.avatar));
@@ -169,7 +170,7 @@ pub fn update_cpu_neural(
             .map(|(avatar, embeddings, pose)| PosedFrame {
                 geometry: avatar.pose_geometry(embeddings, pose),
                 embeddings: (**embeddings).clone(),
-                sh,
+                sh: lit_order.sh_to(avatar.color_order, sh),
             })
             .collect();
         let drawn: Vec<_> = hands

@@ -96,6 +96,8 @@ struct Plan {
     fps: f32,
     /// Each slot's avatar.
     avatars: Vec<Arc<crate::avatar::Avatar>>,
+    /// The colour order the frames' SH is written in (the main avatar's).
+    lit_order: crate::avatar::ColorOrder,
     frames: Vec<FramePlan>,
     settings: crate::render_settings::RenderSettings,
     wireframe: bool,
@@ -268,6 +270,7 @@ fn plan(
         },
         footage,
         avatars,
+        lit_order: session.avatar.avatar.color_order,
     })
 }
 
@@ -387,7 +390,7 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
             let frame = PosedFrame {
                 geometry: avatar.pose_geometry(&embeddings, pose),
                 embeddings: (*embeddings).clone(),
-                sh: *sh,
+                sh: plan.lit_order.sh_to(avatar.color_order, *sh),
             };
             posed.push((*slot, frame));
         }

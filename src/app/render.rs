@@ -355,7 +355,9 @@ fn build_hand_frame(
         }
         grid.1
     });
+    // The lighting is written in the main avatar's colour order.
     let sh = lighting.current_sh(session.frame_sh());
+    let lit_order = session.avatar.avatar.color_order;
     let hands: Vec<FrameHand> = session
         .drawn_hands()
         .map(|(slot, hand, loaded)| {
@@ -367,7 +369,7 @@ fn build_hand_frame(
                 camera: camera.clone(),
                 settings,
                 wireframe: view.wireframe,
-                sh,
+                sh: lit_order.sh_to(avatar.color_order, sh),
                 pose,
                 normal_sign: drive.normal_sign(),
                 bgr: avatar.color_order == ColorOrder::Bgr,

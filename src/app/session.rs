@@ -184,6 +184,8 @@ pub struct ShownHand {
     requested: Option<PoseFrame>,
     /// The last pose the networks failed for.
     nets_failed: Option<PoseFrame>,
+    /// Run the networks again for the pose shown (their engine or precision changed).
+    rerun: bool,
 }
 
 impl ShownHand {
@@ -194,6 +196,7 @@ impl ShownHand {
             present: true,
             requested: None,
             nets_failed: None,
+            rerun: false,
         }
     }
 
@@ -295,8 +298,6 @@ pub struct Session {
     /// The arithmetic of the CPU networks and neural image (`--precision`, Display >
     /// Networks); every avatar shown gets it.
     precision: crate::nn::Precision,
-    /// Run the networks again for the poses shown (the engine changed).
-    rerun_nets: bool,
 }
 
 /// What a background avatar load gives: the avatar and its rest-pose embeddings, or an error.
@@ -379,7 +380,6 @@ impl Session {
             nets_engine: String::new(),
             nets_choice: crate::engine::NetsChoice::Auto,
             precision: crate::nn::Precision::F32,
-            rerun_nets: false,
         }
     }
 
@@ -817,9 +817,12 @@ impl Session {
                 }
             }
         }
-        let rerun = std::mem::take(&mut self.rerun_nets);
         for i in 0..self.hands.len() {
-            if !self.hands[i].present || (!self.hand_stale(i) && !rerun) {
+            if !self.hands[i].present {
+                continue; // a rerun waits for the hand to be shown
+            }
+            let rerun = std::mem::take(&mut self.hands[i].rerun);
+            if !self.hand_stale(i) && !rerun {
                 continue;
             }
             let avatar = self.avatar_of(i);
@@ -869,7 +872,7 @@ impl Session {
     pub fn set_nets_choice(&mut self, choice: crate::engine::NetsChoice) {
         if self.nets_choice != choice {
             self.nets_choice = choice;
-            self.rerun_nets = true;
+            self.hands.iter_mut().for_each(|h| h.rerun = true);
         }
     }
 
@@ -900,7 +903,7 @@ impl Session {
             left.avatar = Arc::new(avatar);
         }
         self.precision = precision;
-        self.rerun_nets = true;
+        self.hands.iter_mut().for_each(|h| h.rerun = true);
     }
 
     /// Whether nothing is loading or computing (used by scripted runs).
@@ -911,7 +914,7 @@ impl Session {
             && self.loading_poses.is_none()
             && self.loading_env.is_none()
             && !self.footage.is_reading()
-            && !self.rerun_nets
+            && !self.hands.iter().any(|h| h.present && h.rerun)
             && self.jobs.export_mesh.is_none()
     }
 

@@ -73,6 +73,20 @@ impl ColorOrder {
         }
     }
 
+    /// An SH lighting vector written in this order (channel-major, one block of bands per
+    /// channel), in `to`'s order: the first and last channel blocks swap when the orders
+    /// differ (a light that is red for one avatar is red for the other).
+    pub fn sh_to(self, to: ColorOrder, sh: [f32; SH_DIM]) -> [f32; SH_DIM] {
+        if self == to {
+            return sh;
+        }
+        let bands = SH_DIM / 3;
+        let mut out = sh;
+        out[..bands].copy_from_slice(&sh[2 * bands..]);
+        out[2 * bands..].copy_from_slice(&sh[..bands]);
+        out
+    }
+
     /// Lower-case name as stored in metadata.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -204,5 +218,22 @@ impl Avatar {
     /// The zero pose (the avatar's `pose_mean` hand).
     pub fn rest_pose(&self) -> [f32; POSE_DIM] {
         [0.0; POSE_DIM]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sh_in_the_other_colour_order_swaps_the_first_and_last_channels() {
+        let sh: [f32; SH_DIM] = std::array::from_fn(|i| i as f32);
+        assert_eq!(ColorOrder::Rgb.sh_to(ColorOrder::Rgb, sh), sh);
+        let bgr = ColorOrder::Rgb.sh_to(ColorOrder::Bgr, sh);
+        let bands = SH_DIM / 3;
+        assert_eq!(bgr[..bands], sh[2 * bands..]);
+        assert_eq!(bgr[bands..2 * bands], sh[bands..2 * bands]);
+        assert_eq!(bgr[2 * bands..], sh[..bands]);
+        assert_eq!(ColorOrder::Bgr.sh_to(ColorOrder::Rgb, bgr), sh);
     }
 }
