@@ -305,91 +305,53 @@ var<private> x: array<f32, MLP_WIDTH>;
 var<private> h0: array<f32, MLP_WIDTH>;
 var<private> h1: array<f32, MLP_WIDTH>;
 
-const TILE_OUT: u32 = 16u;
-const TILE_IN: u32 = 64u;
-var<workgroup> weight_tile: array<f32, 1024>;
-
-// Stages W[o0 .. o0+16][i0 .. i0+64] of a layer (row length `row_len`) in workgroup
-// memory; all 64 threads of the workgroup share the loads (compute path).
-fn load_tile(lid: u32, w_off: u32, row_len: u32, o0: u32, i0: u32, nout: u32) {
-    for (var k = lid; k < TILE_OUT * TILE_IN; k += 64u) {
-        let o = k / TILE_IN;
-        let i = k % TILE_IN;
-        var w = 0.0;
-        if o0 + o < nout && i0 + i < row_len {
-            w = mlp[w_off + (o0 + o) * row_len + i0 + i];
+// Σ_i W[o][col0 + i] · src[i] for the 4 neurons `o0 .. o0 + 4` (rows past `nout` read as
+// zero): every activation loaded once per 4 weights.
+fn accumulate4(w_off: u32, row_len: u32, col0: u32, ncols: u32, o0: u32, nout: u32, src: ptr<private, array<f32, MLP_WIDTH>>) -> vec4<f32> {
+    var rows = vec4<u32>(0u);
+    var live = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
+        if o0 + j < nout {
+            rows[j] = w_off + (o0 + j) * row_len + col0;
+            live[j] = 1.0;
         }
-        weight_tile[k] = w;
     }
+    // Four inputs an iteration (llvmpipe's loop cap, see the compute path), then the rest.
+    var acc = vec4<f32>(0.0);
+    var i = 0u;
+    for (; i + 4u <= ncols; i += 4u) {
+        acc += column(rows, i) * (*src)[i] + column(rows, i + 1u) * (*src)[i + 1u]
+            + column(rows, i + 2u) * (*src)[i + 2u] + column(rows, i + 3u) * (*src)[i + 3u];
+    }
+    for (; i < ncols; i++) {
+        acc += column(rows, i) * (*src)[i];
+    }
+    return acc * live;
 }
 
-// acc[o] += Σ_i tile[o][i] · input[i0 + i], where the layer input is `[src_a[..na], src_b]`.
-fn mac_tile(acc: ptr<function, array<f32, 16>>, i0: u32, na: u32, row_len: u32, src_a: ptr<private, array<f32, MLP_WIDTH>>, src_b: ptr<private, array<f32, MLP_WIDTH>>) {
-    for (var o = 0u; o < TILE_OUT; o++) {
-        var s = 0.0;
-        for (var i = 0u; i < TILE_IN; i++) {
-            let c = i0 + i;
-            var v = 0.0;
-            if c < na {
-                v = (*src_a)[c];
-            } else if c < row_len {
-                v = (*src_b)[c - na];
-            }
-            s += weight_tile[o * TILE_IN + i] * v;
-        }
-        (*acc)[o] += s;
-    }
-}
-
-// The same sum reading weights straight from the storage buffer (fragment path).
-fn accumulate_direct(acc: ptr<function, array<f32, 16>>, w_off: u32, row_len: u32, col0: u32, ncols: u32, o0: u32, nout: u32, src: ptr<private, array<f32, MLP_WIDTH>>) {
-    for (var o = 0u; o < TILE_OUT; o++) {
-        if o0 + o >= nout {
-            break;
-        }
-        let row = w_off + (o0 + o) * row_len + col0;
-        var s = 0.0;
-        for (var i = 0u; i < ncols; i++) {
-            s += mlp[row + i] * (*src)[i];
-        }
-        (*acc)[o] += s;
-    }
-}
-
-fn start_tile(acc: ptr<function, array<f32, 16>>, b_off: u32, o0: u32, nout: u32) {
-    for (var o = 0u; o < TILE_OUT; o++) {
-        var b = 0.0;
-        if o0 + o < nout {
-            b = mlp[b_off + o0 + o];
-        }
-        (*acc)[o] = b;
-    }
-}
-
-fn finish_tile(acc: ptr<function, array<f32, 16>>, dst: ptr<private, array<f32, MLP_WIDTH>>, o0: u32, nout: u32, relu: bool) {
-    for (var o = 0u; o < TILE_OUT; o++) {
-        if o0 + o < nout {
-            var v = (*acc)[o];
-            if relu {
-                v = max(v, 0.0);
-            }
-            (*dst)[o0 + o] = v;
-        }
-    }
+// Weight `i` of the 4 rows starting at `rows`.
+fn column(rows: vec4<u32>, i: u32) -> vec4<f32> {
+    return vec4<f32>(mlp[rows.x + i], mlp[rows.y + i], mlp[rows.z + i], mlp[rows.w + i]);
 }
 
 // One dense layer `dst = act(W · [src_a, src_b] + b)`; `nb = 0` for no second source.
 fn dense_direct(w_off: u32, na: u32, nb: u32, nout: u32, src_a: ptr<private, array<f32, MLP_WIDTH>>, src_b: ptr<private, array<f32, MLP_WIDTH>>, dst: ptr<private, array<f32, MLP_WIDTH>>, relu: bool) {
     let row_len = na + nb;
     let b_off = w_off + nout * row_len;
-    for (var o0 = 0u; o0 < nout; o0 += TILE_OUT) {
-        var acc: array<f32, 16>;
-        start_tile(&acc, b_off, o0, nout);
-        accumulate_direct(&acc, w_off, row_len, 0u, na, o0, nout, src_a);
+    for (var o0 = 0u; o0 < nout; o0 += 4u) {
+        var v = accumulate4(w_off, row_len, 0u, na, o0, nout, src_a);
         if nb > 0u {
-            accumulate_direct(&acc, w_off, row_len, na, nb, o0, nout, src_b);
+            v += accumulate4(w_off, row_len, na, nb, o0, nout, src_b);
         }
-        finish_tile(&acc, dst, o0, nout, relu);
+        for (var j = 0u; j < 4u; j++) {
+            if o0 + j < nout {
+                var y = v[j] + mlp[b_off + o0 + j];
+                if relu {
+                    y = max(y, 0.0);
+                }
+                (*dst)[o0 + j] = y;
+            }
+        }
     }
 }
 
@@ -397,32 +359,230 @@ fn sigmoid3(x: ptr<private, array<f32, MLP_WIDTH>>) -> vec3<f32> {
     return 1.0 / (1.0 + exp(-vec3<f32>((*x)[0], (*x)[1], (*x)[2])));
 }
 
-// Neural mode, compute path: 64 threads share each weight tile. Every thread runs the
-// layers (barriers need uniform control flow); uncovered pixels feed zeros and discard.
+// ---- neural renderer, compute path ------------------------------------------------
+// `gather_covered` (one invocation per pixel) paints the background and lists the pixels
+// this hand covers; `plan_rounds` (one invocation) splits their tiles of 64 into rounds of
+// at most `groups` workgroups, written as indirect dispatch arguments; each round's
+// `shade_neural` workgroups then take a tile each. Per tile the renderer runs as a tiled
+// matrix product: per layer and 32-neuron block, K-slices of the activations and weights
+// are staged in workgroup memory and each invocation accumulates 8 pixels × 4 neurons.
+// Activations live in the storage buffer `act`, a region per workgroup of a round (the
+// input, h0, h1; feature-major, 64 pixels a row), so the scratch is bounded at any view
+// size. A workgroup shades one tile and ends: llvmpipe (lavapipe) stops every loop of an
+// invocation after 65,535 iterations in all (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS), so
+// one invocation's loops must stay well under that (about 12,000 for XHand's renderer;
+// hence also the hand-unrolled bodies below).
+
+struct NeuralState {
+    // Covered pixels listed (cleared before `gather_covered`).
+    covered: atomic<u32>,
+    // The next tile a workgroup takes (reset by `plan_rounds`).
+    next_tile: atomic<u32>,
+    // Workgroups of one round (each with a scratch region); written by the host.
+    groups: u32,
+    _pad: u32,
+};
+
+@group(0) @binding(10) var<storage, read_write> covered: array<u32>;
+@group(0) @binding(11) var<storage, read_write> state: NeuralState;
+@group(0) @binding(12) var<storage, read_write> act: array<f32>;
+// Indirect dispatch arguments (x, y, z) of each round.
+@group(0) @binding(13) var<storage, read_write> rounds: array<u32>;
+
+const PX_TILE: u32 = 64u;
+const N_TILE: u32 = 32u;
+const K_TILE: u32 = 16u;
+// Floats of one activation region (one of input, h0, h1) of one workgroup.
+const REGION: u32 = PX_TILE * MLP_WIDTH;
+const REGION_INPUT: u32 = 0u;
+const REGION_H0: u32 = 1u;
+const REGION_H1: u32 = 2u;
+
+// K-slices staged for the whole workgroup: activations [k][pixel] and weights [k][neuron],
+// in vec4s of 4 pixels / 4 neurons.
+var<workgroup> a_tile: array<vec4<f32>, 256>;
+var<workgroup> w_tile: array<vec4<f32>, 128>;
+var<workgroup> tile: u32;
+
+// One invocation's share of a 64-pixel × 32-neuron block: 8 pixels (`lo` the first four,
+// `hi` the next) × 4 neurons, a column per pixel (registers, where an array might not be).
+struct Acc {
+    lo: mat4x4<f32>,
+    hi: mat4x4<f32>,
+};
+
 @compute @workgroup_size(8, 8)
-fn shade_neural(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let lid = lid3.x + lid3.y * 8u;
+fn gather_covered(@builtin(global_invocation_id) gid: vec3<u32>) {
     let px = gid.xy;
-    let inside = pixel_in_image(px);
-    var p: Pixel;
-    if inside {
-        p = load_pixel(px);
-    }
-    if p.covered {
-        build_input(&x, p, px);
-    }
-    run_mlp_tiled(lid, &x, &h0, &h1);
-    if !inside {
+    if !pixel_in_image(px) {
         return;
     }
+    let p = load_pixel(px);
     if !p.covered {
         if paints_background(p) {
             textureStore(shaded_out, vec2<i32>(px), background(px));
         }
         return;
     }
-    let rgb = to_display(sigmoid3(&MLP_RESULT));
-    textureStore(shaded_out, vec2<i32>(px), vec4<f32>(with_wireframe(rgb, p, px), 1.0));
+    let i = atomicAdd(&state.covered, 1u);
+    covered[i] = px.y * view.size_mode.x + px.x;
+}
+
+@compute @workgroup_size(1)
+fn plan_rounds() {
+    let tiles = (atomicLoad(&state.covered) + PX_TILE - 1u) / PX_TILE;
+    atomicStore(&state.next_tile, 0u);
+    let groups = max(state.groups, 1u);
+    for (var r = 0u; r < arrayLength(&rounds) / 3u; r++) {
+        let first = r * groups;
+        rounds[3u * r] = select(0u, min(tiles - first, groups), first < tiles);
+        rounds[3u * r + 1u] = 1u;
+        rounds[3u * r + 2u] = 1u;
+    }
+}
+
+fn pixel_of(index: u32) -> vec2<u32> {
+    let w = view.size_mode.x;
+    return vec2<u32>(index % w, index / w);
+}
+
+// Stages K-slice `k0` of this tile's layer input `[src_a[..na], src_b]` (64 pixels) and of
+// the weights of neurons `n0 .. n0 + 32` (rows of length `row_len`) in workgroup memory.
+fn stage_tiles(lid: u32, base: u32, w_off: u32, row_len: u32, na: u32, src_a: u32, src_b: u32, n0: u32, k0: u32, nout: u32) {
+    // Activations: 16 features × 64 pixels, consecutive invocations reading consecutive
+    // pixels; four per iteration.
+    for (var r = 0u; r < 16u; r += 4u) {
+        stage_activation(lid + 64u * r, base, row_len, na, src_a, src_b, k0);
+        stage_activation(lid + 64u * (r + 1u), base, row_len, na, src_a, src_b, k0);
+        stage_activation(lid + 64u * (r + 2u), base, row_len, na, src_a, src_b, k0);
+        stage_activation(lid + 64u * (r + 3u), base, row_len, na, src_a, src_b, k0);
+    }
+    // Weights: 32 neurons × 16 inputs, 16 consecutive inputs of a neuron per 16
+    // invocations, stored [k][neuron].
+    for (var r = 0u; r < 8u; r += 4u) {
+        stage_weight(lid + 64u * r, w_off, row_len, n0, k0, nout);
+        stage_weight(lid + 64u * (r + 1u), w_off, row_len, n0, k0, nout);
+        stage_weight(lid + 64u * (r + 2u), w_off, row_len, n0, k0, nout);
+        stage_weight(lid + 64u * (r + 3u), w_off, row_len, n0, k0, nout);
+    }
+}
+
+fn stage_activation(idx: u32, base: u32, row_len: u32, na: u32, src_a: u32, src_b: u32, k0: u32) {
+    let c = k0 + idx / PX_TILE;
+    let px = idx % PX_TILE;
+    var a = 0.0;
+    if c < na {
+        a = act[base + src_a * REGION + c * PX_TILE + px];
+    } else if c < row_len {
+        a = act[base + src_b * REGION + (c - na) * PX_TILE + px];
+    }
+    a_tile[idx / 4u][idx % 4u] = a;
+}
+
+fn stage_weight(idx: u32, w_off: u32, row_len: u32, n0: u32, k0: u32, nout: u32) {
+    let n = idx / K_TILE;
+    let k = idx % K_TILE;
+    var w = 0.0;
+    if n0 + n < nout && k0 + k < row_len {
+        w = mlp[w_off + (n0 + n) * row_len + k0 + k];
+    }
+    let at = k * N_TILE + n;
+    w_tile[at / 4u][at % 4u] = w;
+}
+
+// acc += a[k][8 pixels] ⊗ w[k][4 neurons] over the staged slice, four k per iteration.
+fn mac_tiles(acc: ptr<function, Acc>, tx: u32, ty: u32) {
+    for (var k = 0u; k < K_TILE; k += 4u) {
+        mac_one(acc, k, tx, ty);
+        mac_one(acc, k + 1u, tx, ty);
+        mac_one(acc, k + 2u, tx, ty);
+        mac_one(acc, k + 3u, tx, ty);
+    }
+}
+
+fn mac_one(acc: ptr<function, Acc>, k: u32, tx: u32, ty: u32) {
+    let a0 = a_tile[k * (PX_TILE / 4u) + 2u * ty];
+    let a1 = a_tile[k * (PX_TILE / 4u) + 2u * ty + 1u];
+    let w = w_tile[k * (N_TILE / 4u) + tx];
+    (*acc).lo[0] += w * a0.x;
+    (*acc).lo[1] += w * a0.y;
+    (*acc).lo[2] += w * a0.z;
+    (*acc).lo[3] += w * a0.w;
+    (*acc).hi[0] += w * a1.x;
+    (*acc).hi[1] += w * a1.y;
+    (*acc).hi[2] += w * a1.z;
+    (*acc).hi[3] += w * a1.w;
+}
+
+// The biases of this invocation's 4 neurons in every pixel's column.
+fn init_acc(b_off: u32, n0: u32, nout: u32, tx: u32) -> Acc {
+    var b = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
+        let n = n0 + 4u * tx + j;
+        if n < nout {
+            b[j] = mlp[b_off + n];
+        }
+    }
+    let m = mat4x4<f32>(b, b, b, b);
+    return Acc(m, m);
+}
+
+fn store_column(base: u32, dst: u32, n0: u32, nout: u32, tx: u32, px: u32, v_in: vec4<f32>, relu: bool) {
+    var v = v_in;
+    if relu {
+        v = max(v, vec4<f32>(0.0));
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let n = n0 + 4u * tx + j;
+        if n < nout {
+            act[base + dst * REGION + n * PX_TILE + px] = v[j];
+        }
+    }
+}
+
+fn store_acc(acc: Acc, base: u32, dst: u32, n0: u32, nout: u32, tx: u32, ty: u32, relu: bool) {
+    let p = 8u * ty;
+    for (var i = 0u; i < 4u; i++) {
+        store_column(base, dst, n0, nout, tx, p + i, acc.lo[i], relu);
+        store_column(base, dst, n0, nout, tx, p + 4u + i, acc.hi[i], relu);
+    }
+}
+
+// Neural mode, compute path (see above): one tile of covered pixels per workgroup.
+@compute @workgroup_size(64)
+fn shade_neural(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    if lid == 0u {
+        tile = atomicAdd(&state.next_tile, 1u);
+    }
+    let t = workgroupUniformLoad(&tile);
+    let base = wg.x * 3u * REGION;
+    let tx = lid % 8u;
+    let ty = lid / 8u;
+    // This invocation's pixel: its input column.
+    let slot = t * PX_TILE + lid;
+    let valid = slot < atomicLoad(&state.covered);
+    var px = vec2<u32>(0u);
+    if valid {
+        px = pixel_of(covered[slot]);
+        build_input(&x, load_pixel(px), px);
+    }
+    for (var k = 0u; k < MLP_INPUT; k++) {
+        var v = 0.0;
+        if valid {
+            v = x[k];
+        }
+        act[base + REGION_INPUT * REGION + k * PX_TILE + lid] = v;
+    }
+    storageBarrier();
+    run_mlp_tiles(lid, base, tx, ty);
+    if valid {
+        var o: vec3<f32>;
+        for (var c = 0u; c < 3u; c++) {
+            o[c] = act[base + RESULT_REGION * REGION + c * PX_TILE + lid];
+        }
+        let rgb = to_display(1.0 / (1.0 + exp(-o)));
+        textureStore(shaded_out, vec2<i32>(px), vec4<f32>(with_wireframe(rgb, load_pixel(px), px), 1.0));
+    }
 }
 
 @vertex

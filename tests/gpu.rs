@@ -133,18 +133,6 @@ fn gpu_images_match_the_cpu_reference_in_every_mode() {
         };
         let cpu = xhand::cpu_render::render(&avatar, &posed, &cam, &settings).unwrap();
         for path in [NeuralPath::Compute, NeuralPath::Fragment] {
-            if mode == ShadingMode::Neural
-                && path == NeuralPath::Compute
-                && !NeuralPath::Compute.is_reliable_on(&ctx.info)
-            {
-                // Mesa's llvmpipe loses large per-invocation arrays across workgroup barriers
-                // (docs/ARCHITECTURE.md), so the shared-tile path is only checked on GPUs.
-                eprintln!(
-                    "{mode:?} {path:?}: not checked on {} (CPU adapter)",
-                    ctx.info.name
-                );
-                continue;
-            }
             renderer.neural_path = path;
             let img = render_frame(&ctx, &mut renderer, &avatar, &posed, &cam, &settings).unwrap();
             if std::env::var_os("XHAND_SAVE_TEST_IMAGES").is_some() {
@@ -181,16 +169,9 @@ fn gpu_images_match_the_cpu_reference_in_every_mode() {
     }
 }
 
-/// A renderer whose hidden layers differ in width (a user's own network): the GPU's
-/// per-pixel arrays must hold the widest, not the first.
-#[test]
-fn a_renderer_with_uneven_widths_renders_like_the_cpu() {
-    let ctx = gpu();
-    let mut avatar = test_avatar();
-    let input = avatar.renderer.as_ref().unwrap().input_dim();
-    // One layer wider than the input (which sizes the arrays otherwise), past the next
-    // multiple of 64.
-    let widths = [32, input + 70, 48, 80, 40, 24, 16];
+/// A renderer of XHand's shape (8 layers, the input again at the skip layer) with these
+/// hidden widths and random weights, so that its image varies from pixel to pixel.
+fn random_renderer(input: usize, widths: [usize; 7], gain: f32) -> xhand::nn::NeuralRenderer {
     let mut layers = Vec::new();
     let mut prev = input;
     for k in 1..=8usize {
@@ -200,15 +181,28 @@ fn a_renderer_with_uneven_widths_renders_like_the_cpu() {
             prev
         };
         let o = if k == 8 { 3 } else { widths[k - 1] };
-        let scale = 1.0 / (i as f32).sqrt();
+        // He's scale times `gain` (> 1): the small differences between neighbouring
+        // pixels' inputs grow through the layers into a clearly varied image.
+        let scale = gain * (6.0 / i as f32).sqrt();
         let w = common::random_tensor((o, i), 100 + k as u64, scale);
-        let b = common::random_tensor((1, o), 200 + k as u64, scale)
+        let b = common::random_tensor((1, o), 200 + k as u64, 0.1 * scale)
             .flatten_all()
             .unwrap();
         layers.push(xhand::nn::Linear::new(w, b).unwrap());
         prev = o;
     }
-    avatar.renderer = Some(xhand::nn::NeuralRenderer::new(layers).unwrap());
+    xhand::nn::NeuralRenderer::new(layers).unwrap()
+}
+
+/// Neural images of `avatar` by the GPU paths (the compute path's scratch capped at
+/// `scratch` bytes) against the CPU reference: ≥ 40 dB, and an image that varies.
+fn neural_paths_match_the_cpu(
+    ctx: &GpuContext,
+    name: &str,
+    avatar: &xhand::avatar::Avatar,
+    scratch: u64,
+    paths: &[NeuralPath],
+) {
     let posed = avatar.evaluate(&posed_pose(), 0).unwrap();
     let (lo, hi) = bounding_box(&posed.geometry.vertices);
     let cam = Camera::framing(lo, hi, ViewDirection::Front, 120, 160);
@@ -217,13 +211,160 @@ fn a_renderer_with_uneven_widths_renders_like_the_cpu() {
         background: [0.0, 0.0, 0.0],
         ..Default::default()
     };
-    let cpu = xhand::cpu_render::render(&avatar, &posed, &cam, &settings).unwrap();
-    let mut renderer = HandRenderer::new(&ctx.device, &avatar).unwrap();
-    renderer.neural_path = NeuralPath::Fragment;
-    let img = render_frame(&ctx, &mut renderer, &avatar, &posed, &cam, &settings).unwrap();
-    let p = psnr(&img, &cpu.image, Some(&cpu.mask));
-    eprintln!("uneven renderer (input {input}): PSNR {p:.1} dB");
-    assert!(p >= 40.0, "uneven renderer: PSNR {p} dB against the CPU");
+    let cpu = xhand::cpu_render::render(avatar, &posed, &cam, &settings).unwrap();
+    let covered: Vec<[u8; 4]> = (cpu.image.pixels.iter().zip(&cpu.mask))
+        .filter(|(_, m)| **m)
+        .map(|(p, _)| *p)
+        .collect();
+    // The largest standard deviation of the three channels.
+    let spread = (0..3)
+        .map(|c| {
+            let n = covered.len() as f64;
+            let mean = covered.iter().map(|p| p[c] as f64).sum::<f64>() / n;
+            (covered.iter())
+                .map(|p| (p[c] as f64 - mean).powi(2))
+                .sum::<f64>()
+                / n
+        })
+        .fold(0.0, f64::max);
+    assert!(
+        spread.sqrt() > 5.0,
+        "{name}: the reference image is nearly flat (σ {:.1} levels); the check would be weak",
+        spread.sqrt()
+    );
+    let mut renderer = HandRenderer::new(&ctx.device, avatar).unwrap();
+    renderer.set_neural_scratch_limit(scratch);
+    assert!(!paths.is_empty());
+    for &path in paths {
+        renderer.neural_path = path;
+        let img = render_frame(ctx, &mut renderer, avatar, &posed, &cam, &settings).unwrap();
+        if std::env::var_os("XHAND_SAVE_TEST_IMAGES").is_some() {
+            let file = |what: &str| std::env::temp_dir().join(format!("{name}-{what}.png"));
+            img.save_png(&file(&format!("{path:?}"))).unwrap();
+            cpu.image.save_png(&file("cpu")).unwrap();
+        }
+        let p = psnr(&img, &cpu.image, Some(&cpu.mask));
+        let iou = {
+            let g = mask_of(&img);
+            let inter = g.iter().zip(&cpu.mask).filter(|(a, b)| **a && **b).count();
+            let union = g.iter().zip(&cpu.mask).filter(|(a, b)| **a || **b).count();
+            inter as f64 / union as f64
+        };
+        eprintln!(
+            "{name}, {path:?}: {} covered pixels, mask IoU {iou:.4}, PSNR {p:.1} dB",
+            covered.len()
+        );
+        assert!(iou >= 0.99, "{name}, {path:?}: mask IoU {iou}");
+        if path == NeuralPath::Compute {
+            // The renderer ran on the covered pixels, and on those only.
+            let shaded = renderer.covered_pixels(ctx).unwrap().unwrap() as f64;
+            let gpu_covered = mask_of(&img).iter().filter(|m| **m).count() as f64;
+            assert_eq!(shaded, gpu_covered, "{name}: pixels shaded vs covered");
+        }
+        assert!(p >= 40.0, "{name}, {path:?}: PSNR {p} dB against the CPU");
+    }
+}
+
+/// A renderer whose hidden layers differ in width (a user's own network): the GPU's
+/// per-pixel arrays and activation rows must hold the widest, not the first.
+#[test]
+fn a_renderer_with_uneven_widths_renders_like_the_cpu() {
+    let mut avatar = test_avatar();
+    let input = avatar.renderer.as_ref().unwrap().input_dim();
+    // One layer wider than the input (which sizes the arrays otherwise), past the next
+    // multiple of 64.
+    avatar.renderer = Some(random_renderer(
+        input,
+        [32, input + 70, 48, 80, 40, 24, 16],
+        1.2,
+    ));
+    neural_paths_match_the_cpu(
+        &gpu(),
+        "uneven renderer",
+        &avatar,
+        xhand::gpu::NEURAL_SCRATCH_BYTES,
+        &[NeuralPath::Compute, NeuralPath::Fragment],
+    );
+}
+
+/// XHand's renderer width (256): several neuron blocks per layer. The compute path's scratch
+/// is capped to one workgroup a round, so the tiles of covered pixels take 90 rounds.
+#[test]
+fn the_compute_renderer_shades_tiles_of_covered_pixels_like_the_cpu() {
+    let mut avatar = test_avatar();
+    let input = avatar.renderer.as_ref().unwrap().input_dim();
+    avatar.renderer = Some(random_renderer(input, [256; 7], 1.5));
+    let paths = [NeuralPath::Compute, NeuralPath::Fragment];
+    neural_paths_match_the_cpu(&gpu(), "256-wide renderer", &avatar, 1, &paths);
+}
+
+/// The wgpu networks feed the renderer on the GPU (no copy through the host): the image is
+/// the one drawn from the CPU's outputs uploaded, and networks of another shape are refused.
+#[test]
+fn gpu_networks_feed_the_renderer_without_the_host() {
+    use xhand::gpu::{GpuNets, HandView, ViewInput, render_hand_views};
+    let ctx = gpu();
+    let mut avatar = test_avatar();
+    // A renderer whose image varies, so that the codes the networks feed it show.
+    let input = avatar.renderer.as_ref().unwrap().input_dim();
+    avatar.renderer = Some(random_renderer(input, [64; 7], 1.5));
+    let posed = avatar.evaluate(&posed_pose(), 0).unwrap();
+    let (lo, hi) = bounding_box(&posed.geometry.vertices);
+    let cam = Camera::framing(lo, hi, ViewDirection::Front, 120, 160);
+    let nets = GpuNets::new(&ctx.device, &avatar.nets).unwrap();
+    for mode in [
+        ShadingMode::Neural,
+        ShadingMode::Displacement,
+        ShadingMode::Weights,
+    ] {
+        let settings = RenderSettings {
+            mode,
+            background: [0.0, 0.0, 0.0],
+            ..Default::default()
+        };
+        let mut uploaded = HandRenderer::new(&ctx.device, &avatar).unwrap();
+        let want = render_frame(&ctx, &mut uploaded, &avatar, &posed, &cam, &settings).unwrap();
+        let mut fed = HandRenderer::new(&ctx.device, &avatar).unwrap();
+        let got = render_hand_views(
+            &ctx,
+            &mut [HandView {
+                view: ViewInput::new(&avatar, &posed, &cam, &settings),
+                renderer: &mut fed,
+                avatar: &avatar,
+                frame: &posed,
+                nets: Some(&nets),
+            }],
+        )
+        .unwrap();
+        let both: Vec<bool> = (mask_of(&got).iter().zip(mask_of(&want)))
+            .map(|(a, b)| *a && b)
+            .collect();
+        assert!(
+            both.iter().filter(|b| **b).count() > 1000,
+            "{mode:?}: the hand is drawn"
+        );
+        let p = psnr(&got, &want, Some(&both));
+        eprintln!("{mode:?}: GPU-fed vs uploaded, PSNR {p:.1} dB");
+        assert!(p >= 50.0, "{mode:?}: PSNR {p} dB");
+        let pos =
+            |r: &HandRenderer| read_buffer_f32(&ctx.device, &ctx.queue, r.posed_buffer()).unwrap();
+        common::assert_close("posed vertices (m)", &pos(&fed), &pos(&uploaded), 1e-5);
+    }
+    // Another mesh (81 vertices).
+    let other = SyntheticSpec {
+        mesh: xhand::synthetic::SyntheticMesh::Tube {
+            rings: 10,
+            around: 8,
+        },
+        ..SyntheticSpec::test_avatar()
+    }
+    .avatar(&candle_core::Device::Cpu)
+    .unwrap();
+    let other_nets = GpuNets::new(&ctx.device, &other.nets).unwrap();
+    let mut r = HandRenderer::new(&ctx.device, &avatar).unwrap();
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let err = r.encode_embeddings_from(&ctx.device, &mut enc, &other_nets);
+    assert!(err.is_err(), "another avatar's networks are refused");
 }
 
 /// Two hands that overlap, one visibility buffer: the GPU image equals the CPU reference's
@@ -314,36 +455,47 @@ fn two_overlapping_hands_occlude_each_other_as_on_the_cpu() {
                 &settings,
             )
             .unwrap();
-            let [a, b] = &mut renderers;
-            let img = xhand::gpu::render_hands(
-                &ctx,
-                &mut [(a, &avatar, order[0]), (b, &avatar, order[1])],
-                &cam,
-                &settings,
-            )
-            .unwrap();
-            let gpu_mask = mask_of(&img);
-            let (inter, union) = gpu_mask
-                .iter()
-                .zip(&cpu.mask)
-                .fold((0, 0), |(i, u), (g, c)| {
-                    (i + (*g && *c) as usize, u + (*g || *c) as usize)
-                });
-            let both: Vec<bool> = gpu_mask
-                .iter()
-                .zip(&cpu.mask)
-                .map(|(g, c)| *g && *c)
-                .collect();
-            let p = psnr(&img, &cpu.image, Some(&both));
-            eprintln!(
-                "two hands, {mode:?}: mask IoU {:.4}, PSNR {p:.1} dB",
-                inter as f64 / union as f64
-            );
-            assert!(
-                inter as f64 >= 0.99 * union as f64,
-                "{mode:?}: {inter} of {union}"
-            );
-            assert!(p >= 40.0, "{mode:?}: PSNR {p} dB");
+            // The neural modes by both paths: each hand shades only its own pixels.
+            let paths: &[NeuralPath] = if mode == ShadingMode::Neural {
+                &[NeuralPath::Fragment, NeuralPath::Compute]
+            } else {
+                &[NeuralPath::Fragment]
+            };
+            for &path in paths {
+                for r in renderers.iter_mut() {
+                    r.neural_path = path;
+                }
+                let [a, b] = &mut renderers;
+                let img = xhand::gpu::render_hands(
+                    &ctx,
+                    &mut [(a, &avatar, order[0]), (b, &avatar, order[1])],
+                    &cam,
+                    &settings,
+                )
+                .unwrap();
+                let gpu_mask = mask_of(&img);
+                let (inter, union) = gpu_mask
+                    .iter()
+                    .zip(&cpu.mask)
+                    .fold((0, 0), |(i, u), (g, c)| {
+                        (i + (*g && *c) as usize, u + (*g || *c) as usize)
+                    });
+                let both: Vec<bool> = gpu_mask
+                    .iter()
+                    .zip(&cpu.mask)
+                    .map(|(g, c)| *g && *c)
+                    .collect();
+                let p = psnr(&img, &cpu.image, Some(&both));
+                eprintln!(
+                    "two hands, {mode:?} ({path:?}): mask IoU {:.4}, PSNR {p:.1} dB",
+                    inter as f64 / union as f64
+                );
+                assert!(
+                    inter as f64 >= 0.99 * union as f64,
+                    "{mode:?} ({path:?}): {inter} of {union}"
+                );
+                assert!(p >= 40.0, "{mode:?} ({path:?}): PSNR {p} dB");
+            }
         }
     }
     // The overlap is real: each hand alone covers pixels the other also covers.

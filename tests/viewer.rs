@@ -663,16 +663,16 @@ fn a_click_outside_an_open_list_only_closes_it() {
     )
     .unwrap();
     let rp = dir.path().join("rp.json");
-    // 900x600: the Shading combo at (628, 58), the lighting pad around (650, 320).
+    // 900x600: the Shading combo at (628, 58), the lighting pad around (648, 397), radius 68.
     run_script(
         dir.path(),
         &avatar,
         serde_json::json!([
             {"wait_idle": true}, {"drop_file": pose}, {"wait_idle": true}, {"wait_frames": 3},
             {"report": rp},
-            {"click": [628, 58]}, {"wait_frames": 3}, {"click": [650, 320]}, {"wait_frames": 3},
+            {"click": [628, 58]}, {"wait_frames": 3}, {"click": [650, 345]}, {"wait_frames": 3},
             {"report": r0},
-            {"click": [650, 320]}, {"wait_frames": 3}, {"report": r1}, {"exit": 0}
+            {"click": [650, 345]}, {"wait_frames": 3}, {"report": r1}, {"exit": 0}
         ]),
     );
     let rp = read_report(&rp);
@@ -1009,6 +1009,61 @@ fn the_networks_engine_is_chosen_at_start_and_in_the_display_panel() {
         assert_eq!(r3["precision"], "f32", "{r3}");
         assert!(errors.contains("AVX-512 BF16"), "{r3}");
     }
+}
+
+/// The networks in the frame on the render GPU (forced on: lavapipe's `auto` keeps the
+/// worker) draw the hand as the worker's outputs do, pose after pose; off, the worker's
+/// outputs are drawn again.
+#[test]
+fn the_networks_run_in_the_frame_on_the_render_gpu() {
+    require_display();
+    let dir = tempfile::tempdir().unwrap();
+    let avatar = avatar_file(dir.path());
+    let p = |name: &str| dir.path().join(name);
+    let settle = serde_json::json!([{"wait_frames": 3}, {"wait_idle": true}, {"wait_frames": 2}]);
+    let mut steps = vec![
+        serde_json::json!({"show_ui": false}),
+        serde_json::json!({"mode": "displacement"}),
+        serde_json::json!({"set_joint": [4, 2, 1.2]}),
+    ];
+    let shot = |steps: &mut Vec<serde_json::Value>, name: &str| {
+        steps.extend(settle.as_array().unwrap().iter().cloned());
+        steps.push(serde_json::json!({"screenshot": p(&format!("{name}.png"))}));
+        steps.push(serde_json::json!({"report": p(&format!("{name}.json"))}));
+    };
+    shot(&mut steps, "worker");
+    steps.push(serde_json::json!({"nets_in_frame": "on"}));
+    shot(&mut steps, "in_frame");
+    steps.push(serde_json::json!({"set_joint": [8, 2, 1.0]}));
+    shot(&mut steps, "in_frame_bent");
+    steps.push(serde_json::json!({"nets_in_frame": "off"}));
+    shot(&mut steps, "worker_bent");
+    steps.push(serde_json::json!({"exit": 0}));
+    run_script(dir.path(), &avatar, serde_json::Value::Array(steps));
+    let report = |name: &str| read_report(&p(&format!("{name}.json")));
+    let image = |name: &str| Rgba8::load(&p(&format!("{name}.png"))).unwrap();
+    for (name, in_frame) in [
+        ("worker", false),
+        ("in_frame", true),
+        ("in_frame_bent", true),
+        ("worker_bent", false),
+    ] {
+        let r = report(name);
+        assert_eq!(r["nets_in_frame"], in_frame, "{name}: {r}");
+        assert!(r["errors"].as_array().unwrap().is_empty(), "{name}: {r}");
+    }
+    // Displacement heat maps (the GPU networks' ‖D‖ and geometry) against the worker's.
+    for (a, b) in [("in_frame", "worker"), ("in_frame_bent", "worker_bent")] {
+        let (ia, ib) = (image(a), image(b));
+        let p = xhand::image_io::psnr(&ia, &ib, None);
+        eprintln!("{a} vs {b}: PSNR {p:.1} dB");
+        assert!(p >= 35.0, "{a} vs {b}: PSNR {p} dB");
+    }
+    let changed = (image("in_frame").pixels.iter())
+        .zip(&image("in_frame_bent").pixels)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(changed > 300, "the bent pose changed {changed} pixels");
 }
 
 /// Pixels of `img` inside the viewport `[x0, y0, x1, y1]` that are not the background colour

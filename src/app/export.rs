@@ -344,11 +344,7 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
         plan.settings.mode != ShadingMode::Neural || ctx.info.device_type != wgpu::DeviceType::Cpu
     });
     let mut gpu = gpu.take().and_then(|ctx| {
-        let path = if plan.neural_path.is_reliable_on(&ctx.info) {
-            plan.neural_path
-        } else {
-            crate::gpu::NeuralPath::Fragment
-        };
+        let path = plan.neural_path;
         let mut pipelines = crate::gpu::PipelineCache::default();
         let renderers: Option<Vec<_>> = plan
             .avatars
@@ -437,6 +433,7 @@ fn run(plan: Plan, p: &Progress) -> Result<(), String> {
                         avatar,
                         frame,
                         view,
+                        nets: None,
                     });
                 }
                 crate::gpu::render_hand_views(ctx, &mut views).map_err(|e| e.to_string())?

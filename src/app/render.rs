@@ -14,17 +14,19 @@ use bevy::render::camera::ExtractedCamera;
 use bevy::render::extract_component::{ExtractComponent, ExtractComponentPlugin};
 use bevy::render::extract_resource::{ExtractResource, ExtractResourcePlugin};
 use bevy::render::renderer::{
-    RenderContext, RenderDevice, RenderGraph, RenderGraphSystems, RenderQueue, ViewQuery,
+    RenderAdapterInfo, RenderContext, RenderDevice, RenderGraph, RenderGraphSystems, RenderQueue,
+    ViewQuery,
 };
 use bevy::render::view::ViewTarget;
 use bevy::render::{Render, RenderApp, RenderStartup, RenderSystems};
 use bevy::window::PrimaryWindow;
 
+use super::display::NetsInFrame;
 use super::orbit::{Orbit, Viewport};
 use super::session::Session;
 use crate::NUM_JOINTS;
 use crate::avatar::{Avatar, ColorOrder};
-use crate::gpu::{HandRenderer, NeuralPath, ViewInput};
+use crate::gpu::{GpuNets, HandRenderer, NeuralPath, ViewInput};
 use crate::nn::Embeddings;
 use crate::render_settings::ShadingMode;
 
@@ -55,6 +57,8 @@ pub struct HandFrame {
     /// The hands drawn, in scene order (the first clears the view and paints the background).
     pub hands: Vec<FrameHand>,
     pub neural_path: NeuralPath,
+    /// Where the embedding networks run (the render world decides `Auto` per hand).
+    pub nets_in_frame: NetsInFrame,
     /// A CPU-rendered neural image of exactly this view (software adapters), shown instead
     /// of GPU shading.
     pub cpu_image: Option<super::cpu_neural::CpuImage>,
@@ -93,6 +97,10 @@ pub struct RenderTimings(pub Arc<Mutex<RenderTimingValues>>);
 pub struct RenderTimingValues {
     pub upload_ms: f64,
     pub pipeline_ms: f64,
+    /// The networks ran on the render GPU in the last frame (a hand drawn), not the worker.
+    pub nets_in_frame: bool,
+    /// The first hand's networks timed once for `auto` (a synchronised run, host clock).
+    pub nets_measured_ms: Option<f64>,
     /// GPU time per pass (timestamps), when the device supports them.
     pub gpu: Option<crate::gpu::StageTimes>,
 }
@@ -109,6 +117,15 @@ struct GpuSlot {
     shaded_holds: Option<u64>,
     /// The key of the backdrop image the renderer holds (`None`: none).
     backdrop_holds: Option<u64>,
+    /// The avatar's networks on the render device, made when they may run in the frame.
+    nets: Option<GpuNets>,
+    /// Their time, a synchronised run timed on the host, measured once for `Auto` (which
+    /// decides with it).
+    nets_ms: Option<f64>,
+    /// Making them failed (shown once; the worker's outputs are used).
+    nets_failed: bool,
+    /// They run in the frame: the worker's outputs are not uploaded.
+    in_frame: bool,
 }
 
 /// The hands' renderers in the render world, by scene slot.
@@ -402,6 +419,7 @@ fn build_hand_frame(
     commands.insert_resource(HandFrame {
         hands,
         neural_path: view.neural_path,
+        nets_in_frame: view.nets_in_frame,
         cpu_image,
         backdrop,
     });
@@ -424,11 +442,13 @@ fn prepare_hand(
     queue: Res<RenderQueue>,
     messages: Res<RenderMessages>,
     timings: Res<RenderTimings>,
+    adapter: Option<Res<RenderAdapterInfo>>,
 ) {
     let Some(frame) = frame.filter(|_| !failures.hands_stopped()) else {
         return;
     };
     let t = Instant::now();
+    let cpu_adapter = adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu);
     let report = |text: String| {
         if let Ok(mut m) = messages.0.lock() {
             m.push(text);
@@ -476,7 +496,36 @@ fn prepare_hand(
             continue;
         };
         r.neural_path = frame.neural_path;
-        if g.embeddings_generation != hand.embeddings_generation {
+        let choice = frame.nets_in_frame;
+        // Made when forced on, or to be measured once for `auto` (kept only if they fit).
+        let measure = choice.needs_measuring(cpu_adapter) && g.nets_ms.is_none();
+        if (choice == NetsInFrame::On || measure) && g.nets.is_none() && !g.nets_failed {
+            match GpuNets::new(device.wgpu_device(), &hand.avatar.nets) {
+                Ok(nets) => g.nets = Some(nets),
+                Err(e) => {
+                    g.nets_failed = true;
+                    report(format!(
+                        "avatar `{}`: its networks cannot run on the render GPU ({e}); the worker runs them",
+                        hand.avatar.name
+                    ));
+                }
+            }
+        }
+        if measure && let Some(nets) = &g.nets {
+            // A failed measurement counts as too slow (measured once either way).
+            let ms = measure_nets(device.wgpu_device(), &queue, nets, &hand.view.pose);
+            g.nets_ms = Some(ms.unwrap_or(f64::INFINITY));
+            if !choice.runs_in_frame(cpu_adapter, g.nets_ms) {
+                g.nets = None;
+            }
+        }
+        let in_frame = g.nets.is_some() && choice.runs_in_frame(cpu_adapter, g.nets_ms);
+        if g.in_frame && !in_frame {
+            // Back to the worker: its newest outputs go up again.
+            g.embeddings_generation = 0;
+        }
+        g.in_frame = in_frame;
+        if !in_frame && g.embeddings_generation != hand.embeddings_generation {
             if let Err(e) = r.upload_embeddings(&queue, &hand.avatar, &hand.embeddings) {
                 report(e.to_string());
             }
@@ -509,21 +558,66 @@ fn prepare_hand(
     }
     if let Ok(mut v) = timings.0.lock() {
         v.upload_ms = t.elapsed().as_secs_f64() * 1e3;
+        let first = gpu.drawn(&frame).into_iter().next();
+        v.nets_in_frame = first.as_ref().is_some_and(|(g, _)| g.in_frame);
+        v.nets_measured_ms = first.and_then(|(g, _)| g.nets_ms);
     }
 }
 
+/// The networks' GPU time for `pose`: the fastest of three synchronised runs (the first
+/// one also warms up), or `None` when the device fails.
+fn measure_nets(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    nets: &GpuNets,
+    pose: &[f32; crate::POSE_DIM],
+) -> Option<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut encoder = device.create_command_encoder(&Default::default());
+        nets.encode(queue, &mut encoder, pose);
+        queue.submit([encoder.finish()]);
+        device.poll(wgpu::PollType::wait_indefinitely()).ok()?;
+        best = best.min(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Some(best)
+}
+
+// A Bevy render system: each parameter is a resource it needs.
+#[allow(clippy::too_many_arguments)]
 fn skin_hand(
     mut ctx: RenderContext,
     failures: Res<RenderFailures>,
     frame: Option<Res<HandFrame>>,
     mut gpu: ResMut<HandGpu>,
+    device: Res<RenderDevice>,
     queue: Res<RenderQueue>,
+    messages: Res<RenderMessages>,
 ) {
     let Some(frame) = frame.filter(|_| !failures.hands_stopped()) else {
         return;
     };
     for (g, hand) in gpu.drawn(&frame) {
-        if let Some(r) = g.renderer.as_ref() {
+        if let Some(r) = g.renderer.as_mut() {
+            // The networks in the frame: this frame's pose, outputs straight into skinning.
+            if g.in_frame
+                && let Some(nets) = &g.nets
+                && let Err(e) = r.encode_networks(
+                    device.wgpu_device(),
+                    &queue,
+                    ctx.command_encoder(),
+                    nets,
+                    &hand.view.pose,
+                )
+            {
+                // Refused once: the worker's outputs are drawn from the next frame on.
+                if let Ok(mut m) = messages.0.lock() {
+                    m.push(format!("{e}; the worker runs the networks"));
+                }
+                (g.nets, g.nets_failed, g.in_frame) = (None, true, false);
+                g.embeddings_generation = 0;
+            }
             r.encode_skinning(
                 &queue,
                 ctx.command_encoder(),

@@ -69,6 +69,8 @@ pub enum Step {
     /// The arithmetic of the CPU networks and neural image: "f32" or "bf16" (as
     /// `--precision`).
     Precision(String),
+    /// Run the networks in the frame on the render GPU: "auto", "on", "off" (Display panel).
+    NetsInFrame(String),
     /// Show the environment map behind the hand, or not.
     EnvBackground(bool),
     /// Press "cancel" on the running export.
@@ -406,6 +408,7 @@ pub fn run_script(
                 "embeddings_ms": session.hand().embeddings.millis,
                 "nets_engine": session.nets_engine,
                 "precision": session.precision().to_string(),
+                "nets_in_frame": timings.0.lock().map(|t| t.nets_in_frame).unwrap_or(false),
                 "kinematics_ms": session.kinematics_ms,
                 "gpu_encode_ms": timings.0.lock().map(|t| t.pipeline_ms).unwrap_or(0.0),
                 "cpu_neural_ms": cpu_neural.last_millis,
@@ -533,6 +536,10 @@ pub fn run_script(
                 Err(_) => messages.error(format!("script: unknown precision `{name}`")),
             }
         }
+        Step::NetsInFrame(name) => match super::display::NetsInFrame::parse(&name) {
+            Some(c) => view.nets_in_frame = c,
+            None => messages.error(format!("script: unknown in-frame choice `{name}`")),
+        },
         Step::EnvBackground(on) => lighting.env_background = on,
         Step::CancelExport(_) => match &session.jobs.export {
             Some(job) => job.progress.cancel.store(true, Ordering::SeqCst),

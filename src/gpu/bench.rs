@@ -92,6 +92,8 @@ pub fn run(
     let mut raster = Vec::new();
     let mut shade_sh = Vec::new();
     let mut shade_neural: [Vec<f64>; 2] = Default::default();
+    // Pixels the renderer ran on (the compute path counts them).
+    let mut covered = 0u32;
     for run in 0..=runs.max(1) {
         let t_up = timed(ctx, |_| {
             r.upload_embeddings(&ctx.queue, avatar, &frame.embeddings)
@@ -113,6 +115,9 @@ pub fn run(
             {
                 r.neural_path = path;
                 t_neural[k] = timed(ctx, |enc| r.encode_shading(enc, &view))?;
+                if path == NeuralPath::Compute {
+                    covered = r.covered_pixels(ctx)?.unwrap_or(0);
+                }
             }
         }
         if run == 0 {
@@ -155,6 +160,22 @@ pub fn run(
             frame_ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
+    // The same frame with the networks feeding the renderer on the GPU: one submission,
+    // no copy through the host.
+    let mut fed_ms = Vec::new();
+    for run in 0..=runs.max(1) {
+        let t = Instant::now();
+        timed(ctx, |enc| {
+            nets.encode(&ctx.queue, enc, &pose);
+            r.encode_embeddings_from(&ctx.device, enc, &nets)?;
+            skin(&r, enc);
+            r.encode_raster(&ctx.device, &ctx.queue, enc, &view);
+            r.encode_shading(enc, &view)
+        })?;
+        if run > 0 {
+            fed_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
     let [all, delta, color, lbs] = nets_ms;
     let flops = |k: usize| Some(2.0 * nets.net_macs(k) as f64);
     let mut out = vec![
@@ -173,18 +194,20 @@ pub fn run(
         summarise("gpu: visibility raster", raster, None),
         summarise("gpu: shading (SH)", shade_sh, None),
     ];
-    if avatar.renderer.is_some() {
+    if let Some(renderer) = &avatar.renderer {
         let [compute, fragment] = shade_neural;
-        out.push(summarise(
-            "gpu: shading (neural, compute, shared tiles)",
-            compute,
-            None,
-        ));
-        out.push(summarise("gpu: shading (neural, fragment)", fragment, None));
+        let flop = Some(2.0 * renderer.macs_per_pixel() as f64 * f64::from(covered));
+        out.push(summarise("gpu: shading (neural, compute)", compute, flop));
+        out.push(summarise("gpu: shading (neural, fragment)", fragment, flop));
     }
     out.push(summarise(
-        "gpu: whole frame (nets to shaded image)",
+        "gpu: whole frame, outputs via the host",
         frame_ms,
+        None,
+    ));
+    out.push(summarise(
+        "gpu: whole frame, no host round trip",
+        fed_ms,
         None,
     ));
     Ok(out)

@@ -16,8 +16,8 @@ pub use nets::GpuNets;
 pub use params::{SkinParams, ViewParams};
 pub use readback::{read_buffer_f32, read_texture_rgba8};
 pub use renderer::{
-    BackdropMapping, HandPipelines, HandRenderer, HandSlot, NeuralPath, PipelineCache, ViewInput,
-    ViewTargets,
+    BackdropMapping, HandPipelines, HandRenderer, HandSlot, NEURAL_SCRATCH_BYTES, NeuralPath,
+    PipelineCache, ViewInput, ViewTargets,
 };
 pub use timer::StageTimes;
 
@@ -140,6 +140,7 @@ pub fn render_view(
             avatar,
             frame,
             view: view.clone(),
+            nets: None,
         }],
     )
 }
@@ -160,6 +161,7 @@ pub fn render_hands(
             renderer,
             avatar,
             frame,
+            nets: None,
         })
         .collect();
     render_hand_views(ctx, &mut views)
@@ -213,12 +215,28 @@ pub struct HandView<'a> {
     pub frame: &'a PosedFrame,
     /// Camera, settings and lighting (the same camera for every hand of the view).
     pub view: ViewInput,
+    /// The avatar's networks on this device, to run for the frame's pose and feed the
+    /// renderer on the GPU (no copy through the host); `None` uploads the frame's
+    /// embeddings. One per hand: a hand's pose is written into its networks' buffers.
+    pub nets: Option<&'a GpuNets>,
 }
 
 /// Renders the hands of one view and reads the image back: each hand's outputs uploaded
 /// and skinned, all rasterised into the first hand's visibility buffer (ids one after
 /// another), then each hand shades its own pixels (the first also the background).
 pub fn render_hand_views(ctx: &GpuContext, hands: &mut [HandView<'_>]) -> Result<Rgba8, GpuError> {
+    let mut nets: Vec<u64> = hands
+        .iter()
+        .filter_map(|h| h.nets.map(GpuNets::id))
+        .collect();
+    let count = nets.len();
+    nets.sort_unstable();
+    nets.dedup();
+    if nets.len() != count {
+        return Err(GpuError::Device(
+            "two hands share one set of GPU networks: each needs its own (its pose is written into them)".into(),
+        ));
+    }
     let Some((first, rest)) = hands.split_first_mut() else {
         return Err(GpuError::Device("there is no hand to render".into()));
     };
@@ -229,9 +247,18 @@ pub fn render_hand_views(ctx: &GpuContext, hands: &mut [HandView<'_>]) -> Result
             label: Some("xhand frame"),
         });
     for h in std::iter::once(&mut *first).chain(rest.iter_mut()) {
-        h.renderer
-            .upload_embeddings(&ctx.queue, h.avatar, &h.frame.embeddings)?;
         let geo = &h.frame.geometry;
+        match h.nets {
+            Some(nets) => {
+                nets.encode(&ctx.queue, &mut encoder, &geo.avatar_pose);
+                h.renderer
+                    .encode_embeddings_from(&ctx.device, &mut encoder, nets)?;
+            }
+            None => {
+                h.renderer
+                    .upload_embeddings(&ctx.queue, h.avatar, &h.frame.embeddings)?;
+            }
+        }
         h.renderer.encode_skinning(
             &ctx.queue,
             &mut encoder,

@@ -131,6 +131,8 @@ struct NetGpu {
 
 /// The compiled net pipelines and the three networks' GPU state.
 pub struct GpuNets {
+    /// Tells these networks' buffers from others' (renderers cache bind groups on them).
+    id: u64,
     gemm: wgpu::ComputePipeline,
     head: wgpu::ComputePipeline,
     nets: [NetGpu; 3],
@@ -221,7 +223,9 @@ impl GpuNets {
         let nets: [NetGpu; 3] = built
             .try_into()
             .map_err(|_| GpuError::Device("three networks expected".into()))?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Self {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             gemm,
             head,
             nets,
@@ -385,6 +389,11 @@ impl GpuNets {
         })
     }
 
+    /// Tells these networks from others (each [`GpuNets::new`] makes a new one).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Number of vertices.
     pub fn num_vertices(&self) -> usize {
         self.num_vertices
@@ -406,7 +415,18 @@ impl GpuNets {
         encoder: &mut wgpu::CommandEncoder,
         pose: &[f32; POSE_DIM],
     ) {
-        self.encode_nets(queue, encoder, pose, &[0, 1, 2]);
+        self.encode_nets(queue, encoder, pose, &[0, 1, 2], None);
+    }
+
+    /// [`Self::encode`] with GPU timestamps around the networks' pass.
+    pub fn encode_timed(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        pose: &[f32; POSE_DIM],
+        timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
+    ) {
+        self.encode_nets(queue, encoder, pose, &[0, 1, 2], timestamps);
     }
 
     /// [`Self::encode`] for the networks `which` (0 delta, 1 colour, 2 skinning) only.
@@ -416,6 +436,7 @@ impl GpuNets {
         encoder: &mut wgpu::CommandEncoder,
         pose: &[f32; POSE_DIM],
         which: &[usize],
+        timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
     ) {
         let condition: Vec<f32> = pose.iter().map(|p| p / std::f32::consts::PI).collect();
         let nets = || which.iter().filter_map(|&k| self.nets.get(k));
@@ -429,7 +450,7 @@ impl GpuNets {
         }
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("xhand embedding nets"),
-            timestamp_writes: None,
+            timestamp_writes: timestamps,
         });
         for net in nets() {
             for (is_head, bg, x, y) in &net.dispatches {
@@ -454,7 +475,7 @@ impl GpuNets {
         which: &[usize],
     ) -> Result<(), GpuError> {
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.encode_nets(&ctx.queue, &mut enc, pose, which);
+        self.encode_nets(&ctx.queue, &mut enc, pose, which, None);
         ctx.queue.submit([enc.finish()]);
         ctx.device
             .poll(wgpu::PollType::wait_indefinitely())

@@ -15,6 +15,16 @@ pub struct SkinParams {
     pub joints: [[f32; 16]; 16],
 }
 
+/// `PackParams` of `shaders/embeddings.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct PackParams {
+    pub num_vertices: u32,
+    pub code_delta: u32,
+    pub code_albedo: u32,
+    pub render_code: u32,
+}
+
 /// `NormalParams` of `shaders/normals.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]

@@ -5,8 +5,10 @@ use std::thread::JoinHandle;
 use wgpu::util::DeviceExt;
 
 use super::GpuError;
-use super::params::{CompositeParams, CountParams, RasterParams, SkinParams, ViewParams};
-use super::shaders::{self, COMPOSITE_WGSL, NORMALS_WGSL, RASTER_WGSL};
+use super::params::{
+    CompositeParams, CountParams, PackParams, RasterParams, SkinParams, ViewParams,
+};
+use super::shaders::{self, COMPOSITE_WGSL, EMBEDDINGS_WGSL, NORMALS_WGSL, RASTER_WGSL};
 use super::timer::{GpuTimer, Stage};
 use crate::avatar::Avatar;
 use crate::camera::Camera;
@@ -20,21 +22,22 @@ use crate::{NUM_JOINTS, POSE_DIM, SH_DIM};
 /// How the neural renderer runs per pixel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum NeuralPath {
-    /// Compute shader; each 8x8 workgroup stages weight tiles in shared memory.
+    /// Compute shaders: the covered pixels are listed, then shaded 64 at a time as a tiled
+    /// matrix product with weight and activation slices in workgroup memory.
+    #[default]
     Compute,
     /// Fragment shader, one pixel per invocation, weights read from the storage buffer.
-    #[default]
     Fragment,
 }
 
-impl NeuralPath {
-    /// Whether this path gives correct results on the adapter. Mesa's llvmpipe (lavapipe)
-    /// loses the per-invocation activation arrays across the compute path's workgroup
-    /// barriers, so the compute path is not used on CPU adapters.
-    pub fn is_reliable_on(self, info: &wgpu::AdapterInfo) -> bool {
-        self == Self::Fragment || info.device_type != wgpu::DeviceType::Cpu
-    }
-}
+/// Scratch the compute path's workgroups of one round may take for their activations by
+/// default (each shades one tile of covered pixels; rounds follow each other, so this bounds
+/// the memory at any view size).
+pub const NEURAL_SCRATCH_BYTES: u64 = 48 << 20;
+/// Rounds of the compute path at most (past that, rounds take more workgroups).
+const NEURAL_MAX_ROUNDS: u64 = 4096;
+/// Covered pixels per tile of the compute path (`PX_TILE` in shade.wgsl).
+const NEURAL_PX_TILE: u64 = 64;
 
 /// Everything the per-view passes need besides the buffers.
 #[derive(Clone, Debug)]
@@ -212,8 +215,24 @@ impl HandSlot {
 struct ShadeBindGroups {
     targets_id: u64,
     simple: wgpu::BindGroup,
-    neural: Option<wgpu::BindGroup>,
+    /// The compute path's, made when first needed (its scratch is large).
+    neural: Option<NeuralCompute>,
+    /// Making them was tried: `None` then means the view is too large for them.
+    neural_tried: bool,
     fragment: Option<wgpu::BindGroup>,
+}
+
+/// The compute path's bind groups and scratch for one set of targets.
+struct NeuralCompute {
+    gather: wgpu::BindGroup,
+    plan: wgpu::BindGroup,
+    shade: wgpu::BindGroup,
+    /// `NeuralState` of shade.wgsl: the covered pixel count (cleared before each frame),
+    /// the next tile, the workgroups of a round.
+    state: wgpu::Buffer,
+    /// Indirect dispatch arguments of each round (`plan_rounds` fills them).
+    rounds: wgpu::Buffer,
+    num_rounds: u32,
 }
 
 struct CompositePipeline {
@@ -231,11 +250,16 @@ pub struct HandPipelines {
     device: wgpu::Device,
     /// The shade program's WGSL they were built from.
     source: String,
+    /// Writes the renderer's inputs from the GPU networks' outputs.
+    pack: wgpu::ComputePipeline,
     skin: wgpu::ComputePipeline,
     normals: wgpu::ComputePipeline,
     raster: wgpu::RenderPipeline,
     shade_simple: wgpu::ComputePipeline,
-    /// The neural renderer's passes (avatars with a renderer).
+    /// The neural renderer's passes (avatars with a renderer): the compute path's three
+    /// (gather, plan, shade), and the fragment path.
+    gather_covered: Option<wgpu::ComputePipeline>,
+    plan_rounds: Option<wgpu::ComputePipeline>,
     shade_neural: Option<wgpu::ComputePipeline>,
     shade_fragment: Option<wgpu::RenderPipeline>,
 }
@@ -247,6 +271,11 @@ impl HandPipelines {
         let raster_module = module(device, "raster.wgsl", RASTER_WGSL);
         let shade_module = module(device, "shade.wgsl", source);
         let skin_pipeline = compute(device, &skin_module, "skin");
+        let pack = compute(
+            device,
+            &module(device, "embeddings.wgsl", EMBEDDINGS_WGSL),
+            "pack",
+        );
         let normals_pipeline = compute(device, &normals_module, "vertex_normals");
         let raster_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("visibility raster"),
@@ -276,6 +305,8 @@ impl HandPipelines {
             cache: None,
         });
         let shade_simple = compute(device, &shade_module, "shade_simple");
+        let gather_covered = has_renderer.then(|| compute(device, &shade_module, "gather_covered"));
+        let plan_rounds = has_renderer.then(|| compute(device, &shade_module, "plan_rounds"));
         let shade_neural = has_renderer.then(|| compute(device, &shade_module, "shade_neural"));
         let shade_fragment = has_renderer.then(|| {
             let target = SHADED_FORMAT.into();
@@ -291,10 +322,13 @@ impl HandPipelines {
         Self {
             device: device.clone(),
             source: source.to_string(),
+            pack,
             skin: skin_pipeline,
             normals: normals_pipeline,
             raster: raster_pipeline,
             shade_simple,
+            gather_covered,
+            plan_rounds,
             shade_neural,
             shade_fragment,
         }
@@ -415,11 +449,21 @@ pub struct HandRenderer {
     num_faces: u32,
     verts: Vec<[f32; 3]>,
     attr_stride: usize,
+    /// Floats per pixel of the compute path's activation rows (`MLP_WIDTH`).
+    mlp_width: usize,
+    /// The compute path's activation scratch cap ([`Self::set_neural_scratch_limit`]).
+    neural_scratch_bytes: u64,
     has_renderer: bool,
     /// Which neural path `encode_view` uses.
     pub neural_path: NeuralPath,
 
     faces: wgpu::Buffer,
+    /// The template's vertices and render codes, for [`Self::encode_embeddings_from`].
+    template_verts: wgpu::Buffer,
+    render_codes: wgpu::Buffer,
+    render_code_width: usize,
+    /// The pack pass's bind group for the networks it last read ([`super::GpuNets::id`]).
+    pack_bg: Option<(u64, wgpu::BindGroup)>,
     rest: wgpu::Buffer,
     weights: wgpu::Buffer,
     attrs: wgpu::Buffer,
@@ -660,6 +704,9 @@ impl HandRenderer {
         let adj_offsets = init_storage(device, "adjacency offsets", &adjacency.offsets);
         let adj_faces = init_storage(device, "adjacency faces", &adjacency.faces);
         let mlp = init_storage(device, "renderer weights", &program.mlp_weights);
+        let verts_flat: Vec<f32> = avatar.template.verts.iter().flatten().copied().collect();
+        let template_verts = init_storage(device, "template vertices", &verts_flat);
+        let render_codes = init_storage(device, "render codes", &avatar.render_code_host);
         let rest = storage(
             device,
             "rest + displacement",
@@ -744,7 +791,13 @@ impl HandRenderer {
             num_vertices: v as u32,
             num_faces: f as u32,
             verts: avatar.template.verts.clone(),
+            template_verts,
+            render_codes,
+            render_code_width: avatar.render_code_width(),
+            pack_bg: None,
             attr_stride: program.attr_stride,
+            mlp_width: program.mlp_width,
+            neural_scratch_bytes: NEURAL_SCRATCH_BYTES,
             has_renderer,
             neural_path: NeuralPath::default(),
             faces,
@@ -770,6 +823,24 @@ impl HandRenderer {
             backdrop_sampler: None,
             backdrop_mapping: BackdropMapping::Screen,
         })
+    }
+
+    /// Caps the neural compute path's activation scratch (default [`NEURAL_SCRATCH_BYTES`]):
+    /// fewer workgroups a round, so more rounds. For devices short of memory; the image is
+    /// the same.
+    pub fn set_neural_scratch_limit(&mut self, bytes: u64) {
+        self.neural_scratch_bytes = bytes;
+        self.shade_bgs = None;
+    }
+
+    /// How many pixels the last neural shading by the compute path covered (the renderer
+    /// ran on these only; `None` before any): a readback, for benchmarks and tests.
+    pub fn covered_pixels(&self, ctx: &super::GpuContext) -> Result<Option<u32>, GpuError> {
+        let Some(n) = self.shade_bgs.as_ref().and_then(|b| b.neural.as_ref()) else {
+            return Ok(None);
+        };
+        let state = super::read_buffer_f32(&ctx.device, &ctx.queue, &n.state)?;
+        Ok(state.first().map(|v| v.to_bits()))
     }
 
     /// The pipelines this renderer draws with (shared by hands of the same shape).
@@ -871,6 +942,89 @@ impl HandRenderer {
         Ok(())
     }
 
+    /// Encodes the avatar's networks for `pose` (its own convention) and their outputs into
+    /// this renderer's inputs, all on the GPU: the viewer's networks in the frame (their
+    /// pass timed in [`super::StageTimes::nets_ms`] when timing is on). Skinning follows.
+    pub fn encode_networks(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        nets: &super::GpuNets,
+        pose: &[f32; POSE_DIM],
+    ) -> Result<(), GpuError> {
+        let timestamps = self.timer.as_ref().map(|t| t.compute(Stage::Nets));
+        nets.encode_timed(queue, encoder, pose, timestamps);
+        self.encode_embeddings_from(device, encoder, nets)
+    }
+
+    /// Encodes writing this renderer's inputs straight from `nets`' outputs on the GPU (the
+    /// avatar's own networks, run by [`super::GpuNets::encode`] earlier in the same queue):
+    /// the frame then needs no copy through the host. Networks of another shape are refused.
+    pub fn encode_embeddings_from(
+        &mut self,
+        device: &wgpu::Device,
+        encoder: &mut wgpu::CommandEncoder,
+        nets: &super::GpuNets,
+    ) -> Result<(), GpuError> {
+        let v = self.num_vertices as usize;
+        let [d, c, l] = nets.buffers();
+        let fits = nets.num_vertices() == v
+            && d.out_dim == 3
+            && c.out_dim == 3
+            && l.out_dim == NUM_JOINTS
+            && 3 + d.code_dim + c.code_dim + self.render_code_width + 1 == self.attr_stride;
+        if !fits {
+            return Err(GpuError::Device(format!(
+                "GPU network outputs for {} vertices (codes {} + {}) do not fit this avatar's GPU buffers ({v} vertices, {} attribute floats); skipped",
+                nets.num_vertices(),
+                d.code_dim,
+                c.code_dim,
+                self.attr_stride
+            )));
+        }
+        let cached = (self.pack_bg.as_ref()).is_some_and(|(id, _)| *id == nets.id());
+        if !cached {
+            let params = uniform(
+                device,
+                "pack params",
+                &PackParams {
+                    num_vertices: self.num_vertices,
+                    code_delta: d.code_dim as u32,
+                    code_albedo: c.code_dim as u32,
+                    render_code: self.render_code_width as u32,
+                },
+            );
+            let bg = bind_group(
+                device,
+                &self.pipelines.pack.get_bind_group_layout(0),
+                &[
+                    (0, params.as_entire_binding()),
+                    (1, self.template_verts.as_entire_binding()),
+                    (2, self.render_codes.as_entire_binding()),
+                    (3, d.out.as_entire_binding()),
+                    (4, d.code.as_entire_binding()),
+                    (5, c.out.as_entire_binding()),
+                    (6, c.code.as_entire_binding()),
+                    (7, self.rest.as_entire_binding()),
+                    (8, self.attrs.as_entire_binding()),
+                ],
+            );
+            self.pack_bg = Some((nets.id(), bg));
+        }
+        encoder.copy_buffer_to_buffer(&l.out, 0, &self.weights, 0, (v * NUM_JOINTS * 4) as u64);
+        if let Some((_, bg)) = &self.pack_bg {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("embeddings into the renderer"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.pipelines.pack);
+            pass.set_bind_group(0, bg, &[]);
+            pass.dispatch_workgroups(groups(self.num_vertices, 64), 1, 1);
+        }
+        Ok(())
+    }
+
     /// Encodes skinning with the 16 joint transforms (column-major) and placement, then
     /// the vertex normals.
     pub fn encode_skinning(
@@ -933,22 +1087,7 @@ impl HandRenderer {
         {
             return;
         }
-        let shade_entries = |with_out: bool| {
-            let mut e = vec![
-                (0, self.view_params.as_entire_binding()),
-                (1, wgpu::BindingResource::TextureView(&targets.triangle)),
-                (2, wgpu::BindingResource::TextureView(&targets.bary)),
-                (4, self.posed.as_entire_binding()),
-                (5, self.normals.as_entire_binding()),
-                (6, self.faces.as_entire_binding()),
-                (7, self.attrs.as_entire_binding()),
-                (8, self.weights.as_entire_binding()),
-            ];
-            if with_out {
-                e.push((3, wgpu::BindingResource::TextureView(&targets.shaded_view)));
-            }
-            e
-        };
+        let shade_entries = |with_out: bool| self.shade_entries(targets, with_out);
         let simple = bind_group(
             device,
             &self.pipelines.shade_simple.get_bind_group_layout(0),
@@ -960,11 +1099,6 @@ impl HandRenderer {
             e.retain(|(b, _)| *b != 8);
             e
         };
-        let neural = self
-            .pipelines
-            .shade_neural
-            .as_ref()
-            .map(|p| bind_group(device, &p.get_bind_group_layout(0), &with_mlp(true)));
         let fragment = self
             .pipelines
             .shade_fragment
@@ -973,9 +1107,121 @@ impl HandRenderer {
         self.shade_bgs = Some(ShadeBindGroups {
             targets_id: targets.id,
             simple,
-            neural,
+            neural: None,
+            neural_tried: false,
             fragment,
         });
+    }
+
+    /// The bindings every shading entry point shares (binding 3, the shaded image, for the
+    /// compute passes only).
+    fn shade_entries<'a>(
+        &'a self,
+        targets: &'a ViewTargets,
+        with_out: bool,
+    ) -> Vec<(u32, wgpu::BindingResource<'a>)> {
+        let mut e = vec![
+            (0, self.view_params.as_entire_binding()),
+            (1, wgpu::BindingResource::TextureView(&targets.triangle)),
+            (2, wgpu::BindingResource::TextureView(&targets.bary)),
+            (4, self.posed.as_entire_binding()),
+            (5, self.normals.as_entire_binding()),
+            (6, self.faces.as_entire_binding()),
+            (7, self.attrs.as_entire_binding()),
+            (8, self.weights.as_entire_binding()),
+        ];
+        if with_out {
+            e.push((3, wgpu::BindingResource::TextureView(&targets.shaded_view)));
+        }
+        e
+    }
+
+    /// The compute path's scratch and bind groups for `targets`: a list with room for every
+    /// pixel, the state, and activation scratch for as many workgroups a round as fit in
+    /// the scratch limit (and the device's binding limit); enough rounds for every pixel.
+    fn neural_compute(
+        &self,
+        device: &wgpu::Device,
+        targets: &ViewTargets,
+    ) -> Option<NeuralCompute> {
+        let p = &self.pipelines;
+        let (gather, plan, shade) = (
+            p.gather_covered.as_ref()?,
+            p.plan_rounds.as_ref()?,
+            p.shade_neural.as_ref()?,
+        );
+        let pixels = u64::from(targets.width) * u64::from(targets.height);
+        let tiles = pixels.div_ceil(NEURAL_PX_TILE);
+        let per_group = 3 * NEURAL_PX_TILE * self.mlp_width as u64 * 4;
+        let budget =
+            (self.neural_scratch_bytes).min(device.limits().max_storage_buffer_binding_size);
+        let list_bytes = pixels * 4;
+        if list_bytes > device.limits().max_storage_buffer_binding_size {
+            return None;
+        }
+        // Enough workgroups a round that the rounds stay few (each is a dispatch, and
+        // `plan_rounds` loops over them).
+        let groups = (tiles.min(budget / per_group))
+            .max(tiles.div_ceil(NEURAL_MAX_ROUNDS))
+            .clamp(
+                1,
+                u64::from(device.limits().max_compute_workgroups_per_dimension),
+            );
+        let num_rounds = tiles.div_ceil(groups);
+        if groups * per_group > device.limits().max_storage_buffer_binding_size {
+            return None;
+        }
+        let list = storage(
+            device,
+            "covered pixels",
+            pixels as usize,
+            wgpu::BufferUsages::empty(),
+        );
+        let state = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("neural state"),
+            contents: bytemuck::cast_slice(&[0u32, 0, groups as u32, 0]),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+        });
+        let rounds = storage(
+            device,
+            "neural rounds",
+            3 * num_rounds as usize,
+            wgpu::BufferUsages::INDIRECT,
+        );
+        let act = storage(
+            device,
+            "renderer activations",
+            (groups * per_group / 4) as usize,
+            wgpu::BufferUsages::empty(),
+        );
+        let mut common = self.shade_entries(targets, true);
+        common.retain(|(b, _)| *b != 8);
+        let mut gather_entries = common.clone();
+        gather_entries.extend([
+            (10, list.as_entire_binding()),
+            (11, state.as_entire_binding()),
+        ]);
+        let mut shade_entries = common;
+        shade_entries.extend([
+            (9, self.mlp.as_entire_binding()),
+            (10, list.as_entire_binding()),
+            (11, state.as_entire_binding()),
+            (12, act.as_entire_binding()),
+        ]);
+        let plan_entries = [
+            (11, state.as_entire_binding()),
+            (13, rounds.as_entire_binding()),
+        ];
+        Some(NeuralCompute {
+            gather: bind_group(device, &gather.get_bind_group_layout(0), &gather_entries),
+            plan: bind_group(device, &plan.get_bind_group_layout(0), &plan_entries),
+            shade: bind_group(device, &shade.get_bind_group_layout(0), &shade_entries),
+            state,
+            rounds,
+            num_rounds: num_rounds as u32,
+        })
     }
 
     /// Encodes the per-view passes: visibility raster, shading, and — when `target` is
@@ -1028,6 +1274,15 @@ impl HandRenderer {
         slot: HandSlot,
     ) {
         self.ensure_shade_bind_groups(device, targets);
+        let compute = view.settings.mode == ShadingMode::Neural
+            && self.has_renderer
+            && self.neural_path == NeuralPath::Compute;
+        if compute && self.shade_bgs.as_ref().is_some_and(|b| !b.neural_tried) {
+            let made = self.neural_compute(device, targets);
+            if let Some(b) = self.shade_bgs.as_mut() {
+                (b.neural, b.neural_tried) = (made, true);
+            }
+        }
         let mut params = view.params();
         params.hand = [slot.face_offset, self.num_faces, slot.first as u32, 0];
         queue.write_buffer(&self.view_params, 0, bytemuck::bytes_of(&params));
@@ -1107,7 +1362,9 @@ impl HandRenderer {
             .filter(|b| b.targets_id == targets.id)
             .ok_or_else(|| GpuError::Device("shading was encoded before the raster".into()))?;
         let neural = view.settings.mode == ShadingMode::Neural && self.has_renderer;
-        if neural && self.neural_path == NeuralPath::Fragment {
+        // The fragment path also where the compute path's buffers do not fit the device.
+        let fragment = self.neural_path == NeuralPath::Fragment || bgs.neural.is_none();
+        if neural && fragment {
             let (Some(p), Some(bg)) = (&self.pipelines.shade_fragment, &bgs.fragment) else {
                 return Err(GpuError::Device("fragment shading pipeline missing".into()));
             };
@@ -1136,21 +1393,49 @@ impl HandRenderer {
             pass.draw(0..3, 0..1);
             return Ok(());
         }
+        let p = &self.pipelines;
+        let compute = match (neural, &p.gather_covered, &p.plan_rounds, &p.shade_neural) {
+            (true, Some(g), Some(r), Some(s)) => match &bgs.neural {
+                Some(n) => Some(([g, r, s], n)),
+                None => {
+                    return Err(GpuError::Device(
+                        "neural shading bind groups missing".into(),
+                    ));
+                }
+            },
+            (true, ..) => return Err(GpuError::Device("neural shading pipelines missing".into())),
+            _ => None,
+        };
+        if let Some((_, n)) = compute {
+            // The covered pixel count only (the rest of the state stays).
+            encoder.clear_buffer(&n.state, 0, Some(4));
+        }
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("shading"),
             timestamp_writes: self.timer.as_ref().map(|t| t.compute(Stage::Shading)),
         });
-        match (neural, &self.pipelines.shade_neural, &bgs.neural) {
-            (true, Some(p), Some(bg)) => {
-                pass.set_pipeline(p);
-                pass.set_bind_group(0, bg, &[]);
+        let pixel_groups = (groups(targets.width, 8), groups(targets.height, 8));
+        match compute {
+            Some(([gather, plan, shade], n)) => {
+                pass.set_pipeline(gather);
+                pass.set_bind_group(0, &n.gather, &[]);
+                pass.dispatch_workgroups(pixel_groups.0, pixel_groups.1, 1);
+                pass.set_pipeline(plan);
+                pass.set_bind_group(0, &n.plan, &[]);
+                pass.dispatch_workgroups(1, 1, 1);
+                pass.set_pipeline(shade);
+                pass.set_bind_group(0, &n.shade, &[]);
+                // Rounds past the covered pixels dispatch no workgroups.
+                for r in 0..u64::from(n.num_rounds) {
+                    pass.dispatch_workgroups_indirect(&n.rounds, 12 * r);
+                }
             }
-            _ => {
+            None => {
                 pass.set_pipeline(&self.pipelines.shade_simple);
                 pass.set_bind_group(0, &bgs.simple, &[]);
+                pass.dispatch_workgroups(pixel_groups.0, pixel_groups.1, 1);
             }
         }
-        pass.dispatch_workgroups(groups(targets.width, 8), groups(targets.height, 8), 1);
         Ok(())
     }
 

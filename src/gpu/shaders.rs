@@ -12,6 +12,7 @@ pub const NORMALS_WGSL: &str = include_str!("../../shaders/normals.wgsl");
 pub const RASTER_WGSL: &str = include_str!("../../shaders/raster.wgsl");
 pub const SHADE_WGSL: &str = include_str!("../../shaders/shade.wgsl");
 pub const COMPOSITE_WGSL: &str = include_str!("../../shaders/composite.wgsl");
+pub const EMBEDDINGS_WGSL: &str = include_str!("../../shaders/embeddings.wgsl");
 
 /// The constants the WGSL shares with the Rust core, generated from the Rust ones so that
 /// neither side retypes them: shading mode ids, SH constants, the positional encoding's
@@ -86,8 +87,8 @@ pub fn skin_source() -> String {
     shared_constants() + SKIN_WGSL
 }
 
-/// The matmul tile width of `shade.wgsl`; per-pixel arrays are padded to a multiple.
-const TILE_IN: usize = 64;
+/// The K-slice of `shade.wgsl`'s tiled renderer; activation rows are padded to a multiple.
+const K_TILE: usize = 16;
 
 /// The generated shading shader and the renderer weights it expects.
 pub struct ShadeProgram {
@@ -98,6 +99,8 @@ pub struct ShadeProgram {
     /// Floats per vertex in the attribute buffer: albedo 3 + codes + displacement 1.
     pub attr_stride: usize,
     pub codes: usize,
+    /// Floats per pixel of the renderer's activation rows (`MLP_WIDTH`).
+    pub mlp_width: usize,
 }
 
 /// Builds the shading program for an avatar (`codes` = code_delta + code_albedo +
@@ -113,7 +116,7 @@ pub fn shade_program_for(
 ) -> candle_core::Result<ShadeProgram> {
     let input = crate::nn::renderer_input_width(codes);
     let hidden = renderer.map_or(0, NeuralRenderer::hidden_dim);
-    let width = input.max(hidden).div_ceil(TILE_IN) * TILE_IN;
+    let width = input.max(hidden).div_ceil(K_TILE) * K_TILE;
     let mut weights = Vec::new();
     let mut tiled = String::new();
     let mut direct = String::new();
@@ -134,12 +137,18 @@ pub fn shade_program_for(
             };
             let relu = i < last;
             let nout = layer.out_dim();
-            // Loops with literal bounds around the barriers (see shade.wgsl).
+            // Loops with literal bounds around the barriers (see shade.wgsl's compute path).
             let row_len = na + nb;
             let b_off = w_off + nout * row_len;
+            let region = |name: &str| match name {
+                "x" => "REGION_INPUT",
+                "h0" => "REGION_H0",
+                _ => "REGION_H1",
+            };
+            let (ra, rb, rd) = (region(cur), region(src_b), region(dst));
             let _ = writeln!(
                 tiled,
-                "    for (var o0 = 0u; o0 < {nout}u; o0 += TILE_OUT) {{\n        var acc: array<f32, 16>;\n        start_tile(&acc, {b_off}u, o0, {nout}u);\n        for (var i0 = 0u; i0 < {row_len}u; i0 += TILE_IN) {{\n            load_tile(lid, {w_off}u, {row_len}u, o0, i0, {nout}u);\n            workgroupBarrier();\n            mac_tile(&acc, i0, {na}u, {row_len}u, {cur}, {src_b});\n            workgroupBarrier();\n        }}\n        finish_tile(&acc, {dst}, o0, {nout}u, {relu});\n    }}"
+                "    for (var n0 = 0u; n0 < {nout}u; n0 += N_TILE) {{\n        var acc = init_acc({b_off}u, n0, {nout}u, tx);\n        for (var k0 = 0u; k0 < {row_len}u; k0 += K_TILE) {{\n            workgroupBarrier();\n            stage_tiles(lid, base, {w_off}u, {row_len}u, {na}u, {ra}, {rb}, n0, k0, {nout}u);\n            workgroupBarrier();\n            mac_tiles(&acc, tx, ty);\n        }}\n        store_acc(acc, base, {rd}, n0, {nout}u, tx, ty, {relu});\n    }}\n    storageBarrier();"
             );
             let _ = writeln!(
                 direct,
@@ -158,10 +167,13 @@ pub fn shade_program_for(
     let _ = writeln!(source, "const CODES: u32 = {codes}u;");
     let _ = writeln!(source, "const ATTR_STRIDE: u32 = {}u;", codes + 4);
     let _ = writeln!(source, "const MLP_WIDTH: u32 = {width}u;");
+    let _ = writeln!(source, "const MLP_INPUT: u32 = {input}u;");
+    let result_region = if result == "h1" { 2 } else { 1 };
+    let _ = writeln!(source, "const RESULT_REGION: u32 = {result_region}u;");
     source.push_str(&crate::wireframe::wgsl_constants());
     let _ = writeln!(
         source,
-        "fn run_mlp_tiled(lid: u32, x: ptr<private, array<f32, MLP_WIDTH>>, h0: ptr<private, array<f32, MLP_WIDTH>>, h1: ptr<private, array<f32, MLP_WIDTH>>) {{\n{tiled}}}"
+        "fn run_mlp_tiles(lid: u32, base: u32, tx: u32, ty: u32) {{\n{tiled}}}"
     );
     let _ = writeln!(
         source,
@@ -173,6 +185,7 @@ pub fn shade_program_for(
         mlp_weights: weights,
         attr_stride: codes + 4,
         codes,
+        mlp_width: width,
     })
 }
 
@@ -256,6 +269,7 @@ mod tests {
         validate("normals.wgsl", NORMALS_WGSL);
         validate("raster.wgsl", RASTER_WGSL);
         validate("composite.wgsl", COMPOSITE_WGSL);
+        validate("embeddings.wgsl", EMBEDDINGS_WGSL);
         for (name, source) in super::super::nets::shader_sources() {
             validate(name, &source);
         }

@@ -11,9 +11,11 @@ pub enum Stage {
     Raster = 1,
     Shading = 2,
     Composite = 3,
+    /// The embedding networks when they run in the frame (an empty pass otherwise).
+    Nets = 4,
 }
 
-const STAGES: u32 = 4;
+const STAGES: u32 = 5;
 const RING: usize = 3;
 
 /// Milliseconds per stage from the newest finished frame.
@@ -23,6 +25,8 @@ pub struct StageTimes {
     pub raster_ms: f64,
     pub shading_ms: f64,
     pub composite_ms: f64,
+    /// 0 when the networks did not run in the frame.
+    pub nets_ms: f64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -105,12 +109,24 @@ impl GpuTimer {
 
     /// Resolves this frame's queries into a free readback buffer (call after the last pass).
     pub fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
-        if !self.used.iter().all(|u| u.load(Ordering::Relaxed)) {
-            return;
-        }
+        let nets = Stage::Nets as usize;
+        let complete = self.used[..nets].iter().all(|u| u.load(Ordering::Relaxed));
+        let nets_ran = self.used[nets].load(Ordering::Relaxed);
+        // The next frame starts afresh, resolved or not.
         self.used
             .iter()
             .for_each(|u| u.store(false, Ordering::Relaxed));
+        if !complete {
+            return;
+        }
+        if !nets_ran {
+            // Every query is written before it is resolved: an empty pass for the networks.
+            drop(encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("networks not in this frame"),
+                timestamp_writes: Some(self.compute(Stage::Nets)),
+            }));
+            self.used[nets].store(false, Ordering::Relaxed);
+        }
         let next = self.next.load(Ordering::Relaxed);
         let Some(i) = (0..RING)
             .map(|k| (next + k) % RING)
@@ -160,6 +176,7 @@ impl GpuTimer {
                             raster_ms: ms(1),
                             shading_ms: ms(2),
                             composite_ms: ms(3),
+                            nets_ms: ms(4),
                         });
                     }
                     b.unmap();

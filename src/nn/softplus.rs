@@ -6,11 +6,37 @@ use rayon::prelude::*;
 pub use xhand_simd::{SOFTPLUS_BETA, SOFTPLUS_THRESHOLD};
 
 /// `y = x` where `100 x > 20`, else `log1p(exp(100 x)) / 100`, exactly torch's branch rule.
+/// One fused kernel for f32 on the CPU and on CUDA; candle primitives elsewhere (Metal,
+/// reduced precision).
 pub fn softplus100(x: &Tensor) -> Result<Tensor> {
+    if x.dtype() != candle_core::DType::F32 || x.elem_count() == 0 {
+        return softplus100_composite(x);
+    }
     match x.device() {
         Device::Cpu => x.contiguous()?.apply_op1(Softplus100),
+        Device::Cuda(_) if cfg!(feature = "cuda") => softplus100_cuda(x),
         _ => softplus100_composite(x),
     }
+}
+
+/// The CUDA kernel, or candle primitives for good once it cannot run (its PTX built for a
+/// newer GPU than this one, say), with a warning.
+fn softplus100_cuda(x: &Tensor) -> Result<Tensor> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static KERNEL_FAILED: AtomicBool = AtomicBool::new(false);
+    if !KERNEL_FAILED.load(Ordering::Relaxed) {
+        match x.contiguous()?.apply_op1(Softplus100) {
+            Ok(y) => return Ok(y),
+            Err(e) => {
+                if !KERNEL_FAILED.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "warning: the fused CUDA Softplus kernel cannot run ({e}); using candle's element-wise ops"
+                    );
+                }
+            }
+        }
+    }
+    softplus100_composite(x)
 }
 
 /// The same function from candle primitives, for devices without the fused CPU kernel.
@@ -54,6 +80,48 @@ impl CustomOp1 for Softplus100 {
                 xhand_simd::softplus_in_place(o);
             });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    /// One thread per element (`kernels/softplus.cu`, PTX built by build.rs with nvcc).
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+        use candle_core::cuda_backend::{CudaStorageSlice, WrapErr};
+        const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/softplus.ptx"));
+        let CudaStorageSlice::F32(src) = &storage.slice else {
+            candle_core::bail!("softplus100: only f32 tensors are supported")
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("softplus100: expects a contiguous tensor")
+        };
+        let n = end - start;
+        let Ok(n32) = u32::try_from(n) else {
+            candle_core::bail!("softplus100: {n} elements exceed one launch")
+        };
+        let dev = storage.device();
+        let func = dev.get_or_load_custom_func("softplus_f32", "xhand_softplus", PTX)?;
+        // SAFETY: every element is written by the kernel below.
+        let out = unsafe { dev.alloc::<f32>(n)? };
+        let src = src.slice(start..end);
+        let mut builder = func.builder();
+        builder.arg(&src);
+        builder.arg(&out);
+        builder.arg(&n32);
+        builder.arg(&SOFTPLUS_BETA);
+        builder.arg(&SOFTPLUS_THRESHOLD);
+        // SAFETY: the kernel's signature is (const float*, float*, unsigned int, float,
+        // float), as passed.
+        unsafe { builder.launch(LaunchConfig::for_num_elems(n32)) }.w()?;
+        let out = candle_core::CudaStorage {
+            slice: CudaStorageSlice::F32(out),
+            device: dev.clone(),
+        };
+        Ok((out, layout.shape().clone()))
     }
 
     /// d/dx softplus = sigmoid(100 x), and 1 on the linear branch (as torch).

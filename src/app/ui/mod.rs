@@ -410,18 +410,18 @@ fn display_panel(
             ui.label("Renderer MLP on the GPU:");
             ui.radio_value(
                 &mut view.neural_path,
-                crate::gpu::NeuralPath::Fragment,
-                "fragment",
-            )
-            .on_hover_text("one pixel per invocation (default)");
-            ui.radio_value(
-                &mut view.neural_path,
                 crate::gpu::NeuralPath::Compute,
                 "compute",
             )
             .on_hover_text(
-                "8x8 pixels share weight tiles in workgroup memory; not used on software adapters",
+                "the covered pixels only, 64 at a time, sharing weight tiles in workgroup memory (default)",
             );
+            ui.radio_value(
+                &mut view.neural_path,
+                crate::gpu::NeuralPath::Fragment,
+                "fragment",
+            )
+            .on_hover_text("one pixel per invocation, weights read from memory");
         });
     }
     if view.settings.mode == ShadingMode::Weights {
@@ -446,6 +446,7 @@ fn display_panel(
     ui.checkbox(&mut view.wireframe, "Wireframe overlay (W)");
     ui.checkbox(&mut view.grid, "Grid (G)");
     networks_choice(ui, session);
+    nets_in_frame_choice(ui, view);
     let mut bg = view.settings.background;
     ui.horizontal(|ui| {
         ui.label("Background");
@@ -520,6 +521,21 @@ fn networks_choice(ui: &mut egui::Ui, session: &mut Session) {
         );
     });
     session.set_precision(precision);
+}
+
+/// Display > Networks: whether the networks run on the render GPU inside the frame.
+fn nets_in_frame_choice(ui: &mut egui::Ui, view: &mut super::display::ViewSettings) {
+    use super::display::{IN_FRAME_BUDGET_MS, NetsInFrame};
+    ui.horizontal(|ui| {
+        for c in NetsInFrame::ALL {
+            ui.radio_value(&mut view.nets_in_frame, c, c.name());
+        }
+        ui.label("In the frame").on_hover_text(format!(
+            "run the networks on the render GPU inside each frame, their outputs never copied \
+             through the host: auto does on a hardware GPU where they take at most \
+             {IN_FRAME_BUDGET_MS} ms; else the worker runs them and the hand catches up"
+        ));
+    });
 }
 
 /// The colour scale of the heat-map modes (`render_settings::heat_color`), low to high.

@@ -31,12 +31,20 @@ pub fn stats(
     let t = timings.0.lock().map(|v| *v).unwrap_or_default();
     let avatar = &session.avatar.avatar;
     egui::Area::new("stats".into())
-        .fixed_pos(free.right_top() + egui::vec2(-250.0, 8.0))
+        .fixed_pos(free.right_top() + egui::vec2(-290.0, 8.0))
         .interactable(false)
         .show(ctx, |ui| {
             egui::Frame::popup(ui.style()).show(ui, |ui| {
-                ui.set_width(230.0);
+                ui.set_width(270.0);
                 ui.monospace(format!("{fps:5.1} fps  {frame_ms:6.1} ms/frame"));
+                if t.nets_in_frame {
+                    // The networks' pass this frame (timestamps), or their measured time.
+                    let ms = t.gpu.map(|g| g.nets_ms).or(t.nets_measured_ms);
+                    match ms {
+                        Some(ms) => ui.monospace(format!("GPU nets   {ms:8.3} ms (frame)")),
+                        None => ui.monospace("GPU nets: in the frame"),
+                    };
+                }
                 for (i, h) in session.hands.iter().enumerate().filter(|(_, h)| h.present) {
                     let side = if session.hands.len() > 1 {
                         session.side_of(i).as_str()
@@ -82,7 +90,11 @@ pub fn stats(
                 } else {
                     &session.nets_engine
                 };
-                ui.monospace(format!("nets: {nets}"));
+                if t.nets_in_frame {
+                    ui.monospace(format!("nets: render GPU (worker: {nets})"));
+                } else {
+                    ui.monospace(format!("nets: {nets}"));
+                }
                 if session.details_stale() {
                     ui.colored_label(egui::Color32::YELLOW, "details updating…");
                 }
