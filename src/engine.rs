@@ -32,6 +32,25 @@ pub enum EngineError {
     NotBuilt(&'static str),
     #[error("--nets {what}: the device could not be initialised: {problem}")]
     Init { what: &'static str, problem: String },
+    #[error(
+        "--tf32 applies to candle on CUDA (--nets cuda, or auto with a CUDA device); the networks run on {0}"
+    )]
+    Tf32NotCuda(String),
+}
+
+/// `--tf32`: lets candle's f32 matrix products on CUDA use TF32 tensor cores (operands
+/// rounded to a 10-bit mantissa, sums in f32): faster on Ampere and later, with the error
+/// measured in docs/performance.md (`tests/oracle.rs` emulates it). A process-wide candle
+/// setting; refused for any other device.
+pub fn enable_tf32(device: &Device) -> Result<(), EngineError> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => {
+            candle_core::cuda::set_gemm_reduced_precision_f32(true);
+            Ok(())
+        }
+        other => Err(EngineError::Tf32NotCuda(format!("{:?}", other.location()))),
+    }
 }
 
 /// The candle device to load an avatar's networks on for `choice`.

@@ -121,6 +121,34 @@ fn eval_writes_all_outputs_matching_the_library() {
     }
 }
 
+/// `--tf32` is candle-on-CUDA only: elsewhere it is refused by name, nothing written.
+#[test]
+fn tf32_is_refused_where_the_networks_are_not_on_cuda() {
+    let dir = tempfile::tempdir().unwrap();
+    let (avatar, pose) = setup(dir.path());
+    let out = dir.path().join("eval.safetensors");
+    for nets in ["cpu", "auto"] {
+        let (ok, text) = xhand(&[
+            "eval",
+            "--nets",
+            nets,
+            "--tf32",
+            "--avatar",
+            &avatar,
+            "--pose",
+            &pose,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        if nets == "auto" && candle_core::utils::cuda_is_available() {
+            continue;
+        }
+        assert!(!ok, "--nets {nets} --tf32 was accepted: {text}");
+        assert!(text.contains("--tf32 applies to candle on CUDA"), "{text}");
+        assert!(!out.exists());
+    }
+}
+
 #[test]
 fn render_single_all_frames_and_modes() {
     let dir = tempfile::tempdir().unwrap();

@@ -341,3 +341,69 @@ fn bf16_networks_stay_near_xhand_or_are_refused() {
         }
     }
 }
+
+/// `--tf32` (candle's TF32 tensor-core matmuls on CUDA) emulated on the CPU: both operands of
+/// every product of the three networks rounded to TF32's 10-bit mantissa (to nearest, ties to
+/// even), sums in f32. The error it adds over XHand's f32 poses, measured here and bounded a
+/// few times above what was measured (docs/performance.md).
+#[test]
+fn tf32_matmuls_emulated_stay_near_f32() {
+    let tf32 = |t: &Tensor| -> candle_core::Result<Tensor> {
+        let rounded: Vec<f32> = (t.flatten_all()?.to_vec1::<f32>()?)
+            .into_iter()
+            .map(round_to_tf32)
+            .collect();
+        Tensor::from_vec(rounded, t.shape(), t.device())
+    };
+    let vectors = tensors("oracle/xhand_vectors.safetensors");
+    let (_, poses) = floats(&vectors, "in.pose");
+    for (file, avatar) in avatars() {
+        let mut worst = [0f32; 3];
+        for pose in poses.chunks_exact(48) {
+            let pose: [f32; 48] = std::array::from_fn(|k| pose[k]);
+            let cond = avatar.nets.condition(&pose).unwrap();
+            let nets = [&avatar.nets.delta, &avatar.nets.color, &avatar.nets.lbs];
+            for (k, net) in nets.into_iter().enumerate() {
+                let (exact, _) = net.forward(&cond).unwrap();
+                let (reduced, _) = net.forward_with(&cond, &tf32).unwrap();
+                let diff = (exact - reduced).unwrap().abs().unwrap();
+                let max = diff.flatten_all().unwrap().max(0).unwrap();
+                worst[k] = worst[k].max(max.to_scalar::<f32>().unwrap());
+            }
+        }
+        // Outputs before the heads: displacement (m), albedo logits, skinning logits.
+        eprintln!("{file}: TF32 (emulated) max |diff| delta, color, lbs outputs {worst:?}");
+        assert!(
+            worst.iter().all(|&w| w > 0.0),
+            "the rounding changed nothing"
+        );
+        // Measured: 7.7e-6 m, 2.1e-3, 1.8e-3 (both oracle avatars).
+        assert!(worst[0] < 4e-5, "delta: {} m", worst[0]);
+        assert!(worst[1] < 1e-2 && worst[2] < 1e-2, "{worst:?}");
+    }
+}
+
+/// `x` rounded to TF32: the 13 low mantissa bits dropped, to nearest with ties to even.
+fn round_to_tf32(x: f32) -> f32 {
+    if !x.is_finite() {
+        return x;
+    }
+    let b = x.to_bits();
+    let lsb = (b >> 13) & 1;
+    f32::from_bits(b.wrapping_add(0x0fff + lsb) & !0x1fff)
+}
+
+#[test]
+fn tf32_rounding_keeps_ten_mantissa_bits() {
+    assert_eq!(round_to_tf32(1.0), 1.0);
+    // 1 + 2⁻¹⁰ is representable; 1 + 2⁻¹¹ is a tie and goes to the even neighbour, 1.
+    assert_eq!(round_to_tf32(1.0 + 2f32.powi(-10)), 1.0 + 2f32.powi(-10));
+    assert_eq!(round_to_tf32(1.0 + 2f32.powi(-11)), 1.0);
+    assert_eq!(
+        round_to_tf32(1.0 + 3.0 * 2f32.powi(-11)),
+        1.0 + 2f32.powi(-9)
+    );
+    assert_eq!(round_to_tf32(-1.0 - 2f32.powi(-12)), -1.0);
+    let x = 0.123_456_79f32;
+    assert!((round_to_tf32(x) - x).abs() <= x * 2f32.powi(-11));
+}

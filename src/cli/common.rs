@@ -60,6 +60,10 @@ pub struct NetsArgs {
     /// bf16 (opt-in, CPUs with AVX-512 BF16: faster, ~1e-2 relative error; docs/performance.md).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
+    /// candle on CUDA only: TF32 tensor-core matrix products (faster on Ampere and later;
+    /// ~8e-6 m more displacement error, docs/performance.md).
+    #[arg(long)]
+    pub tf32: bool,
 }
 
 impl NetsArgs {
@@ -95,6 +99,9 @@ impl NetsArgs {
             self.nets
         };
         let device = crate::engine::candle_device(choice, force_cpu)?;
+        if self.tf32 {
+            crate::engine::enable_tf32(&device)?;
+        }
         let mut a = load_avatar(path, mano, &device)?;
         a.set_precision(self.precision)
             .map_err(anyhow::Error::msg)?;

@@ -157,19 +157,26 @@ impl ConditionNet {
     /// Returns `(out, code)`: `out = x_mean + code · mix` `[V, out]` and the last layer's
     /// output `code` `[V, code]` — XHand's `forward` return values (mlp.py L371-373).
     pub fn forward(&self, condition: &Tensor) -> Result<(Tensor, Tensor)> {
+        self.forward_with(condition, &|t| Ok(t.clone()))
+    }
+
+    /// [`Self::forward`] with both operands of every product passed through `operand` first:
+    /// how reduced-precision matmuls (TF32 tensor cores round their inputs to a 10-bit
+    /// mantissa) are emulated on the CPU to measure their error.
+    pub fn forward_with(
+        &self,
+        condition: &Tensor,
+        operand: &dyn Fn(&Tensor) -> Result<Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let mm = |a: &Tensor, b: &Tensor| operand(a)?.matmul(&operand(b)?);
         // lin0 on [condition, latent]: the pose part is the same for every vertex, so it is
         // computed once and broadcast (equal to XHand's concatenation, far cheaper).
-        let pose_part = condition
-            .matmul(&self.first_pose_t)?
-            .broadcast_add(&self.first_bias)?;
-        let mut h = self
-            .latent_code
-            .matmul(&self.first_latent_t)?
-            .broadcast_add(&pose_part)?;
+        let pose_part = mm(condition, &self.first_pose_t)?.broadcast_add(&self.first_bias)?;
+        let mut h = mm(&self.latent_code, &self.first_latent_t)?.broadcast_add(&pose_part)?;
         for layer in &self.rest {
-            h = layer.forward(&softplus100(&h)?)?;
+            h = mm(&softplus100(&h)?, layer.weight_t())?.broadcast_add(layer.bias())?;
         }
-        let out = self.x_mean.add(&h.matmul(&self.mix)?)?;
+        let out = self.x_mean.add(&mm(&h, &self.mix)?)?;
         Ok((out, h))
     }
 }
