@@ -32,8 +32,10 @@ pub enum NeuralPath {
 
 /// Scratch the compute path's workgroups of one round may take for their activations by
 /// default (each shades one tile of covered pixels; rounds follow each other, so this bounds
-/// the memory at any view size).
-pub const NEURAL_SCRATCH_BYTES: u64 = 48 << 20;
+/// the memory at any view size). 128 MiB: about 600 workgroups a round at XHand's renderer
+/// width, so a paper-size frame (~750 tiles) takes two rounds and a large GPU has several
+/// workgroups per core to hide latency with (a reasoned default, not yet tuned on hardware).
+pub const NEURAL_SCRATCH_BYTES: u64 = 128 << 20;
 /// Rounds of the compute path at most (past that, rounds take more workgroups).
 const NEURAL_MAX_ROUNDS: u64 = 4096;
 /// Covered pixels per tile of the compute path (`PX_TILE` in shade.wgsl).
