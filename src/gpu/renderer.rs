@@ -353,8 +353,7 @@ pub struct PipelineCache {
 
 /// What to build: the shade program's source and whether the avatar has a neural renderer.
 fn pipeline_key(avatar: &Avatar) -> Result<(String, bool), GpuError> {
-    let program = shaders::shade_program(avatar).map_err(|e| GpuError::Device(e.to_string()))?;
-    Ok((program.source, avatar.renderer.is_some()))
+    Ok((shaders::shade_source(avatar), avatar.renderer.is_some()))
 }
 
 impl PipelineCache {

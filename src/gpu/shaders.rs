@@ -114,10 +114,41 @@ pub fn shade_program_for(
     codes: usize,
     renderer: Option<&NeuralRenderer>,
 ) -> candle_core::Result<ShadeProgram> {
+    let mut weights = Vec::new();
+    for layer in renderer.map_or(&[][..], NeuralRenderer::layers) {
+        weights.extend(layer.weight()?.flatten_all()?.to_vec1::<f32>()?);
+        weights.extend(layer.bias().flatten_all()?.to_vec1::<f32>()?);
+    }
     let input = crate::nn::renderer_input_width(codes);
     let hidden = renderer.map_or(0, NeuralRenderer::hidden_dim);
-    let width = input.max(hidden).div_ceil(K_TILE) * K_TILE;
-    let mut weights = Vec::new();
+    Ok(ShadeProgram {
+        source: shade_source_for(codes, renderer),
+        mlp_weights: weights,
+        attr_stride: codes + 4,
+        codes,
+        mlp_width: mlp_width(input, hidden),
+    })
+}
+
+/// Floats per pixel of the renderer's activation rows: its widest layer, padded to the
+/// K-slice.
+fn mlp_width(input: usize, hidden: usize) -> usize {
+    input.max(hidden).div_ceil(K_TILE) * K_TILE
+}
+
+/// The shading program's WGSL for an avatar: what its pipelines are built from (and keyed
+/// by), from the shapes alone — cheap, no weights copied.
+pub fn shade_source(avatar: &Avatar) -> String {
+    shade_source_for(avatar.code_width(), avatar.renderer.as_ref())
+}
+
+/// [`shade_source`] for a code width and an optional renderer. The layers' weights and
+/// biases lie one after another in the weight buffer ([`ShadeProgram::mlp_weights`]).
+fn shade_source_for(codes: usize, renderer: Option<&NeuralRenderer>) -> String {
+    let input = crate::nn::renderer_input_width(codes);
+    let hidden = renderer.map_or(0, NeuralRenderer::hidden_dim);
+    let width = mlp_width(input, hidden);
+    let mut w_total = 0;
     let mut tiled = String::new();
     let mut direct = String::new();
     let mut result = "h0";
@@ -126,9 +157,8 @@ pub fn shade_program_for(
         let mut cur = "x";
         for (i, layer) in r.layers().iter().enumerate() {
             let k = i + 1;
-            let w_off = weights.len();
-            weights.extend(layer.weight()?.flatten_all()?.to_vec1::<f32>()?);
-            weights.extend(layer.bias().flatten_all()?.to_vec1::<f32>()?);
+            let w_off = w_total;
+            w_total += layer.out_dim() * layer.in_dim() + layer.out_dim();
             let dst = if cur == "h0" { "h1" } else { "h0" };
             let (na, nb, src_b) = if k == RENDERER_SKIP_LAYER {
                 (layer.in_dim() - input, input, "x")
@@ -180,13 +210,7 @@ pub fn shade_program_for(
         "fn run_mlp_direct(x: ptr<private, array<f32, MLP_WIDTH>>, h0: ptr<private, array<f32, MLP_WIDTH>>, h1: ptr<private, array<f32, MLP_WIDTH>>) {{\n{direct}}}"
     );
     source.push_str(&SHADE_WGSL.replace("MLP_RESULT", result));
-    Ok(ShadeProgram {
-        source,
-        mlp_weights: weights,
-        attr_stride: codes + 4,
-        codes,
-        mlp_width: width,
-    })
+    source
 }
 
 #[cfg(test)]
@@ -261,6 +285,27 @@ mod tests {
             input + 70
         );
         validate("shade.wgsl (uneven renderer)", &program.source);
+    }
+
+    #[test]
+    fn the_source_from_shapes_is_the_programs() {
+        let device = candle_core::Device::Cpu;
+        let avatar = SyntheticSpec::test_avatar().avatar(&device).unwrap();
+        let program = shade_program(&avatar).unwrap();
+        assert_eq!(shade_source(&avatar), program.source);
+        // The offsets written into the source follow the packed weights to their end.
+        let r = avatar.renderer.as_ref().unwrap();
+        let total: usize = (r.layers().iter())
+            .map(|l| l.out_dim() * l.in_dim() + l.out_dim())
+            .sum();
+        assert_eq!(program.mlp_weights.len(), total);
+        let last = r.layers().last().unwrap();
+        let last_offset = total - last.out_dim() * last.in_dim() - last.out_dim();
+        assert!(
+            program
+                .source
+                .contains(&format!("dense_direct({last_offset}u,"))
+        );
     }
 
     #[test]
