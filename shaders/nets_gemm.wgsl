@@ -2,7 +2,8 @@
 //   y[r][c] = act(Σ_k x[r][k] · W[c][k] + b[c])
 // W in torch layout [out][in]. Each workgroup computes a TILE_M x TILE_N output tile, 16 x 16
 // invocations with 4 x 4 outputs each; K is walked in TILE_K slices staged in workgroup memory.
-// The accumulators are vec4s, not arrays: llvmpipe loses private arrays across barriers.
+// The accumulators are vec4s (registers) and the loops few: llvmpipe (lavapipe) stops an
+// invocation's loops after 65,535 iterations in all (see shade.wgsl's compute path).
 // Constants (TILE_*, SOFTPLUS_*, ACT_*) come from the generated header (src/gpu/nets.rs).
 
 struct Gemm {
