@@ -126,6 +126,9 @@ struct GpuSlot {
     nets_failed: bool,
     /// They run in the frame: the worker's outputs are not uploaded.
     in_frame: bool,
+    /// The pose whose outputs the renderer holds from them (they run again only for
+    /// another; `None` once the worker's outputs were uploaded).
+    nets_pose: Option<[f32; crate::POSE_DIM]>,
 }
 
 /// The hands' renderers in the render world, by scene slot.
@@ -524,6 +527,9 @@ fn prepare_hand(
             // Back to the worker: its newest outputs go up again.
             g.embeddings_generation = 0;
         }
+        if !in_frame {
+            g.nets_pose = None;
+        }
         g.in_frame = in_frame;
         if !in_frame && g.embeddings_generation != hand.embeddings_generation {
             if let Err(e) = r.upload_embeddings(&queue, &hand.avatar, &hand.embeddings) {
@@ -575,10 +581,7 @@ fn measure_nets(
     let mut best = f64::INFINITY;
     for _ in 0..3 {
         let t = Instant::now();
-        let mut encoder = device.create_command_encoder(&Default::default());
-        nets.encode(queue, &mut encoder, pose);
-        queue.submit([encoder.finish()]);
-        device.poll(wgpu::PollType::wait_indefinitely()).ok()?;
+        nets.run_on(device, queue, pose, &[0, 1, 2]).ok()?;
         best = best.min(t.elapsed().as_secs_f64() * 1e3);
     }
     Some(best)
@@ -600,15 +603,18 @@ fn skin_hand(
     };
     for (g, hand) in gpu.drawn(&frame) {
         if let Some(r) = g.renderer.as_mut() {
-            // The networks in the frame: this frame's pose, outputs straight into skinning.
+            // The networks in the frame: this frame's pose (a new one only), outputs straight
+            // into skinning.
+            let pose = &hand.view.pose;
             if g.in_frame
+                && g.nets_pose.as_ref() != Some(pose)
                 && let Some(nets) = &g.nets
                 && let Err(e) = r.encode_networks(
                     device.wgpu_device(),
                     &queue,
                     ctx.command_encoder(),
                     nets,
-                    &hand.view.pose,
+                    pose,
                 )
             {
                 // Refused once: the worker's outputs are drawn from the next frame on.
@@ -617,6 +623,8 @@ fn skin_hand(
                 }
                 (g.nets, g.nets_failed, g.in_frame) = (None, true, false);
                 g.embeddings_generation = 0;
+            } else if g.in_frame {
+                g.nets_pose = Some(*pose);
             }
             r.encode_skinning(
                 &queue,

@@ -474,10 +474,22 @@ impl GpuNets {
         pose: &[f32; POSE_DIM],
         which: &[usize],
     ) -> Result<(), GpuError> {
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.encode_nets(&ctx.queue, &mut enc, pose, which, None);
-        ctx.queue.submit([enc.finish()]);
-        ctx.device
+        self.run_on(&ctx.device, &ctx.queue, pose, which)
+    }
+
+    /// [`Self::run_nets`] on any device and queue of these networks (the viewer's render
+    /// device, which has no [`GpuContext`]).
+    pub fn run_on(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        pose: &[f32; POSE_DIM],
+        which: &[usize],
+    ) -> Result<(), GpuError> {
+        let mut enc = device.create_command_encoder(&Default::default());
+        self.encode_nets(queue, &mut enc, pose, which, None);
+        queue.submit([enc.finish()]);
+        device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| GpuError::Device(e.to_string()))?;
         Ok(())

@@ -352,8 +352,8 @@ pub struct PipelineCache {
 }
 
 /// What to build: the shade program's source and whether the avatar has a neural renderer.
-fn pipeline_key(avatar: &Avatar) -> Result<(String, bool), GpuError> {
-    Ok((shaders::shade_source(avatar), avatar.renderer.is_some()))
+fn pipeline_key(avatar: &Avatar) -> (String, bool) {
+    (shaders::shade_source(avatar), avatar.renderer.is_some())
 }
 
 impl PipelineCache {
@@ -381,7 +381,7 @@ impl PipelineCache {
         avatar: &Avatar,
     ) -> Result<Option<Arc<HandPipelines>>, GpuError> {
         self.collect(device);
-        let (source, has_renderer) = pipeline_key(avatar)?;
+        let (source, has_renderer) = pipeline_key(avatar);
         if let Some(p) = self.find(&source, has_renderer) {
             return Ok(Some(p));
         }
@@ -665,7 +665,7 @@ impl HandRenderer {
         avatar: &Avatar,
         cache: &mut PipelineCache,
     ) -> Result<Self, GpuError> {
-        let (source, has_renderer) = pipeline_key(avatar)?;
+        let (source, has_renderer) = pipeline_key(avatar);
         let pipelines = cache.get(device, &source, has_renderer);
         Self::with_pipelines(device, avatar, pipelines)
     }

@@ -25,14 +25,17 @@ pub struct StageTimes {
     pub raster_ms: f64,
     pub shading_ms: f64,
     pub composite_ms: f64,
-    /// 0 when the networks did not run in the frame.
-    pub nets_ms: f64,
+    /// `None` when the networks did not run in the frame.
+    pub nets_ms: Option<f64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Slot {
     Free,
-    Copied,
+    /// Copied from a frame, in which the networks ran or not.
+    Copied {
+        nets: bool,
+    },
     Mapping,
 }
 
@@ -143,7 +146,7 @@ impl GpuTimer {
             self.resolve.size(),
         );
         if let Ok(mut s) = self.readback[i].1.lock() {
-            *s = Slot::Copied;
+            *s = Slot::Copied { nets: nets_ran };
         }
         self.next.store((i + 1) % RING, Ordering::Relaxed);
     }
@@ -152,10 +155,12 @@ impl GpuTimer {
     /// their commands have been submitted by then). Results arrive when the device is polled.
     pub fn collect(&self) {
         for (buffer, slot) in &self.readback {
-            let ready = slot.lock().is_ok_and(|s| *s == Slot::Copied);
-            if !ready {
+            let Some(nets) = slot.lock().ok().and_then(|s| match *s {
+                Slot::Copied { nets } => Some(nets),
+                _ => None,
+            }) else {
                 continue;
-            }
+            };
             if let Ok(mut s) = slot.lock() {
                 *s = Slot::Mapping;
             }
@@ -176,7 +181,7 @@ impl GpuTimer {
                             raster_ms: ms(1),
                             shading_ms: ms(2),
                             composite_ms: ms(3),
-                            nets_ms: ms(4),
+                            nets_ms: nets.then(|| ms(4)),
                         });
                     }
                     b.unmap();

@@ -38,11 +38,13 @@ pub fn stats(
                 ui.set_width(270.0);
                 ui.monospace(format!("{fps:5.1} fps  {frame_ms:6.1} ms/frame"));
                 if t.nets_in_frame {
-                    // The networks' pass this frame (timestamps), or their measured time.
-                    let ms = t.gpu.map(|g| g.nets_ms).or(t.nets_measured_ms);
-                    match ms {
-                        Some(ms) => ui.monospace(format!("GPU nets   {ms:8.3} ms (frame)")),
-                        None => ui.monospace("GPU nets: in the frame"),
+                    // The networks' pass this frame (timestamps; none when the pose stayed),
+                    // or their time measured for `auto`.
+                    let ms = t.gpu.and_then(|g| g.nets_ms);
+                    match (ms, t.nets_measured_ms) {
+                        (Some(ms), _) => ui.monospace(format!("GPU nets   {ms:8.3} ms (frame)")),
+                        (None, Some(ms)) => ui.monospace(format!("GPU nets   {ms:8.3} ms (timed)")),
+                        (None, None) => ui.monospace("GPU nets: in the frame"),
                     };
                 }
                 for (i, h) in session.hands.iter().enumerate().filter(|(_, h)| h.present) {
