@@ -23,6 +23,32 @@ pub enum NetsChoice {
     Wgpu,
 }
 
+/// How the wgpu networks multiply (`--gemm`): `auto` takes 8×8 f32 cooperative matrices
+/// where the GPU has them and they agree with the tiled kernel, else the tiled f32 kernel;
+/// `f16` (half-precision operands, f32 sums) is only ever chosen by name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum GemmChoice {
+    #[default]
+    Auto,
+    Tiled,
+    Coop,
+    F16,
+}
+
+impl GemmChoice {
+    /// The kernel asked for by name (`None`: auto).
+    #[cfg(feature = "gpu")]
+    fn kernel(self) -> Option<crate::gpu::nets::GemmKernel> {
+        use crate::gpu::nets::GemmKernel;
+        match self {
+            Self::Auto => None,
+            Self::Tiled => Some(GemmKernel::Tiled),
+            Self::Coop => Some(GemmKernel::Coop),
+            Self::F16 => Some(GemmKernel::F16),
+        }
+    }
+}
+
 /// A problem setting up the chosen engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -36,6 +62,10 @@ pub enum EngineError {
         "--tf32 applies to candle on CUDA (--nets cuda, or auto with a CUDA device); the networks run on {0}"
     )]
     Tf32NotCuda(String),
+    #[error(
+        "--gemm applies to the wgpu networks (--nets wgpu, or auto with a hardware GPU); the networks run on {0}"
+    )]
+    GemmNotWgpu(String),
 }
 
 /// `--tf32`: lets candle's f32 matrix products on CUDA use TF32 tensor cores (operands
@@ -98,27 +128,40 @@ pub enum NetsEngine {
 }
 
 impl NetsEngine {
-    /// Sets up `choice` for `avatar` (loaded on [`candle_device`]`(choice)`).
-    pub fn new(choice: NetsChoice, avatar: &Avatar) -> Result<Self, EngineError> {
+    /// Sets up `choice` for `avatar` (loaded on [`candle_device`]`(choice)`), the wgpu
+    /// networks with the GEMM kernel `gemm`.
+    pub fn new(choice: NetsChoice, gemm: GemmChoice, avatar: &Avatar) -> Result<Self, EngineError> {
         let device = avatar.nets.device().clone();
-        match choice {
-            NetsChoice::Wgpu => Self::wgpu(avatar, false)?.ok_or_else(|| EngineError::Init {
-                what: "wgpu",
-                problem: "no adapter".into(),
-            }),
+        let engine = match choice {
+            NetsChoice::Wgpu => {
+                Self::wgpu(avatar, false, gemm)?.ok_or_else(|| EngineError::Init {
+                    what: "wgpu",
+                    problem: "no adapter".into(),
+                })?
+            }
             // A failure of the automatic choice is no error: the CPU path always works.
-            NetsChoice::Auto if device.is_cpu() => Ok(Self::wgpu(avatar, true)
+            NetsChoice::Auto if device.is_cpu() => Self::wgpu(avatar, true, gemm)
                 .ok()
                 .flatten()
-                .unwrap_or(Self::Candle(device))),
-            _ => Ok(Self::Candle(device)),
+                .unwrap_or(Self::Candle(device)),
+            _ => Self::Candle(device),
+        };
+        match engine {
+            Self::Candle(_) if gemm != GemmChoice::Auto => {
+                Err(EngineError::GemmNotWgpu(engine.describe()))
+            }
+            _ => Ok(engine),
         }
     }
 
     /// The wgpu nets on the first adapter (`Ok(None)`: with `hardware_only`, it is a
     /// software adapter).
     #[cfg(feature = "gpu")]
-    fn wgpu(avatar: &Avatar, hardware_only: bool) -> Result<Option<Self>, EngineError> {
+    fn wgpu(
+        avatar: &Avatar,
+        hardware_only: bool,
+        gemm: GemmChoice,
+    ) -> Result<Option<Self>, EngineError> {
         let init = |problem: String| EngineError::Init {
             what: "wgpu",
             problem,
@@ -131,13 +174,20 @@ impl NetsEngine {
         } else {
             crate::gpu::GpuContext::headless().map_err(|e| init(e.to_string()))?
         };
-        let nets =
-            crate::gpu::GpuNets::new(&ctx.device, &avatar.nets).map_err(|e| init(e.to_string()))?;
+        let nets = match gemm.kernel() {
+            None => crate::gpu::GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets),
+            Some(k) => crate::gpu::GpuNets::with_kernel(&ctx.device, &ctx.queue, &avatar.nets, k),
+        }
+        .map_err(|e| init(e.to_string()))?;
         Ok(Some(Self::Wgpu { ctx, nets }))
     }
 
     #[cfg(not(feature = "gpu"))]
-    fn wgpu(_avatar: &Avatar, _hardware_only: bool) -> Result<Option<Self>, EngineError> {
+    fn wgpu(
+        _avatar: &Avatar,
+        _hardware_only: bool,
+        _gemm: GemmChoice,
+    ) -> Result<Option<Self>, EngineError> {
         Err(EngineError::NotBuilt("gpu"))
     }
 
@@ -146,7 +196,9 @@ impl NetsEngine {
         match self {
             Self::Candle(d) => crate::device::describe(d),
             #[cfg(feature = "gpu")]
-            Self::Wgpu { ctx, .. } => format!("wgpu on {}", ctx.describe()),
+            Self::Wgpu { ctx, nets } => {
+                format!("wgpu on {}, {} GEMM", ctx.describe(), nets.kernel().name())
+            }
         }
     }
 

@@ -7,6 +7,7 @@ mod common;
 use candle_core::Device;
 use common::{assert_close, fixture, floats, random_net, tensors};
 use xhand::avatar::Avatar;
+use xhand::gpu::nets::GemmKernel;
 use xhand::gpu::{GpuContext, GpuNets};
 use xhand::nn::{EmbeddingNets, Embeddings};
 use xhand::pose::load_pose_file;
@@ -50,7 +51,7 @@ fn wgpu_nets_match_xhand_on_the_oracle_avatars() {
     let expected = tensors("oracle/expected.safetensors");
     for file in ["oracle/avatar.safetensors", "oracle/avatar_raw.safetensors"] {
         let avatar = Avatar::load(&fixture(file), &Device::Cpu).unwrap();
-        let nets = GpuNets::new(&ctx.device, &avatar.nets).unwrap();
+        let nets = GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets).unwrap();
         for i in 0..4 {
             let seq = load_pose_file(&fixture(&format!("oracle/pose{i}.json"))).unwrap();
             let e = nets.eval(&ctx, &seq.frames[0].pose).unwrap();
@@ -72,7 +73,7 @@ fn wgpu_nets_match_xhand_on_the_oracle_avatars() {
 fn wgpu_nets_match_candle_on_a_paper_size_avatar() {
     let ctx = gpu();
     let avatar = SyntheticSpec::paper_size().avatar(&Device::Cpu).unwrap();
-    let nets = GpuNets::new(&ctx.device, &avatar.nets).unwrap();
+    let nets = GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets).unwrap();
     let mut pose = [0.0f32; 48];
     for (i, p) in pose.iter_mut().enumerate() {
         *p = ((i * 37 % 11) as f32 - 5.0) * 0.08;
@@ -104,7 +105,7 @@ fn uneven_widths_one_layer_and_width_one_work() {
             Device::Cpu,
         );
         let want = nets.eval_candle(&pose).unwrap();
-        let got = GpuNets::new(&ctx.device, &nets)
+        let got = GpuNets::new(&ctx.device, &ctx.queue, &nets)
             .unwrap()
             .eval(&ctx, &pose)
             .unwrap();
@@ -157,7 +158,7 @@ fn eval_with_wgpu_nets_matches_eval_on_the_cpu() {
 fn one_network_runs_alone() {
     let ctx = gpu();
     let avatar = SyntheticSpec::test_avatar().avatar(&Device::Cpu).unwrap();
-    let nets = GpuNets::new(&ctx.device, &avatar.nets).unwrap();
+    let nets = GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets).unwrap();
     let a = [0.1f32; 48];
     let b: [f32; 48] = std::array::from_fn(|i| (i as f32 * 0.3).sin());
     let at_a = nets.eval(&ctx, &a).unwrap();
@@ -186,4 +187,101 @@ fn one_network_runs_alone() {
     assert!(at_a.delta != at_b.delta, "the two poses differ");
     assert_eq!(nets.macs(), (0..3).map(|k| nets.net_macs(k)).sum::<usize>());
     assert!(nets.net_macs(0) > 0 && nets.net_macs(3) == 0);
+}
+
+/// The opt-in half-precision kernel (lavapipe has SHADER_F16) against XHand's outputs: within
+/// the error docs/performance.md gives for it, and really half precision (not the f32 sums).
+#[test]
+fn the_f16_kernel_stays_within_its_measured_error() {
+    let ctx = gpu();
+    assert_eq!(
+        GemmKernel::F16.unavailable_on(&ctx.device),
+        None,
+        "lavapipe has SHADER_F16; the GPU context asks for it"
+    );
+    let expected = tensors("oracle/expected.safetensors");
+    let avatar = Avatar::load(&fixture("oracle/avatar.safetensors"), &Device::Cpu).unwrap();
+    let f16 = GpuNets::with_kernel(&ctx.device, &ctx.queue, &avatar.nets, GemmKernel::F16).unwrap();
+    let tiled = GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets).unwrap();
+    assert_eq!(
+        (f16.kernel(), tiled.kernel()),
+        (GemmKernel::F16, GemmKernel::Tiled)
+    );
+    let relative = f16
+        .difference_from(&tiled, &ctx.device, &ctx.queue)
+        .unwrap();
+    assert!(
+        relative > 1e-5 && relative < 5e-3,
+        "f16 vs f32: {relative:e}"
+    );
+    let same = tiled
+        .difference_from(&tiled, &ctx.device, &ctx.queue)
+        .unwrap();
+    assert_eq!(same, 0.0);
+    // Measured on lavapipe: delta 6.0e-6 m, albedo 3.6e-4, skinning weights 1.0e-4,
+    // codes 2.5e-3 (the albedo code, up to 2.9 in size).
+    for i in 0..4 {
+        let seq = load_pose_file(&fixture(&format!("oracle/pose{i}.json"))).unwrap();
+        let e = f16.eval(&ctx, &seq.frames[0].pose).unwrap();
+        for (k, got, tol) in [
+            ("delta", &e.delta, 2e-5),
+            ("code_delta", &e.code_delta, 2e-5),
+            ("albedo", &e.albedo, 1e-3),
+            ("code_albedo", &e.code_albedo, 1e-2),
+            ("lbs_weights", &e.lbs_weights, 5e-4),
+        ] {
+            let want = floats(&expected, &format!("{k}.{i}")).1;
+            assert_close(&format!("f16 pose {i} {k}"), got, &want, tol);
+        }
+    }
+}
+
+/// A kernel the GPU lacks is refused by name (lavapipe has no cooperative matrices), and the
+/// automatic choice falls back to the tiled kernel.
+#[test]
+fn a_kernel_the_gpu_lacks_is_refused() {
+    let ctx = gpu();
+    let avatar = SyntheticSpec::test_avatar().avatar(&Device::Cpu).unwrap();
+    let e = match GpuNets::with_kernel(&ctx.device, &ctx.queue, &avatar.nets, GemmKernel::Coop) {
+        Ok(_) => panic!("lavapipe has no cooperative matrices"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("`coop`") && e.contains("cooperative matrices"),
+        "{e}"
+    );
+    let auto = GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets).unwrap();
+    assert_eq!(auto.kernel(), GemmKernel::Tiled);
+}
+
+/// `--gemm` on the command line: the kernel shows in the output's engine, and it is refused
+/// where the networks do not run on wgpu.
+#[test]
+fn eval_takes_the_gemm_kernel_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xhand"))
+            .arg("eval")
+            .args(args)
+            .arg("--avatar")
+            .arg(fixture("oracle/avatar.safetensors"))
+            .arg("--pose")
+            .arg(fixture("oracle/pose1.json"))
+            .arg("--out")
+            .arg(dir.path().join("out.safetensors"))
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--nets", "wgpu", "--gemm", "f16"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = xhand::avatar::TensorFile::open(&dir.path().join("out.safetensors")).unwrap();
+    assert!(
+        out.metadata()["nets"].ends_with("f16 GEMM"),
+        "{:?}",
+        out.metadata()
+    );
+    let o = run(&["--nets", "cpu", "--gemm", "f16"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--gemm applies to the wgpu networks"), "{err}");
 }

@@ -101,6 +101,8 @@ pub struct RenderTimingValues {
     pub nets_in_frame: bool,
     /// The first hand's networks timed once for `auto` (a synchronised run, host clock).
     pub nets_measured_ms: Option<f64>,
+    /// The GEMM kernel of the first hand's in-frame networks (`tiled`, `coop`).
+    pub nets_kernel: Option<&'static str>,
     /// GPU time per pass (timestamps), when the device supports them.
     pub gpu: Option<crate::gpu::StageTimes>,
 }
@@ -503,7 +505,7 @@ fn prepare_hand(
         // Made when forced on, or to be measured once for `auto` (kept only if they fit).
         let measure = choice.needs_measuring(cpu_adapter) && g.nets_ms.is_none();
         if (choice == NetsInFrame::On || measure) && g.nets.is_none() && !g.nets_failed {
-            match GpuNets::new(device.wgpu_device(), &hand.avatar.nets) {
+            match GpuNets::new(device.wgpu_device(), &queue, &hand.avatar.nets) {
                 Ok(nets) => g.nets = Some(nets),
                 Err(e) => {
                     g.nets_failed = true;
@@ -566,6 +568,10 @@ fn prepare_hand(
         v.upload_ms = t.elapsed().as_secs_f64() * 1e3;
         let first = gpu.drawn(&frame).into_iter().next();
         v.nets_in_frame = first.as_ref().is_some_and(|(g, _)| g.in_frame);
+        v.nets_kernel = first
+            .as_ref()
+            .and_then(|(g, _)| g.nets.as_ref())
+            .map(|n| n.kernel().name());
         v.nets_measured_ms = first.and_then(|(g, _)| g.nets_ms);
     }
 }

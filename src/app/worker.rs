@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::avatar::Avatar;
-use crate::engine::{NetsChoice, NetsEngine};
+use crate::engine::{GemmChoice, NetsChoice, NetsEngine};
 use crate::nn::Embeddings;
 use crate::pose::PoseFrame;
 
@@ -169,7 +169,7 @@ fn embed_loop(inbox: Shared, tx: Sender<EmbedResult>) {
             None => {
                 // The least recently used avatar's GPU buffers go first.
                 engines.truncate(KEPT_ENGINES - 1);
-                match NetsEngine::new(req.choice, &req.avatar) {
+                match NetsEngine::new(req.choice, GemmChoice::Auto, &req.avatar) {
                     Ok(e) => engines.insert(0, (req.avatar_generation, req.choice, e)),
                     Err(e) => engine_error = Some(e.to_string()),
                 }

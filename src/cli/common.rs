@@ -64,6 +64,12 @@ pub struct NetsArgs {
     /// ~8e-6 m more displacement error, docs/performance.md).
     #[arg(long)]
     pub tf32: bool,
+    /// wgpu networks only: how their layers multiply. `auto`: 8x8 f32 cooperative matrices
+    /// where the GPU has them (checked against `tiled` first), else `tiled` (f32, any GPU);
+    /// `f16`: half-precision operands with f32 sums (GPUs with SHADER_F16; docs/performance.md
+    /// has its error).
+    #[arg(long, value_enum, default_value_t = crate::engine::GemmChoice::Auto)]
+    pub gemm: crate::engine::GemmChoice,
 }
 
 impl NetsArgs {
@@ -105,7 +111,7 @@ impl NetsArgs {
         let mut a = load_avatar(path, mano, &device)?;
         a.set_precision(self.precision)
             .map_err(anyhow::Error::msg)?;
-        let engine = crate::engine::NetsEngine::new(choice, &a)?;
+        let engine = crate::engine::NetsEngine::new(choice, self.gemm, &a)?;
         Ok((a, engine))
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::nets::GemmKernel;
 use super::{GpuContext, GpuError, HandRenderer, NeuralPath, ViewInput};
 use crate::avatar::Avatar;
 use crate::bench::{StageTiming, summarise};
@@ -132,7 +133,7 @@ pub fn run(
         }
     }
     // The networks: all three in one submission, then each alone, synchronised.
-    let nets = super::GpuNets::new(&ctx.device, &avatar.nets)?;
+    let nets = super::GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets)?;
     let pose = frame.geometry.avatar_pose;
     let mut nets_ms: [Vec<f64>; 4] = Default::default();
     for run in 0..=runs.max(1) {
@@ -176,24 +177,55 @@ pub fn run(
             fed_ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
+    // The other kernels this GPU has, all three networks at once.
+    let mut other_kernels = Vec::new();
+    for other in [GemmKernel::Tiled, GemmKernel::Coop, GemmKernel::F16] {
+        if other == nets.kernel() || other.unavailable_on(&ctx.device).is_some() {
+            continue;
+        }
+        let alt = match super::GpuNets::with_kernel(&ctx.device, &ctx.queue, &avatar.nets, other) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("warning: bench: the `{}` GEMM kernel: {e}", other.name());
+                continue;
+            }
+        };
+        let mut ms = Vec::new();
+        for run in 0..=runs.max(1) {
+            let t = Instant::now();
+            alt.run(ctx, &pose)?;
+            if run > 0 {
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        other_kernels.push(summarise(
+            &format!("gpu: embedding nets (wgpu {}, all three)", other.name()),
+            ms,
+            Some(2.0 * alt.macs() as f64),
+        ));
+    }
     let [all, delta, color, lbs] = nets_ms;
     let flops = |k: usize| Some(2.0 * nets.net_macs(k) as f64);
+    let kernel = nets.kernel().name();
     let mut out = vec![
         summarise("gpu: hand setup (pipelines built)", setup_new, None),
         summarise("gpu: hand setup (pipelines shared)", setup_cached, None),
         summarise(
-            "gpu: embedding nets (wgpu, all three)",
+            &format!("gpu: embedding nets (wgpu {kernel}, all three)"),
             all,
             Some(2.0 * nets.macs() as f64),
         ),
-        summarise("gpu: delta_net (wgpu)", delta, flops(0)),
-        summarise("gpu: color_net (wgpu)", color, flops(1)),
-        summarise("gpu: lbs_net (wgpu)", lbs, flops(2)),
+        summarise(&format!("gpu: delta_net (wgpu {kernel})"), delta, flops(0)),
+        summarise(&format!("gpu: color_net (wgpu {kernel})"), color, flops(1)),
+        summarise(&format!("gpu: lbs_net (wgpu {kernel})"), lbs, flops(2)),
+    ];
+    out.append(&mut other_kernels);
+    out.extend([
         summarise("gpu: upload embeddings", upload, None),
         summarise("gpu: skinning + normals", skinning, None),
         summarise("gpu: visibility raster", raster, None),
         summarise("gpu: shading (SH)", shade_sh, None),
-    ];
+    ]);
     if let Some(renderer) = &avatar.renderer {
         let [compute, fragment] = shade_neural;
         let flop = Some(2.0 * renderer.macs_per_pixel() as f64 * f64::from(covered));

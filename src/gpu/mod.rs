@@ -42,6 +42,12 @@ pub enum GpuError {
     Readback(String),
 }
 
+/// Optional features a device of our own asks for when the adapter has them: timestamps, and
+/// what the networks' GEMM kernels use ([`nets::GemmKernel`]).
+const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
+    .union(wgpu::Features::SHADER_F16)
+    .union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+
 /// A wgpu device of our own, for rendering without a window.
 pub struct GpuContext {
     pub device: wgpu::Device,
@@ -68,10 +74,21 @@ impl GpuContext {
 
     fn open(adapter: wgpu::Adapter) -> Result<Self, GpuError> {
         let info = adapter.get_info();
+        // What the networks' kernels and the stage timings use, where the adapter has it.
+        let features = adapter.features() & OPTIONAL_FEATURES;
+        let experimental = if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            // SAFETY: only the cooperative-matrix feature is experimental here; its one user,
+            // the `coop` GEMM kernel, is checked against the f32 kernel on this device before
+            // its results are used (`GpuNets::with_kernel`). Bevy enables the same token.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("xhand"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: adapter.limits(),
+            experimental_features: experimental,
             ..Default::default()
         }))
         .map_err(|e| GpuError::Device(e.to_string()))?;

@@ -39,10 +39,116 @@ const HEAD_SOFTMAX: u32 = 2;
 /// Bytes of activations per block of vertices we aim for (two such buffers per net).
 const BLOCK_BYTES: usize = 64 << 20;
 
-const GEMM_WGSL: &str = include_str!("../../shaders/nets_gemm.wgsl");
+const GEMM_COMMON_WGSL: &str = include_str!("../../shaders/nets_gemm.wgsl");
+const GEMM_TILED_WGSL: &str = include_str!("../../shaders/nets_gemm_tiled.wgsl");
+const GEMM_COOP_WGSL: &str = include_str!("../../shaders/nets_gemm_coop.wgsl");
 const HEAD_WGSL: &str = include_str!("../../shaders/nets_head.wgsl");
 
-/// The WGSL constants both net shaders use, generated from the Rust ones.
+/// Output tile (16 × 16, four 8 × 8 matrices) and K slice of the cooperative-matrix kernel.
+const COOP_TILE: usize = 16;
+const COOP_K: usize = 32;
+/// Lanes of an Apple GPU's simdgroup; also the subgroup size the cooperative-matrix source is
+/// validated with in the tests.
+const APPLE_SIMDGROUP: u32 = 32;
+/// Largest relative difference from the tiled kernel at which the cooperative-matrix kernel
+/// is trusted: both sum in f32, in other orders.
+const COOP_AGREEMENT: f32 = 1e-4;
+
+/// How the networks' layers multiply on the GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GemmKernel {
+    /// f32 tiles in workgroup memory: every adapter.
+    Tiled,
+    /// f32 on 8×8 cooperative matrices (Apple GPUs; Vulkan drivers with 8×8×8 f32):
+    /// checked against `tiled` on the GPU before it is used.
+    Coop,
+    /// Opt-in half precision: operands rounded to f16, sums in f32 (adapters with
+    /// SHADER_F16); error measured in docs/performance.md.
+    F16,
+}
+
+impl GemmKernel {
+    /// Short name, as `--gemm` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tiled => "tiled",
+            Self::Coop => "coop",
+            Self::F16 => "f16",
+        }
+    }
+
+    /// Why `device` cannot run this kernel (`None`: it can).
+    pub fn unavailable_on(self, device: &wgpu::Device) -> Option<String> {
+        let f = device.features();
+        match self {
+            Self::Tiled => None,
+            Self::F16 if !f.contains(wgpu::Features::SHADER_F16) => {
+                Some("the GPU device has no SHADER_F16".into())
+            }
+            Self::F16 => None,
+            Self::Coop if !f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) => {
+                Some("the GPU device has no 8×8 f32 cooperative matrices".into())
+            }
+            Self::Coop => coop_lanes(device).err(),
+        }
+    }
+
+    /// The full GEMM source of this kernel (header, shared part, kernel); `lanes` is the
+    /// cooperative-matrix kernel's workgroup size: one subgroup of the device.
+    pub fn source(self, lanes: u32) -> String {
+        let mut s = String::new();
+        match self {
+            Self::Tiled => {}
+            Self::F16 => s.push_str("enable f16;\n"),
+            Self::Coop => s.push_str("enable wgpu_cooperative_matrix;\n"),
+        }
+        s.push_str(&shader_header());
+        let kernel = match self {
+            Self::Tiled => {
+                s.push_str("alias operand = f32;\n");
+                GEMM_TILED_WGSL
+            }
+            Self::F16 => {
+                s.push_str("alias operand = f16;\n");
+                GEMM_TILED_WGSL
+            }
+            Self::Coop => {
+                let _ = writeln!(s, "const COOP_LANES: u32 = {lanes}u;");
+                GEMM_COOP_WGSL
+            }
+        };
+        format!("{s}\n{GEMM_COMMON_WGSL}\n{kernel}")
+    }
+
+    /// Output tile (rows, columns) of one workgroup.
+    fn tile(self) -> (usize, usize) {
+        match self {
+            Self::Tiled | Self::F16 => (TILE_M, TILE_N),
+            Self::Coop => (COOP_TILE, COOP_TILE),
+        }
+    }
+}
+
+/// The subgroup size of `device`, which the cooperative-matrix kernel's workgroup takes (one
+/// subgroup does the matrix operations; naga allows them in workgroup-uniform control flow
+/// only, so a workgroup cannot deal them out to several). Apple GPUs run 32 lanes a
+/// simdgroup, though wgpu's Metal backend reports the range 4 to 64; elsewhere the adapter
+/// must report one size.
+fn coop_lanes(device: &wgpu::Device) -> Result<u32, String> {
+    let info = device.adapter_info();
+    if info.backend == wgpu::Backend::Metal {
+        Ok(APPLE_SIMDGROUP)
+    } else if info.subgroup_min_size == info.subgroup_max_size {
+        Ok(info.subgroup_max_size)
+    } else {
+        Err(format!(
+            "the GPU's subgroup size varies ({} to {})",
+            info.subgroup_min_size, info.subgroup_max_size
+        ))
+    }
+}
+
+/// The WGSL constants the net shaders use, generated from the Rust ones.
 pub fn shader_header() -> String {
     let mut s = String::new();
     let _ = writeln!(s, "const TILE_M: u32 = {TILE_M}u;");
@@ -53,6 +159,10 @@ pub fn shader_header() -> String {
         "const LOADS_PER_INVOCATION: u32 = {}u;",
         TILE_M * TILE_K / GEMM_INVOCATIONS
     );
+    let _ = writeln!(s, "const COOP_TILE: u32 = {COOP_TILE}u;");
+    let _ = writeln!(s, "const COOP_K: u32 = {COOP_K}u;");
+    let _ = writeln!(s, "const COOP_STAGE: u32 = {}u;", COOP_TILE * COOP_K);
+    let _ = writeln!(s, "const COOP_OUTPUTS: u32 = {}u;", COOP_TILE * COOP_TILE);
     let _ = writeln!(s, "const SOFTPLUS_BETA: f32 = {SOFTPLUS_BETA:?};");
     let _ = writeln!(s, "const SOFTPLUS_THRESHOLD: f32 = {SOFTPLUS_THRESHOLD:?};");
     let _ = writeln!(
@@ -68,13 +178,19 @@ pub fn shader_header() -> String {
     s
 }
 
-/// The full sources of the two net shaders (header + body), for the pipelines and naga tests.
-pub fn shader_sources() -> [(&'static str, String); 2] {
-    let h = shader_header();
-    [
-        ("nets_gemm.wgsl", format!("{h}\n{GEMM_WGSL}")),
-        ("nets_head.wgsl", format!("{h}\n{HEAD_WGSL}")),
-    ]
+/// Every net shader variant (name, source), for the naga tests: the head and each GEMM kernel.
+pub fn shader_sources() -> Vec<(String, String)> {
+    let mut v = vec![(
+        "nets_head.wgsl".to_string(),
+        format!("{}\n{HEAD_WGSL}", shader_header()),
+    )];
+    for k in [GemmKernel::Tiled, GemmKernel::F16, GemmKernel::Coop] {
+        v.push((
+            format!("nets_gemm ({})", k.name()),
+            k.source(APPLE_SIMDGROUP),
+        ));
+    }
+    v
 }
 
 #[repr(C)]
@@ -137,6 +253,7 @@ pub struct GpuNets {
     head: wgpu::ComputePipeline,
     nets: [NetGpu; 3],
     num_vertices: usize,
+    kernel: GemmKernel,
 }
 
 fn storage(device: &wgpu::Device, label: &str, data: &[f32]) -> wgpu::Buffer {
@@ -185,22 +302,121 @@ fn u32_of(v: usize, what: &str) -> Result<u32, GpuError> {
 }
 
 impl GpuNets {
-    /// Uploads the avatar's three networks and builds the pipelines.
-    pub fn new(device: &wgpu::Device, nets: &EmbeddingNets) -> Result<Self, GpuError> {
+    /// Uploads the avatar's three networks and builds the pipelines with the best kernel this
+    /// device has: [`GemmKernel::Coop`] when it has cooperative matrices and they agree with
+    /// the tiled kernel on these networks, else [`GemmKernel::Tiled`]. (The opt-in
+    /// [`GemmKernel::F16`] is never picked here.)
+    pub fn new(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        nets: &EmbeddingNets,
+    ) -> Result<Self, GpuError> {
+        if GemmKernel::Coop.unavailable_on(device).is_none() {
+            match Self::with_kernel(device, queue, nets, GemmKernel::Coop) {
+                Ok(n) => return Ok(n),
+                Err(e) => eprintln!("warning: the networks use the tiled GEMM: {e}"),
+            }
+        }
+        Self::with_kernel(device, queue, nets, GemmKernel::Tiled)
+    }
+
+    /// [`Self::new`] with the GEMM kernel `kernel`: refused when the device lacks what it
+    /// needs, and, for [`GemmKernel::Coop`], when its results on these networks differ from the
+    /// tiled kernel's (the check runs once, on the GPU).
+    pub fn with_kernel(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        nets: &EmbeddingNets,
+        kernel: GemmKernel,
+    ) -> Result<Self, GpuError> {
+        if let Some(why) = kernel.unavailable_on(device) {
+            return Err(GpuError::Limits(format!(
+                "the `{}` GEMM kernel cannot run: {why}",
+                kernel.name()
+            )));
+        }
+        if kernel != GemmKernel::Coop {
+            return Self::build(device, nets, kernel);
+        }
+        // Shader compilers may reject what naga accepts here: catch it instead of panicking.
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let built = Self::build(device, nets, kernel);
+        let errors = [
+            pollster::block_on(internal.pop()),
+            pollster::block_on(validation.pop()),
+        ];
+        if let Some(e) = errors.into_iter().flatten().next() {
+            return Err(GpuError::Device(format!(
+                "the cooperative-matrix GEMM does not build: {e}"
+            )));
+        }
+        let built = built?;
+        let reference = Self::build(device, nets, GemmKernel::Tiled)?;
+        let difference = built.difference_from(&reference, device, queue)?;
+        if difference.is_finite() && difference <= COOP_AGREEMENT {
+            Ok(built)
+        } else {
+            Err(GpuError::Device(format!(
+                "the cooperative-matrix GEMM differs from the tiled one by {difference:.2e} (relative) on this GPU"
+            )))
+        }
+    }
+
+    /// Largest difference between these networks' outputs and `other`'s at a fixed pose,
+    /// relative to the largest output: how [`GemmKernel::Coop`] is checked, and how the tests
+    /// measure [`GemmKernel::F16`].
+    pub fn difference_from(
+        &self,
+        other: &GpuNets,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+    ) -> Result<f32, GpuError> {
+        let pose: [f32; POSE_DIM] = std::array::from_fn(|i| ((i * 7 % 13) as f32 - 6.0) * 0.05);
+        self.run_on(device, queue, &pose, &[0, 1, 2])?;
+        other.run_on(device, queue, &pose, &[0, 1, 2])?;
+        let mut worst = 0.0f32;
+        for (a, b) in self.buffers().into_iter().zip(other.buffers()) {
+            for (x, y) in [(&a.code, &b.code), (&a.out, &b.out)] {
+                let x = read_buffer_f32(device, queue, x)?;
+                let y = read_buffer_f32(device, queue, y)?;
+                if x.len() != y.len() {
+                    return Ok(f32::INFINITY);
+                }
+                let scale = y.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+                let diff = x.iter().zip(&y).fold(0.0f32, |m, (p, q)| {
+                    let d = (p - q).abs() / scale;
+                    if d.is_nan() { f32::INFINITY } else { m.max(d) }
+                });
+                worst = worst.max(diff);
+            }
+        }
+        Ok(worst)
+    }
+
+    /// Uploads the networks and builds the pipelines of `kernel`.
+    fn build(
+        device: &wgpu::Device,
+        nets: &EmbeddingNets,
+        kernel: GemmKernel,
+    ) -> Result<Self, GpuError> {
         let host = |n: &crate::nn::ConditionNet| {
             n.to_host()
                 .map_err(|e| GpuError::Device(format!("reading the networks: {e}")))
         };
         let hosts = [host(&nets.delta)?, host(&nets.color)?, host(&nets.lbs)?];
-        let [gemm_src, head_src] = shader_sources();
         let module = |label: &str, src: &str| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
                 source: wgpu::ShaderSource::Wgsl(src.into()),
             })
         };
-        let gemm_mod = module("xhand nets gemm", &gemm_src.1);
-        let head_mod = module("xhand nets head", &head_src.1);
+        let lanes = coop_lanes(device).unwrap_or(APPLE_SIMDGROUP);
+        let gemm_mod = module("xhand nets gemm", &kernel.source(lanes));
+        let head_mod = module(
+            "xhand nets head",
+            &format!("{}\n{HEAD_WGSL}", shader_header()),
+        );
         let pipeline = |label: &str, m: &wgpu::ShaderModule, entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
@@ -218,7 +434,9 @@ impl GpuNets {
         let modes = [HEAD_RAW, HEAD_SIGMOID, HEAD_SOFTMAX];
         let mut built = Vec::new();
         for (host, mode) in hosts.into_iter().zip(modes) {
-            built.push(Self::build_net(device, &limits, &gemm, &head, host, mode)?);
+            built.push(Self::build_net(
+                device, &limits, &gemm, &head, host, mode, kernel,
+            )?);
         }
         let nets: [NetGpu; 3] = built
             .try_into()
@@ -230,7 +448,13 @@ impl GpuNets {
             head,
             nets,
             num_vertices,
+            kernel,
         })
+    }
+
+    /// The GEMM kernel these networks run with.
+    pub fn kernel(&self) -> GemmKernel {
+        self.kernel
     }
 
     fn build_net(
@@ -240,6 +464,7 @@ impl GpuNets {
         head: &wgpu::ComputePipeline,
         host: HostNet,
         mode: u32,
+        kernel: GemmKernel,
     ) -> Result<NetGpu, GpuError> {
         let v = host.num_vertices;
         if host.out_dim > MAX_OUT {
@@ -299,6 +524,7 @@ impl GpuNets {
             out_dim: host.out_dim,
             code_dim,
         };
+        let (tile_m, tile_n) = kernel.tile();
         let mut keep = Vec::new();
         let mut dispatches = Vec::new();
         let uniform = |bytes: &[u8]| {
@@ -347,8 +573,8 @@ impl GpuNets {
                 dispatches.push((
                     false,
                     bg,
-                    u32_of(l.out_dim.div_ceil(TILE_N), "tiles")?,
-                    u32_of(rows.div_ceil(TILE_M), "tiles")?,
+                    u32_of(l.out_dim.div_ceil(tile_n), "tiles")?,
+                    u32_of(rows.div_ceil(tile_m), "tiles")?,
                 ));
                 keep.push(u);
             }

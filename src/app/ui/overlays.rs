@@ -41,10 +41,15 @@ pub fn stats(
                     // The networks' pass this frame (timestamps; none when the pose stayed),
                     // or their time measured for `auto`.
                     let ms = t.gpu.and_then(|g| g.nets_ms);
+                    let kernel = t.nets_kernel.unwrap_or("");
                     match (ms, t.nets_measured_ms) {
-                        (Some(ms), _) => ui.monospace(format!("GPU nets   {ms:8.3} ms (frame)")),
-                        (None, Some(ms)) => ui.monospace(format!("GPU nets   {ms:8.3} ms (timed)")),
-                        (None, None) => ui.monospace("GPU nets: in the frame"),
+                        (Some(ms), _) => {
+                            ui.monospace(format!("GPU nets   {ms:8.3} ms (frame, {kernel})"))
+                        }
+                        (None, Some(ms)) => {
+                            ui.monospace(format!("GPU nets   {ms:8.3} ms (timed, {kernel})"))
+                        }
+                        (None, None) => ui.monospace(format!("GPU nets: in the frame ({kernel})")),
                     };
                 }
                 for (i, h) in session.hands.iter().enumerate().filter(|(_, h)| h.present) {
