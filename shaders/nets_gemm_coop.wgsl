@@ -6,10 +6,12 @@
 // in the matrix loads and adds nothing to a sum. Control flow stays uniform (the matrix
 // operations need the whole subgroup; naga checks it).
 //
-// Layouts: coopLoadT reads a row-major matrix (element (i, j) at p[i * stride + j]) and
-// coopLoad a column-major one (at p[j * stride + i]). The x slice is stored [row][k], so A is
-// read row-major; the W slice is stored [column][k], which is Wᵀ (k x column) column-major.
-// GpuNets checks this kernel against the tiled one on the GPU before using it.
+// Layouts: LOAD_ROWS reads a row-major matrix (element (i, j) at p[i * stride + j]),
+// LOAD_COLUMNS a column-major one (at p[j * stride + i]) and STORE_ROWS writes row-major;
+// src/gpu/nets.rs puts in the builtins that do so on the backend (coopLoadT, coopLoad,
+// coopStoreT in SPIR-V's terms). The x slice is stored [row][k], so A is read row-major; the
+// W slice is stored [column][k], which is Wᵀ (k x column) column-major. GpuNets checks this
+// kernel against the tiled one on the GPU before using it.
 
 var<workgroup> xs: array<f32, COOP_STAGE>;
 var<workgroup> ws: array<f32, COOP_STAGE>;
@@ -46,10 +48,10 @@ fn gemm(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
         for (var kb = 0u; kb < COOP_K; kb += 8u) {
             let upper_at = kb;
             let lower_at = lower + kb;
-            let a0 = coopLoadT<coop_mat8x8<f32, A>>(&xs[upper_at], stride);
-            let a1 = coopLoadT<coop_mat8x8<f32, A>>(&xs[lower_at], stride);
-            let b0 = coopLoad<coop_mat8x8<f32, B>>(&ws[upper_at], stride);
-            let b1 = coopLoad<coop_mat8x8<f32, B>>(&ws[lower_at], stride);
+            let a0 = LOAD_ROWS<coop_mat8x8<f32, A>>(&xs[upper_at], stride);
+            let a1 = LOAD_ROWS<coop_mat8x8<f32, A>>(&xs[lower_at], stride);
+            let b0 = LOAD_COLUMNS<coop_mat8x8<f32, B>>(&ws[upper_at], stride);
+            let b1 = LOAD_COLUMNS<coop_mat8x8<f32, B>>(&ws[lower_at], stride);
             acc00 = coopMultiplyAdd(a0, b0, acc00);
             acc01 = coopMultiplyAdd(a0, b1, acc01);
             acc10 = coopMultiplyAdd(a1, b0, acc10);
@@ -63,10 +65,10 @@ fn gemm(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
     let at01 = 8u;
     let at10 = 8u * COOP_TILE;
     let at11 = 8u * COOP_TILE + 8u;
-    coopStoreT(acc00, &sums[at00], tile);
-    coopStoreT(acc01, &sums[at01], tile);
-    coopStoreT(acc10, &sums[at10], tile);
-    coopStoreT(acc11, &sums[at11], tile);
+    STORE_ROWS(acc00, &sums[at00], tile);
+    STORE_ROWS(acc01, &sums[at01], tile);
+    STORE_ROWS(acc10, &sums[at10], tile);
+    STORE_ROWS(acc11, &sums[at11], tile);
     workgroupBarrier();
     for (var e = t; e < COOP_OUTPUTS; e += COOP_LANES) {
         finish(row0 + e / COOP_TILE, col0 + e % COOP_TILE, sums[e]);

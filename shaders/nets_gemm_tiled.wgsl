@@ -2,8 +2,8 @@
 // invocations with 4 x 4 outputs each; K is walked in TILE_K slices staged in workgroup memory.
 // The accumulators are vec4s (registers) and the loops few: llvmpipe (lavapipe) stops an
 // invocation's loops after 65,535 iterations in all (see shade.wgsl's compute path).
-// `operand` is f32, or f16 in the opt-in half-precision variant (its products rounded to f16,
-// its sums in f32).
+// `operand` is f32, or f16 in the opt-in half-precision variant: the staged slices in f16
+// (half the workgroup memory traffic), products and sums in f32.
 
 var<workgroup> xs: array<array<operand, TILE_M>, TILE_K>;
 var<workgroup> ws: array<array<operand, TILE_N>, TILE_K>;
@@ -44,12 +44,12 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TILE_K; kk++) {
-            let a = vec4<operand>(xs[kk][lid.y * 4u], xs[kk][lid.y * 4u + 1u], xs[kk][lid.y * 4u + 2u], xs[kk][lid.y * 4u + 3u]);
-            let b = vec4<operand>(ws[kk][lid.x * 4u], ws[kk][lid.x * 4u + 1u], ws[kk][lid.x * 4u + 2u], ws[kk][lid.x * 4u + 3u]);
-            acc0 += vec4<f32>(a.x * b);
-            acc1 += vec4<f32>(a.y * b);
-            acc2 += vec4<f32>(a.z * b);
-            acc3 += vec4<f32>(a.w * b);
+            let a = vec4<f32>(vec4<operand>(xs[kk][lid.y * 4u], xs[kk][lid.y * 4u + 1u], xs[kk][lid.y * 4u + 2u], xs[kk][lid.y * 4u + 3u]));
+            let b = vec4<f32>(vec4<operand>(ws[kk][lid.x * 4u], ws[kk][lid.x * 4u + 1u], ws[kk][lid.x * 4u + 2u], ws[kk][lid.x * 4u + 3u]));
+            acc0 += a.x * b;
+            acc1 += a.y * b;
+            acc2 += a.z * b;
+            acc3 += a.w * b;
         }
         workgroupBarrier();
     }

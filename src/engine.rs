@@ -139,11 +139,13 @@ impl NetsEngine {
                     problem: "no adapter".into(),
                 })?
             }
-            // A failure of the automatic choice is no error: the CPU path always works.
-            NetsChoice::Auto if device.is_cpu() => Self::wgpu(avatar, true, gemm)
-                .ok()
-                .flatten()
-                .unwrap_or(Self::Candle(device)),
+            // A failure of the automatic choice is no error: the CPU path always works. A
+            // kernel asked for by name that the GPU cannot run is.
+            NetsChoice::Auto if device.is_cpu() => match Self::wgpu(avatar, true, gemm) {
+                Ok(Some(e)) => e,
+                Err(e) if gemm != GemmChoice::Auto => return Err(e),
+                _ => Self::Candle(device),
+            },
             _ => Self::Candle(device),
         };
         match engine {
@@ -175,8 +177,14 @@ impl NetsEngine {
             crate::gpu::GpuContext::headless().map_err(|e| init(e.to_string()))?
         };
         let nets = match gemm.kernel() {
-            None => crate::gpu::GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets),
-            Some(k) => crate::gpu::GpuNets::with_kernel(&ctx.device, &ctx.queue, &avatar.nets, k),
+            None => crate::gpu::GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets, &ctx.gemm),
+            Some(k) => crate::gpu::GpuNets::with_kernel(
+                &ctx.device,
+                &ctx.queue,
+                &avatar.nets,
+                k,
+                &ctx.gemm,
+            ),
         }
         .map_err(|e| init(e.to_string()))?;
         Ok(Some(Self::Wgpu { ctx, nets }))

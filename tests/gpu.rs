@@ -311,7 +311,7 @@ fn gpu_networks_feed_the_renderer_without_the_host() {
     let posed = avatar.evaluate(&posed_pose(), 0).unwrap();
     let (lo, hi) = bounding_box(&posed.geometry.vertices);
     let cam = Camera::framing(lo, hi, ViewDirection::Front, 120, 160);
-    let nets = GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets).unwrap();
+    let nets = GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets, &ctx.gemm).unwrap();
     for mode in [
         ShadingMode::Neural,
         ShadingMode::Displacement,
@@ -360,7 +360,7 @@ fn gpu_networks_feed_the_renderer_without_the_host() {
     }
     .avatar(&candle_core::Device::Cpu)
     .unwrap();
-    let other_nets = GpuNets::new(&ctx.device, &ctx.queue, &other.nets).unwrap();
+    let other_nets = GpuNets::new(&ctx.device, &ctx.queue, &other.nets, &ctx.gemm).unwrap();
     let mut r = HandRenderer::new(&ctx.device, &avatar).unwrap();
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     let err = r.encode_embeddings_from(&ctx.device, &mut enc, &other_nets);

@@ -14,8 +14,8 @@ use bevy::render::camera::ExtractedCamera;
 use bevy::render::extract_component::{ExtractComponent, ExtractComponentPlugin};
 use bevy::render::extract_resource::{ExtractResource, ExtractResourcePlugin};
 use bevy::render::renderer::{
-    RenderAdapterInfo, RenderContext, RenderDevice, RenderGraph, RenderGraphSystems, RenderQueue,
-    ViewQuery,
+    RenderAdapter, RenderAdapterInfo, RenderContext, RenderDevice, RenderGraph, RenderGraphSystems,
+    RenderQueue, ViewQuery,
 };
 use bevy::render::view::ViewTarget;
 use bevy::render::{Render, RenderApp, RenderStartup, RenderSystems};
@@ -26,6 +26,7 @@ use super::orbit::{Orbit, Viewport};
 use super::session::Session;
 use crate::NUM_JOINTS;
 use crate::avatar::{Avatar, ColorOrder};
+use crate::gpu::nets::GemmSupport;
 use crate::gpu::{GpuNets, HandRenderer, NeuralPath, ViewInput};
 use crate::nn::Embeddings;
 use crate::render_settings::ShadingMode;
@@ -448,6 +449,7 @@ fn prepare_hand(
     messages: Res<RenderMessages>,
     timings: Res<RenderTimings>,
     adapter: Option<Res<RenderAdapterInfo>>,
+    render_adapter: Option<Res<RenderAdapter>>,
 ) {
     let Some(frame) = frame.filter(|_| !failures.hands_stopped()) else {
         return;
@@ -505,7 +507,11 @@ fn prepare_hand(
         // Made when forced on, or to be measured once for `auto` (kept only if they fit).
         let measure = choice.needs_measuring(cpu_adapter) && g.nets_ms.is_none();
         if (choice == NetsInFrame::On || measure) && g.nets.is_none() && !g.nets_failed {
-            match GpuNets::new(device.wgpu_device(), &queue, &hand.avatar.nets) {
+            let support = match &render_adapter {
+                Some(a) => GemmSupport::of(&a.0, device.wgpu_device()),
+                None => GemmSupport::tiled_only(),
+            };
+            match GpuNets::new(device.wgpu_device(), &queue, &hand.avatar.nets, &support) {
                 Ok(nets) => g.nets = Some(nets),
                 Err(e) => {
                     g.nets_failed = true;

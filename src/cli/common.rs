@@ -65,9 +65,9 @@ pub struct NetsArgs {
     #[arg(long)]
     pub tf32: bool,
     /// wgpu networks only: how their layers multiply. `auto`: 8x8 f32 cooperative matrices
-    /// where the GPU has them (checked against `tiled` first), else `tiled` (f32, any GPU);
-    /// `f16`: half-precision operands with f32 sums (GPUs with SHADER_F16; docs/performance.md
-    /// has its error).
+    /// where the GPU lists them (checked against `tiled` first), else `tiled` (f32, any GPU);
+    /// `f16`: half-precision operands with f32 products and sums (GPUs with SHADER_F16;
+    /// docs/performance.md has its error).
     #[arg(long, value_enum, default_value_t = crate::engine::GemmChoice::Auto)]
     pub gemm: crate::engine::GemmChoice,
 }

@@ -133,7 +133,7 @@ pub fn run(
         }
     }
     // The networks: all three in one submission, then each alone, synchronised.
-    let nets = super::GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets)?;
+    let nets = super::GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets, &ctx.gemm)?;
     let pose = frame.geometry.avatar_pose;
     let mut nets_ms: [Vec<f64>; 4] = Default::default();
     for run in 0..=runs.max(1) {
@@ -180,10 +180,16 @@ pub fn run(
     // The other kernels this GPU has, all three networks at once.
     let mut other_kernels = Vec::new();
     for other in [GemmKernel::Tiled, GemmKernel::Coop, GemmKernel::F16] {
-        if other == nets.kernel() || other.unavailable_on(&ctx.device).is_some() {
+        if other == nets.kernel() || ctx.gemm.unavailable(other).is_some() {
             continue;
         }
-        let alt = match super::GpuNets::with_kernel(&ctx.device, &ctx.queue, &avatar.nets, other) {
+        let alt = match super::GpuNets::with_kernel(
+            &ctx.device,
+            &ctx.queue,
+            &avatar.nets,
+            other,
+            &ctx.gemm,
+        ) {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("warning: bench: the `{}` GEMM kernel: {e}", other.name());

@@ -53,6 +53,8 @@ pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
+    /// The networks' GEMM kernels this device runs.
+    pub gemm: nets::GemmSupport,
 }
 
 impl GpuContext {
@@ -75,7 +77,11 @@ impl GpuContext {
     fn open(adapter: wgpu::Adapter) -> Result<Self, GpuError> {
         let info = adapter.get_info();
         // What the networks' kernels and the stage timings use, where the adapter has it.
-        let features = adapter.features() & OPTIONAL_FEATURES;
+        let mut features = adapter.features() & OPTIONAL_FEATURES;
+        if !nets::GemmSupport::lists_coop_f32(&adapter) {
+            // The feature stands for any configuration; the `coop` kernel needs 8×8×8 f32.
+            features.remove(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+        }
         let experimental = if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
             // SAFETY: only the cooperative-matrix feature is experimental here; its one user,
             // the `coop` GEMM kernel, is checked against the f32 kernel on this device before
@@ -92,10 +98,12 @@ impl GpuContext {
             ..Default::default()
         }))
         .map_err(|e| GpuError::Device(e.to_string()))?;
+        let gemm = nets::GemmSupport::of(&adapter, &device);
         Ok(Self {
             device,
             queue,
             info,
+            gemm,
         })
     }
 

@@ -55,16 +55,106 @@ const APPLE_SIMDGROUP: u32 = 32;
 const COOP_AGREEMENT: f32 = 1e-4;
 
 /// How the networks' layers multiply on the GPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmKernel {
     /// f32 tiles in workgroup memory: every adapter.
     Tiled,
-    /// f32 on 8×8 cooperative matrices (Apple GPUs; Vulkan drivers with 8×8×8 f32):
-    /// checked against `tiled` on the GPU before it is used.
+    /// f32 on 8×8 cooperative matrices (adapters that list 8×8×8 f32 ones: Apple GPUs' simdgroup
+    /// matrices, some Vulkan drivers): checked against `tiled` on the GPU before it is used.
     Coop,
-    /// Opt-in half precision: operands rounded to f16, sums in f32 (adapters with
-    /// SHADER_F16); error measured in docs/performance.md.
+    /// Opt-in half precision: operands stored and read as f16, products and sums in f32
+    /// (adapters with SHADER_F16); error measured in docs/performance.md.
     F16,
+}
+
+/// Where the cooperative-matrix kernel runs: its workgroup is one subgroup of `lanes`, and
+/// on some backends naga reads and writes the matrices in the other layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoopTarget {
+    pub lanes: u32,
+    /// naga 29's Metal writer turns a row-major load or store (`coopLoadT`) into Metal's
+    /// transposed one and a column-major one into Metal's default, which is row-major: the
+    /// opposite of its SPIR-V (gfx-rs/wgpu#9451). The kernel then asks for the other layout.
+    pub layouts_swapped: bool,
+}
+
+impl CoopTarget {
+    /// What the tests validate: 32 lanes, SPIR-V's layouts.
+    pub const VALIDATION: CoopTarget = CoopTarget {
+        lanes: APPLE_SIMDGROUP,
+        layouts_swapped: false,
+    };
+}
+
+/// Which GEMM kernels a device can run, read from its features and its adapter.
+#[derive(Clone, Debug)]
+pub struct GemmSupport {
+    f16: bool,
+    coop: Result<CoopTarget, String>,
+}
+
+impl GemmSupport {
+    /// The tiled kernel only.
+    pub fn tiled_only() -> Self {
+        Self {
+            f16: false,
+            coop: Err("not asked for".into()),
+        }
+    }
+
+    /// What `device`, opened on `adapter`, runs.
+    pub fn of(adapter: &wgpu::Adapter, device: &wgpu::Device) -> Self {
+        let info = adapter.get_info();
+        let coop = if !device
+            .features()
+            .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+        {
+            Err("the GPU device has no cooperative matrices".to_string())
+        } else if !Self::lists_coop_f32(adapter) {
+            // wgpu's Vulkan backend offers the feature for any 8- or 16-wide configuration.
+            Err("the GPU lists no 8×8×8 f32 cooperative matrices".to_string())
+        } else if info.backend == wgpu::Backend::Metal {
+            // 32 lanes a simdgroup, though wgpu's Metal backend reports the range 4 to 64.
+            Ok(CoopTarget {
+                lanes: APPLE_SIMDGROUP,
+                layouts_swapped: true,
+            })
+        } else if info.subgroup_min_size == info.subgroup_max_size {
+            // naga allows matrix operations in workgroup-uniform control flow only, so a
+            // workgroup cannot deal them out to several subgroups: it is one.
+            Ok(CoopTarget {
+                lanes: info.subgroup_max_size,
+                layouts_swapped: false,
+            })
+        } else {
+            Err(format!(
+                "the GPU's subgroup size varies ({} to {})",
+                info.subgroup_min_size, info.subgroup_max_size
+            ))
+        };
+        Self {
+            f16: device.features().contains(wgpu::Features::SHADER_F16),
+            coop,
+        }
+    }
+
+    /// Whether `adapter` lists 8×8×8 cooperative matrices with f32 operands and sums, the
+    /// configuration of the `coop` kernel.
+    pub fn lists_coop_f32(adapter: &wgpu::Adapter) -> bool {
+        use wgpu::CooperativeScalarType::F32;
+        adapter.cooperative_matrix_properties().iter().any(|p| {
+            (p.m_size, p.n_size, p.k_size) == (8, 8, 8) && p.ab_type == F32 && p.cr_type == F32
+        })
+    }
+
+    /// Why this device cannot run `kernel` (`None`: it can).
+    pub fn unavailable(&self, kernel: GemmKernel) -> Option<String> {
+        match kernel {
+            GemmKernel::Tiled => None,
+            GemmKernel::F16 => (!self.f16).then(|| "the GPU device has no SHADER_F16".into()),
+            GemmKernel::Coop => self.coop.as_ref().err().cloned(),
+        }
+    }
 }
 
 impl GemmKernel {
@@ -77,25 +167,9 @@ impl GemmKernel {
         }
     }
 
-    /// Why `device` cannot run this kernel (`None`: it can).
-    pub fn unavailable_on(self, device: &wgpu::Device) -> Option<String> {
-        let f = device.features();
-        match self {
-            Self::Tiled => None,
-            Self::F16 if !f.contains(wgpu::Features::SHADER_F16) => {
-                Some("the GPU device has no SHADER_F16".into())
-            }
-            Self::F16 => None,
-            Self::Coop if !f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) => {
-                Some("the GPU device has no 8×8 f32 cooperative matrices".into())
-            }
-            Self::Coop => coop_lanes(device).err(),
-        }
-    }
-
-    /// The full GEMM source of this kernel (header, shared part, kernel); `lanes` is the
-    /// cooperative-matrix kernel's workgroup size: one subgroup of the device.
-    pub fn source(self, lanes: u32) -> String {
+    /// The full GEMM source of this kernel (header, shared part, kernel); `coop` says where
+    /// the cooperative-matrix kernel runs.
+    pub fn source(self, coop: CoopTarget) -> String {
         let mut s = String::new();
         match self {
             Self::Tiled => {}
@@ -106,15 +180,23 @@ impl GemmKernel {
         let kernel = match self {
             Self::Tiled => {
                 s.push_str("alias operand = f32;\n");
-                GEMM_TILED_WGSL
+                GEMM_TILED_WGSL.to_string()
             }
             Self::F16 => {
                 s.push_str("alias operand = f16;\n");
-                GEMM_TILED_WGSL
+                GEMM_TILED_WGSL.to_string()
             }
             Self::Coop => {
-                let _ = writeln!(s, "const COOP_LANES: u32 = {lanes}u;");
+                let _ = writeln!(s, "const COOP_LANES: u32 = {}u;", coop.lanes);
+                let (rows, columns, store_rows) = if coop.layouts_swapped {
+                    ("coopLoad", "coopLoadT", "coopStore")
+                } else {
+                    ("coopLoadT", "coopLoad", "coopStoreT")
+                };
                 GEMM_COOP_WGSL
+                    .replace("LOAD_ROWS", rows)
+                    .replace("LOAD_COLUMNS", columns)
+                    .replace("STORE_ROWS", store_rows)
             }
         };
         format!("{s}\n{GEMM_COMMON_WGSL}\n{kernel}")
@@ -126,25 +208,6 @@ impl GemmKernel {
             Self::Tiled | Self::F16 => (TILE_M, TILE_N),
             Self::Coop => (COOP_TILE, COOP_TILE),
         }
-    }
-}
-
-/// The subgroup size of `device`, which the cooperative-matrix kernel's workgroup takes (one
-/// subgroup does the matrix operations; naga allows them in workgroup-uniform control flow
-/// only, so a workgroup cannot deal them out to several). Apple GPUs run 32 lanes a
-/// simdgroup, though wgpu's Metal backend reports the range 4 to 64; elsewhere the adapter
-/// must report one size.
-fn coop_lanes(device: &wgpu::Device) -> Result<u32, String> {
-    let info = device.adapter_info();
-    if info.backend == wgpu::Backend::Metal {
-        Ok(APPLE_SIMDGROUP)
-    } else if info.subgroup_min_size == info.subgroup_max_size {
-        Ok(info.subgroup_max_size)
-    } else {
-        Err(format!(
-            "the GPU's subgroup size varies ({} to {})",
-            info.subgroup_min_size, info.subgroup_max_size
-        ))
     }
 }
 
@@ -187,7 +250,7 @@ pub fn shader_sources() -> Vec<(String, String)> {
     for k in [GemmKernel::Tiled, GemmKernel::F16, GemmKernel::Coop] {
         v.push((
             format!("nets_gemm ({})", k.name()),
-            k.source(APPLE_SIMDGROUP),
+            k.source(CoopTarget::VALIDATION),
         ));
     }
     v
@@ -303,56 +366,64 @@ fn u32_of(v: usize, what: &str) -> Result<u32, GpuError> {
 
 impl GpuNets {
     /// Uploads the avatar's three networks and builds the pipelines with the best kernel this
-    /// device has: [`GemmKernel::Coop`] when it has cooperative matrices and they agree with
-    /// the tiled kernel on these networks, else [`GemmKernel::Tiled`]. (The opt-in
-    /// [`GemmKernel::F16`] is never picked here.)
+    /// device has (`support`, [`GemmSupport::of`]): [`GemmKernel::Coop`] when it has 8×8 f32
+    /// cooperative matrices and they agree with the tiled kernel on these networks, else
+    /// [`GemmKernel::Tiled`]. (The opt-in [`GemmKernel::F16`] is never picked here.)
     pub fn new(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         nets: &EmbeddingNets,
+        support: &GemmSupport,
     ) -> Result<Self, GpuError> {
-        if GemmKernel::Coop.unavailable_on(device).is_none() {
-            match Self::with_kernel(device, queue, nets, GemmKernel::Coop) {
+        if support.unavailable(GemmKernel::Coop).is_none() {
+            match Self::with_kernel(device, queue, nets, GemmKernel::Coop, support) {
                 Ok(n) => return Ok(n),
                 Err(e) => eprintln!("warning: the networks use the tiled GEMM: {e}"),
             }
         }
-        Self::with_kernel(device, queue, nets, GemmKernel::Tiled)
+        Self::with_kernel(device, queue, nets, GemmKernel::Tiled, support)
     }
 
     /// [`Self::new`] with the GEMM kernel `kernel`: refused when the device lacks what it
-    /// needs, and, for [`GemmKernel::Coop`], when its results on these networks differ from the
-    /// tiled kernel's (the check runs once, on the GPU).
+    /// needs or its shader compiler rejects the kernel, and, for [`GemmKernel::Coop`], when
+    /// its results on these networks differ from the tiled kernel's (checked once, on the
+    /// GPU, with a tiled copy of the networks made for the purpose).
     pub fn with_kernel(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         nets: &EmbeddingNets,
         kernel: GemmKernel,
+        support: &GemmSupport,
     ) -> Result<Self, GpuError> {
-        if let Some(why) = kernel.unavailable_on(device) {
+        if let Some(why) = support.unavailable(kernel) {
             return Err(GpuError::Limits(format!(
                 "the `{}` GEMM kernel cannot run: {why}",
                 kernel.name()
             )));
         }
-        if kernel != GemmKernel::Coop {
-            return Self::build(device, nets, kernel);
+        let coop = support.coop.clone().unwrap_or(CoopTarget::VALIDATION);
+        if kernel == GemmKernel::Tiled {
+            return Self::build(device, nets, kernel, coop);
         }
-        // Shader compilers may reject what naga accepts here: catch it instead of panicking.
+        // A driver's compiler may reject what naga accepts: an error, not a panic.
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
-        let built = Self::build(device, nets, kernel);
+        let built = Self::build(device, nets, kernel, coop);
         let errors = [
             pollster::block_on(internal.pop()),
             pollster::block_on(validation.pop()),
         ];
         if let Some(e) = errors.into_iter().flatten().next() {
             return Err(GpuError::Device(format!(
-                "the cooperative-matrix GEMM does not build: {e}"
+                "the `{}` GEMM kernel does not build: {e}",
+                kernel.name()
             )));
         }
         let built = built?;
-        let reference = Self::build(device, nets, GemmKernel::Tiled)?;
+        if kernel != GemmKernel::Coop {
+            return Ok(built);
+        }
+        let reference = Self::build(device, nets, GemmKernel::Tiled, coop)?;
         let difference = built.difference_from(&reference, device, queue)?;
         if difference.is_finite() && difference <= COOP_AGREEMENT {
             Ok(built)
@@ -399,6 +470,7 @@ impl GpuNets {
         device: &wgpu::Device,
         nets: &EmbeddingNets,
         kernel: GemmKernel,
+        coop: CoopTarget,
     ) -> Result<Self, GpuError> {
         let host = |n: &crate::nn::ConditionNet| {
             n.to_host()
@@ -411,8 +483,7 @@ impl GpuNets {
                 source: wgpu::ShaderSource::Wgsl(src.into()),
             })
         };
-        let lanes = coop_lanes(device).unwrap_or(APPLE_SIMDGROUP);
-        let gemm_mod = module("xhand nets gemm", &kernel.source(lanes));
+        let gemm_mod = module("xhand nets gemm", &kernel.source(coop));
         let head_mod = module(
             "xhand nets head",
             &format!("{}\n{HEAD_WGSL}", shader_header()),
@@ -494,7 +565,10 @@ impl GpuNets {
         let widest = host.layers.iter().map(|l| l.out_dim).max().unwrap_or(1);
         let max_binding = limits.max_storage_buffer_binding_size as usize;
         let block_bytes = BLOCK_BYTES.min(max_binding);
-        let block_rows = ((block_bytes / (4 * widest)) / TILE_M * TILE_M)
+        // Whole 64-row tiles, and no more row tiles of the kernel than a dispatch allows.
+        let (tile_m, tile_n) = kernel.tile();
+        let most_rows = limits.max_compute_workgroups_per_dimension as usize * tile_m;
+        let block_rows = ((block_bytes / (4 * widest)).min(most_rows) / TILE_M * TILE_M)
             .max(TILE_M)
             .min(v.div_ceil(TILE_M) * TILE_M);
         let code_dim = host.code_dim();
@@ -524,7 +598,6 @@ impl GpuNets {
             out_dim: host.out_dim,
             code_dim,
         };
-        let (tile_m, tile_n) = kernel.tile();
         let mut keep = Vec::new();
         let mut dispatches = Vec::new();
         let uniform = |bytes: &[u8]| {

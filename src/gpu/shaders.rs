@@ -359,7 +359,8 @@ mod tests {
     /// not enable it on Linux, and enabling it for tests alone would rebuild the GPU stack.)
     #[test]
     fn the_cooperative_matrix_gemm_translates_to_spirv() {
-        let source = crate::gpu::nets::GemmKernel::Coop.source(32);
+        let source =
+            crate::gpu::nets::GemmKernel::Coop.source(crate::gpu::nets::CoopTarget::VALIDATION);
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&source)));
         let info = naga::valid::Validator::new(
@@ -381,11 +382,17 @@ mod tests {
             }),
         )
         .unwrap();
-        // SPIR-V's magic number, and OpCooperativeMatrixMulAddKHR (opcode 4459).
+        // SPIR-V's magic number, then instructions (word count << 16 | opcode) after the
+        // five-word header: OpCooperativeMatrixMulAddKHR is opcode 4459.
         assert_eq!(spv.first(), Some(&0x0723_0203));
-        assert!(
-            spv.iter().any(|w| w & 0xffff == 4459),
-            "no matrix multiply-add"
-        );
+        let mut opcodes = Vec::new();
+        let mut at = 5;
+        while let Some(&word) = spv.get(at) {
+            opcodes.push(word & 0xffff);
+            at += (word >> 16).max(1) as usize;
+        }
+        assert_eq!(at, spv.len(), "instructions end with the module");
+        let multiply_adds = opcodes.iter().filter(|&&op| op == 4459).count();
+        assert_eq!(multiply_adds, 4, "one matrix multiply-add per accumulator");
     }
 }
