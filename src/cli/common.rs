@@ -67,7 +67,8 @@ pub struct NetsArgs {
     /// wgpu networks only: how their layers multiply. `auto`: 8x8 f32 cooperative matrices
     /// where the GPU lists them (checked against `tiled` first), else `tiled` (f32, any GPU);
     /// `f16`: half-precision operands with f32 products and sums (GPUs with SHADER_F16;
-    /// docs/performance.md has its error).
+    /// docs/performance.md has its error). A kernel named here makes any failure to set up
+    /// the wgpu networks an error rather than a fall-back to the CPU.
     #[arg(long, value_enum, default_value_t = crate::engine::GemmChoice::Auto)]
     pub gemm: crate::engine::GemmChoice,
 }

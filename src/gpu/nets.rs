@@ -72,9 +72,10 @@ pub enum GemmKernel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CoopTarget {
     pub lanes: u32,
-    /// naga 29's Metal writer turns a row-major load or store (`coopLoadT`) into Metal's
-    /// transposed one and a column-major one into Metal's default, which is row-major: the
-    /// opposite of its SPIR-V (gfx-rs/wgpu#9451). The kernel then asks for the other layout.
+    /// naga 29.0.4's Metal writer passes a load's or store's row-major flag (`coopLoadT`) as
+    /// `simdgroup_load`'s transpose argument, and Metal's untransposed layout is row-major:
+    /// each layout comes out as the other, unlike its SPIR-V. The kernel then asks for the
+    /// other layout.
     pub layouts_swapped: bool,
 }
 
@@ -105,20 +106,28 @@ impl GemmSupport {
     /// What `device`, opened on `adapter`, runs.
     pub fn of(adapter: &wgpu::Adapter, device: &wgpu::Device) -> Self {
         let info = adapter.get_info();
-        let coop = if !device
+        let coop = if !Self::lists_coop_f32(adapter) {
+            // wgpu's Vulkan backend offers the feature for any 8- or 16-wide configuration.
+            Err("the GPU lists no 8×8×8 f32 cooperative matrices".to_string())
+        } else if !device
             .features()
             .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
         {
-            Err("the GPU device has no cooperative matrices".to_string())
-        } else if !Self::lists_coop_f32(adapter) {
-            // wgpu's Vulkan backend offers the feature for any 8- or 16-wide configuration.
-            Err("the GPU lists no 8×8×8 f32 cooperative matrices".to_string())
+            Err("the GPU device was opened without cooperative matrices".to_string())
         } else if info.backend == wgpu::Backend::Metal {
-            // 32 lanes a simdgroup, though wgpu's Metal backend reports the range 4 to 64.
-            Ok(CoopTarget {
-                lanes: APPLE_SIMDGROUP,
-                layouts_swapped: true,
-            })
+            // Apple GPUs run 32 lanes a simdgroup, though wgpu's Metal backend reports the
+            // range 4 to 64; the Intel and AMD GPUs of older Macs run other widths.
+            if info.name.starts_with("Apple") {
+                Ok(CoopTarget {
+                    lanes: APPLE_SIMDGROUP,
+                    layouts_swapped: true,
+                })
+            } else {
+                Err(format!(
+                    "{} is not an Apple GPU (unknown simdgroup width)",
+                    info.name
+                ))
+            }
         } else if info.subgroup_min_size == info.subgroup_max_size {
             // naga allows matrix operations in workgroup-uniform control flow only, so a
             // workgroup cannot deal them out to several subgroups: it is one.
@@ -253,6 +262,14 @@ pub fn shader_sources() -> Vec<(String, String)> {
             k.source(CoopTarget::VALIDATION),
         ));
     }
+    let metal = CoopTarget {
+        layouts_swapped: true,
+        ..CoopTarget::VALIDATION
+    };
+    v.push((
+        "nets_gemm (coop, Metal's layouts)".into(),
+        GemmKernel::Coop.source(metal),
+    ));
     v
 }
 
@@ -568,9 +585,10 @@ impl GpuNets {
         // Whole 64-row tiles, and no more row tiles of the kernel than a dispatch allows.
         let (tile_m, tile_n) = kernel.tile();
         let most_rows = limits.max_compute_workgroups_per_dimension as usize * tile_m;
+        // (At least one tile, also for an empty avatar.)
         let block_rows = ((block_bytes / (4 * widest)).min(most_rows) / TILE_M * TILE_M)
-            .max(TILE_M)
-            .min(v.div_ceil(TILE_M) * TILE_M);
+            .min(v.div_ceil(TILE_M) * TILE_M)
+            .max(TILE_M);
         let code_dim = host.code_dim();
         for (what, floats) in [
             ("parameters", params.len()),

@@ -395,4 +395,25 @@ mod tests {
         let multiply_adds = opcodes.iter().filter(|&&op| op == 4459).count();
         assert_eq!(multiply_adds, 4, "one matrix multiply-add per accumulator");
     }
+
+    /// On Metal the cooperative-matrix kernel asks for the other layout of each load and of
+    /// the store (naga 29's Metal writer reverses them): x still read by rows, Wᵀ by columns,
+    /// the sums written by rows, once the writer has reversed them back.
+    #[test]
+    fn the_metal_coop_source_asks_for_the_reversed_layouts() {
+        use crate::gpu::nets::{CoopTarget, GemmKernel};
+        let spirv = GemmKernel::Coop.source(CoopTarget::VALIDATION);
+        let metal = GemmKernel::Coop.source(CoopTarget {
+            layouts_swapped: true,
+            ..CoopTarget::VALIDATION
+        });
+        let uses = |src: &str, call: &str| src.matches(call).count();
+        assert_eq!(uses(&spirv, "coopLoadT<coop_mat8x8<f32, A>>(&xs"), 2);
+        assert_eq!(uses(&spirv, "coopLoad<coop_mat8x8<f32, B>>(&ws"), 2);
+        assert_eq!(uses(&spirv, "coopStoreT(acc"), 4);
+        assert_eq!(uses(&metal, "coopLoad<coop_mat8x8<f32, A>>(&xs"), 2);
+        assert_eq!(uses(&metal, "coopLoadT<coop_mat8x8<f32, B>>(&ws"), 2);
+        assert_eq!(uses(&metal, "coopStore(acc"), 4);
+        assert!(!metal.contains("LOAD_") && !metal.contains("STORE_ROWS"));
+    }
 }
