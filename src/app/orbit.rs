@@ -29,6 +29,9 @@ pub struct Orbit {
     followed: Vector3<f64>,
     /// Which hand of the scene that was (another hand taking over moves nothing).
     followed_hand: usize,
+    /// Width / height of the free area the last framing fitted (0: none yet). A narrower
+    /// area later (a panel widened) zooms out so what was framed still fits across.
+    framed_aspect: f64,
 }
 
 impl Default for Orbit {
@@ -43,6 +46,7 @@ impl Default for Orbit {
             follow_hand: true,
             followed: Vector3::zeros(),
             followed_hand: 0,
+            framed_aspect: 0.0,
         }
     }
 }
@@ -88,19 +92,35 @@ impl Orbit {
         if x1 > x0 && y1 > y0 {
             cam.cx = 0.5 * (x0 + x1) as f64;
             cam.cy = 0.5 * (y0 + y1) as f64;
-            // Keep the hand's size tied to the free area's height.
-            cam.fx = 0.5 * (y1 - y0) as f64 / (0.5 * self.fov_y).tan();
+            cam.fx = 0.5 * self.fov_height(viewport, height as f64) / (0.5 * self.fov_y).tan();
             cam.fy = cam.fx;
         }
         cam
     }
 
-    /// Pans by a mouse drag of (`dx`, `dy`) pixels in a view `height` pixels tall: the
-    /// point under the cursor follows the cursor.
-    pub fn pan(&mut self, dx: f64, dy: f64, height: f64) {
+    /// Pixels the vertical field of view spans in `viewport` (an image `height` tall when
+    /// there is no free area): the free area's height, so the hand's size follows it, less
+    /// when the area has become narrower than the one last framed.
+    fn fov_height(&self, viewport: [f32; 4], height: f64) -> f64 {
+        let [x0, y0, x1, y1] = viewport;
+        if x1 <= x0 || y1 <= y0 {
+            return height;
+        }
+        let (w, h) = ((x1 - x0) as f64, (y1 - y0) as f64);
+        if self.framed_aspect > 0.0 && w / h < self.framed_aspect {
+            w / self.framed_aspect
+        } else {
+            h
+        }
+    }
+
+    /// Pans by a mouse drag of (`dx`, `dy`) pixels over `viewport` in a window `height`
+    /// pixels tall: the point under the cursor follows the cursor.
+    pub fn pan(&mut self, dx: f64, dy: f64, viewport: [f32; 4], height: f64) {
         let (dir, up) = self.basis();
         let right = up.cross(&dir).normalize();
-        let scale = self.distance * 2.0 * (0.5 * self.fov_y).tan() / height.max(1.0);
+        let pixels = self.fov_height(viewport, height).max(1.0);
+        let scale = self.distance * 2.0 * (0.5 * self.fov_y).tan() / pixels;
         self.target += (up * dy - right * dx) * scale;
     }
 
@@ -119,8 +139,10 @@ impl Orbit {
     /// Frames the box `[lo, hi]` from the current direction.
     pub fn frame_box(&mut self, lo: [f32; 3], hi: [f32; 3], aspect: f64) {
         let (dir, up) = self.basis();
+        let aspect = aspect.clamp(0.2, 5.0);
+        self.framed_aspect = aspect;
         let h = 512u32;
-        let w = ((h as f64 * aspect.clamp(0.2, 5.0)) as u32).max(1);
+        let w = ((h as f64 * aspect) as u32).max(1);
         let framed = Camera::framing_dir(lo, hi, dir, up, w, h);
         self.target = Vector3::new(
             0.5 * (lo[0] + hi[0]) as f64,
@@ -146,6 +168,7 @@ pub fn orbit_input(
     window: Single<&Window, With<PrimaryWindow>>,
     egui_input: Res<bevy_egui::input::EguiWantsInput>,
     focus: Res<super::ui::KeyboardFocus>,
+    viewport: Res<Viewport>,
     mut session: ResMut<Session>,
     mut messages: ResMut<super::messages::Messages>,
 ) {
@@ -169,7 +192,7 @@ pub fn orbit_input(
             orbit.pitch = (orbit.pitch + d.y as f64 * 0.01).clamp(-1.55, 1.55);
         }
         if mouse.pressed(MouseButton::Right) || mouse.pressed(MouseButton::Middle) {
-            orbit.pan(d.x as f64, d.y as f64, h);
+            orbit.pan(d.x as f64, d.y as f64, viewport.0, h);
         }
         let wheel = match scroll.unit {
             MouseScrollUnit::Line => scroll.delta.y as f64,
@@ -248,7 +271,7 @@ mod tests {
             };
             let point = orbit.target;
             let before = screen_of(&orbit, point);
-            orbit.pan(30.0, -20.0, 600.0);
+            orbit.pan(30.0, -20.0, [0.0; 4], 600.0);
             let after = screen_of(&orbit, point);
             assert!(
                 (after[0] - before[0] - 30.0).abs() < 0.5,
@@ -277,5 +300,63 @@ mod tests {
         orbit.follow_hand = false;
         orbit.follow(1, [5.0, 0.0, 30.0]);
         assert!((orbit.target - Vector3::new(0.2, 0.0, 30.0)).norm() < 1e-6);
+    }
+
+    /// Two hands framed side by side in a wide free area stay inside it when a panel
+    /// widens and the area narrows, and panning still moves them with the cursor there.
+    #[test]
+    fn what_was_framed_still_fits_when_the_free_area_narrows() {
+        let (lo, hi) = ([-0.25f32, -0.05, -0.03], [0.25f32, 0.05, 0.03]);
+        let mut orbit = Orbit::default();
+        let wide = [300.0, 24.0, 1300.0, 524.0];
+        orbit.frame_box(lo, hi, 2.0);
+        let inside = |orbit: &Orbit, viewport: [f32; 4]| {
+            let cam = orbit.camera(1400, 860, viewport);
+            let mut xs = Vec::new();
+            for x in [lo[0], hi[0]] {
+                for y in [lo[1], hi[1]] {
+                    for z in [lo[2], hi[2]] {
+                        xs.push(cam.project([x, y, z]).expect("in front")[0]);
+                    }
+                }
+            }
+            let (min, max) = xs
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+            (
+                min >= viewport[0] as f64 - 1.0 && max <= viewport[2] as f64 + 1.0,
+                max - min,
+            )
+        };
+        let (fits, span_wide) = inside(&orbit, wide);
+        assert!(fits, "framed in the wide area");
+        let narrow = [300.0, 24.0, 800.0, 524.0];
+        let (fits, span_narrow) = inside(&orbit, narrow);
+        assert!(fits, "still inside once the area is half as wide");
+        assert!(
+            (span_narrow / span_wide - 0.5).abs() < 0.01,
+            "{span_wide} -> {span_narrow}"
+        );
+        // An area wider than framed keeps the size tied to its height, as before.
+        let (fits, span_low) = inside(&orbit, [300.0, 24.0, 1300.0, 374.0]);
+        assert!(
+            fits && (span_low / span_wide - 0.7).abs() < 0.01,
+            "{span_low}"
+        );
+        // Panning in the narrowed area: the target's image follows the drag.
+        let cam = orbit.camera(1400, 860, narrow);
+        let t = orbit.target;
+        let before = cam
+            .project([t.x as f32, t.y as f32, t.z as f32])
+            .expect("in front");
+        orbit.pan(40.0, 0.0, narrow, 860.0);
+        let cam = orbit.camera(1400, 860, narrow);
+        let after = cam
+            .project([t.x as f32, t.y as f32, t.z as f32])
+            .expect("in front");
+        assert!(
+            (after[0] - before[0] - 40.0).abs() < 0.5,
+            "{before:?} -> {after:?}"
+        );
     }
 }
