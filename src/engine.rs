@@ -25,7 +25,8 @@ pub enum NetsChoice {
 
 /// How the wgpu networks multiply (`--gemm`): `auto` takes 8×8 f32 cooperative matrices
 /// where the GPU has them and they agree with the tiled kernel, else the tiled f32 kernel;
-/// `f16` (half-precision operands, f32 sums) is only ever chosen by name.
+/// `f16` (half-precision operands, f32 sums) is only ever chosen by name. The CLI's spelling
+/// of `gpu::nets::GemmKernel`, which builds without the `gpu` feature do not have.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum GemmChoice {
     #[default]

@@ -113,6 +113,26 @@ fn uneven_widths_one_layer_and_width_one_work() {
     }
 }
 
+/// `xhand eval ARGS --avatar AVATAR --pose POSE --out OUT`.
+fn eval(
+    args: &[&str],
+    avatar: &std::path::Path,
+    pose: &std::path::Path,
+    out: &std::path::Path,
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_xhand"))
+        .arg("eval")
+        .args(args)
+        .arg("--avatar")
+        .arg(avatar)
+        .arg("--pose")
+        .arg(pose)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn eval_with_wgpu_nets_matches_eval_on_the_cpu() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,15 +140,7 @@ fn eval_with_wgpu_nets_matches_eval_on_the_cpu() {
     let pose = fixture("oracle/pose2.json");
     let run = |nets: &str| {
         let out = dir.path().join(format!("{nets}.safetensors"));
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_xhand"))
-            .args(["eval", "--nets", nets, "--avatar"])
-            .arg(&avatar)
-            .arg("--pose")
-            .arg(&pose)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = eval(&["--nets", nets], &avatar, &pose, &out);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         xhand::avatar::TensorFile::open(&out).unwrap()
     };
@@ -286,17 +298,12 @@ fn a_kernel_the_gpu_lacks_is_refused() {
 fn eval_takes_the_gemm_kernel_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_xhand"))
-            .arg("eval")
-            .args(args)
-            .arg("--avatar")
-            .arg(fixture("oracle/avatar.safetensors"))
-            .arg("--pose")
-            .arg(fixture("oracle/pose1.json"))
-            .arg("--out")
-            .arg(dir.path().join("out.safetensors"))
-            .output()
-            .unwrap()
+        eval(
+            args,
+            &fixture("oracle/avatar.safetensors"),
+            &fixture("oracle/pose1.json"),
+            &dir.path().join("out.safetensors"),
+        )
     };
     let o = run(&["--nets", "wgpu", "--gemm", "f16"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -310,4 +317,47 @@ fn eval_takes_the_gemm_kernel_by_name() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--gemm applies to the wgpu networks"), "{err}");
+}
+
+/// `xhand bench --gpu` times every GPU stage, the networks with the kernel they ran and
+/// their GFLOP/s, and both whole-frame variants.
+#[test]
+fn bench_times_every_gpu_stage() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_xhand"))
+        .args(["bench", "--gpu", "--runs", "1", "--json", "--avatar"])
+        .arg(fixture("oracle/avatar.safetensors"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let stages = report["gpu_stages"].as_array().unwrap();
+    let find = |prefix: &str| {
+        stages
+            .iter()
+            .find(|s| s["stage"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no stage {prefix}…: {stages:#?}"))
+    };
+    for prefix in [
+        "gpu: embedding nets (wgpu ",
+        "gpu: delta_net (wgpu ",
+        "gpu: color_net (wgpu ",
+        "gpu: lbs_net (wgpu ",
+    ] {
+        let s = find(prefix);
+        assert!(s["gflops"].as_f64().unwrap() > 0.0, "{s}");
+    }
+    for prefix in [
+        "gpu: skinning + normals",
+        "gpu: visibility raster",
+        "gpu: whole frame, outputs via the host",
+        "gpu: whole frame, no host round trip",
+    ] {
+        let s = find(prefix);
+        let (min, median) = (
+            s["min_ms"].as_f64().unwrap(),
+            s["median_ms"].as_f64().unwrap(),
+        );
+        assert!(min > 0.0 && min <= median, "{s}");
+    }
+    assert!(report["gpu_adapter"].is_string());
 }

@@ -27,6 +27,20 @@ fn timed(
     Ok(t.elapsed().as_secs_f64() * 1e3)
 }
 
+/// Milliseconds of each of `runs` (at least one) calls of `f` after one warm-up, on the host
+/// clock (`f` waits for its own work).
+fn repeat(runs: usize, mut f: impl FnMut() -> Result<(), GpuError>) -> Result<Vec<f64>, GpuError> {
+    let mut ms = Vec::new();
+    for run in 0..=runs.max(1) {
+        let t = Instant::now();
+        f()?;
+        if run > 0 {
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(ms)
+}
+
 /// Per-stage GPU timings for one posed frame at `width` x `height`.
 pub fn run(
     ctx: &GpuContext,
@@ -136,47 +150,33 @@ pub fn run(
     let nets = super::GpuNets::new(&ctx.device, &ctx.queue, &avatar.nets, &ctx.gemm)?;
     let pose = frame.geometry.avatar_pose;
     let mut nets_ms: [Vec<f64>; 4] = Default::default();
-    for run in 0..=runs.max(1) {
-        for (k, which) in [&[0, 1, 2][..], &[0], &[1], &[2]].into_iter().enumerate() {
-            let t = Instant::now();
-            nets.run_nets(ctx, &pose, which)?;
-            if run > 0 {
-                nets_ms[k].push(t.elapsed().as_secs_f64() * 1e3);
-            }
-        }
+    for (ms, which) in nets_ms.iter_mut().zip([&[0, 1, 2][..], &[0], &[1], &[2]]) {
+        *ms = repeat(runs, || nets.run_nets(ctx, &pose, which))?;
     }
     // The whole frame as the viewer makes it with the wgpu nets: networks, their outputs
     // read back and uploaded, skinning, raster, shading; waited for at the end.
-    let mut frame_ms = Vec::new();
-    for run in 0..=runs.max(1) {
-        let t = Instant::now();
+    let frame_ms = repeat(runs, || {
         let e = nets.eval(ctx, &pose)?;
         r.upload_embeddings(&ctx.queue, avatar, &e)?;
         timed(ctx, |enc| {
             skin(&r, enc);
             r.encode_raster(&ctx.device, &ctx.queue, enc, &view);
             r.encode_shading(enc, &view)
-        })?;
-        if run > 0 {
-            frame_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-    }
+        })
+        .map(drop)
+    })?;
     // The same frame with the networks feeding the renderer on the GPU: one submission,
     // no copy through the host.
-    let mut fed_ms = Vec::new();
-    for run in 0..=runs.max(1) {
-        let t = Instant::now();
+    let fed_ms = repeat(runs, || {
         timed(ctx, |enc| {
             nets.encode(&ctx.queue, enc, &pose);
             r.encode_embeddings_from(&ctx.device, enc, &nets)?;
             skin(&r, enc);
             r.encode_raster(&ctx.device, &ctx.queue, enc, &view);
             r.encode_shading(enc, &view)
-        })?;
-        if run > 0 {
-            fed_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-    }
+        })
+        .map(drop)
+    })?;
     // The other kernels this GPU has, all three networks at once.
     let mut other_kernels = Vec::new();
     for other in [GemmKernel::Tiled, GemmKernel::Coop, GemmKernel::F16] {
@@ -196,14 +196,7 @@ pub fn run(
                 continue;
             }
         };
-        let mut ms = Vec::new();
-        for run in 0..=runs.max(1) {
-            let t = Instant::now();
-            alt.run(ctx, &pose)?;
-            if run > 0 {
-                ms.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-        }
+        let ms = repeat(runs, || alt.run(ctx, &pose))?;
         other_kernels.push(summarise(
             &format!("gpu: embedding nets (wgpu {}, all three)", other.name()),
             ms,
