@@ -201,7 +201,7 @@ fn simple_color(p: Pixel) -> vec3<f32> {
 }
 
 // Background of pixel `px`: the background colour, with a grid on the plane y = misc.z
-// (behind the back of a right hand in MANO's frame) when enabled. Alpha 0 keeps the
+// (behind the framed hands, `cpu_render::GridPlane`) when enabled. Alpha 0 keeps the
 // view's own clear colour; grid lines are drawn opaque.
 fn background(px: vec2<u32>) -> vec4<f32> {
     if view.flags.z == 0u {
@@ -226,8 +226,8 @@ fn background(px: vec2<u32>) -> vec4<f32> {
     let gx = abs(fract(p.x / spacing + 0.5) - 0.5) * spacing;
     let gz = abs(fract(p.z / spacing + 0.5) - 0.5) * spacing;
     let line = 1.0 - smoothstep(0.5 * footprint, 1.5 * footprint, min(gx, gz));
-    let fade = exp(-t * 1.5);
-    let c = mix(view.background.rgb, view.background.rgb + vec3<f32>(0.18), line * fade);
+    let fade = exp(-t * GRID_FADE_PER_CELL / spacing);
+    let c = mix(view.background.rgb, view.background.rgb + vec3<f32>(GRID_LINE_LIFT), line * fade);
     return vec4<f32>(c, 1.0);
 }
 

@@ -79,14 +79,44 @@ pub struct Rendered {
     pub visibility: VisibilityBuffer,
 }
 
+/// How much a grid line brightens the background (before fading).
+pub const GRID_LINE_LIFT: f32 = 0.18;
+/// How fast the grid fades with depth, per grid cell: to 1/e over 1 / this many cells, so
+/// a grid scaled with its scene (and the camera) looks the same at every scale.
+pub const GRID_FADE_PER_CELL: f32 = 0.015;
+
+/// The background grid: lines every `spacing` metres on the horizontal plane `y = y`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridPlane {
+    pub y: f32,
+    pub spacing: f32,
+}
+
+impl GridPlane {
+    /// The grid behind the box `lo..hi` as the front view sees it (looking along +y, at the
+    /// palm of a hand in MANO's frame): the largest power-of-ten spacing with at least ten
+    /// cells across the box's widest side (1 cm for one hand, 10 cm for two hands a metre
+    /// apart), four cells beyond the box's top. `None` for an empty or non-finite box.
+    pub fn behind(lo: [f32; 3], hi: [f32; 3]) -> Option<Self> {
+        if !lo.iter().chain(&hi).all(|v| v.is_finite()) || (0..3).any(|k| hi[k] < lo[k]) {
+            return None;
+        }
+        let extent = (0..3).map(|k| hi[k] - lo[k]).fold(0.0f32, f32::max);
+        let exponent = (extent.max(1e-3) / 10.0).log10().floor().clamp(-3.0, 3.0);
+        let spacing = 10f32.powf(exponent);
+        Some(Self {
+            y: hi[1] + 4.0 * spacing,
+            spacing,
+        })
+    }
+}
+
 /// The background grid of the GPU shading pass (`background` in shaders/shade.wgsl) for
-/// pixel (`col`, `row`): lines every `spacing` metres on the plane `y = plane_y`, fading with
-/// distance, about a pixel wide. `None` where the pixel's ray misses the plane (the plain
-/// background colour shows).
+/// pixel (`col`, `row`): `grid`'s lines, fading with depth, about a pixel wide. `None` where
+/// the pixel's ray misses the plane (the plain background colour shows).
 pub fn grid_pixel(
     camera: &Camera,
-    plane_y: f32,
-    spacing: f32,
+    grid: GridPlane,
     background: [f32; 3],
     col: u32,
     row: u32,
@@ -96,19 +126,19 @@ pub fn grid_pixel(
     if d.y.abs() < 1e-6 {
         return None;
     }
-    let t = (plane_y as f64 - o.y) / d.y;
+    let t = (grid.y as f64 - o.y) / d.y;
     if t <= 0.0 {
         return None;
     }
     let p = o + d * t;
-    let spacing = spacing.max(1e-6) as f64;
+    let spacing = grid.spacing.max(1e-6) as f64;
     let footprint = t * d.norm() / camera.fx;
     let dist = |x: f64| ((x / spacing + 0.5).rem_euclid(1.0) - 0.5).abs() * spacing;
     let gap = dist(p.x).min(dist(p.z));
     let edge = ((gap - 0.5 * footprint) / footprint).clamp(0.0, 1.0);
     let line = 1.0 - edge * edge * (3.0 - 2.0 * edge);
-    let fade = (-t * 1.5).exp();
-    Some(background.map(|c| c + 0.18 * (line * fade) as f32))
+    let fade = (-t * GRID_FADE_PER_CELL as f64 / spacing).exp();
+    Some(background.map(|c| c + GRID_LINE_LIFT * (line * fade) as f32))
 }
 
 /// Per-pixel interpolated attributes of covered pixels.
@@ -516,21 +546,68 @@ mod tests {
             201,
         );
         let bg = [0.2; 3];
+        let grid = |y| GridPlane { y, spacing: 0.01 };
         // The centre ray hits (0, 0, 0): on a line.
-        let centre = grid_pixel(&cam, 0.0, 0.01, bg, 100, 100).unwrap();
+        let centre = grid_pixel(&cam, grid(0.0), bg, 100, 100).unwrap();
         assert!(centre[0] > 0.3, "{centre:?}");
         // Half a spacing away from both lines: background colour.
         let mut off_line = None;
         for col in 100..201 {
             let a = (col as f64 + 0.5 - cam.cx) / cam.fx * 0.1;
             if (a.abs() - 0.005).abs() < 0.0003 {
-                off_line = grid_pixel(&cam, 0.0, 0.01, bg, col, 100 + (col - 100));
+                off_line = grid_pixel(&cam, grid(0.0), bg, col, 100 + (col - 100));
                 break;
             }
         }
         let off = off_line.expect("a pixel between lines");
         assert!(off[0] < 0.21, "{off:?}");
         // A plane behind the camera is never drawn.
-        assert!(grid_pixel(&cam, 0.2, 0.01, bg, 100, 100).is_none());
+        assert!(grid_pixel(&cam, grid(0.2), bg, 100, 100).is_none());
+    }
+
+    #[test]
+    fn the_grid_sits_behind_the_framed_box_with_ten_cells_across_it() {
+        // One hand, 20 cm across: 1 cm lines 4 cm beyond its top.
+        let hand = GridPlane::behind([-0.1, -0.03, -0.05], [0.1, 0.02, 0.05]).unwrap();
+        assert!((hand.spacing - 0.01).abs() < 1e-6, "{hand:?}");
+        assert!((hand.y - 0.06).abs() < 1e-6, "{hand:?}");
+        // Two HaMeR hands 1.2 m apart, 30 m away: 10 cm lines.
+        let two = GridPlane::behind([-0.7, 0.2, 29.0], [0.5, 0.4, 31.0]).unwrap();
+        assert!((two.spacing - 0.1).abs() < 1e-6, "{two:?}");
+        assert!((two.y - 0.8).abs() < 1e-5, "{two:?}");
+        // A point still gets a grid; nothing, or NaN, does not.
+        assert!(GridPlane::behind([0.0; 3], [0.0; 3]).is_some());
+        assert!(GridPlane::behind([f32::MAX; 3], [f32::MIN; 3]).is_none());
+        assert!(GridPlane::behind([0.0; 3], [f32::NAN, 0.0, 0.0]).is_none());
+    }
+
+    #[test]
+    fn a_grid_scaled_with_its_camera_looks_the_same() {
+        // A slanted view of the grid, then the scene ten times larger: every pixel's colour
+        // is the same (lines as wide, fading alike).
+        let bg = [0.2; 3];
+        let view = |scale: f64| {
+            let cam = Camera::look_at(
+                Vector3::new(0.03, 0.12, -0.1) * scale,
+                Vector3::zeros(),
+                Vector3::z(),
+                60f64.to_radians(),
+                64,
+                64,
+            );
+            let grid = GridPlane {
+                y: 0.0,
+                spacing: 0.01 * scale as f32,
+            };
+            (0..64 * 64)
+                .map(|i| grid_pixel(&cam, grid, bg, i % 64, i / 64).map_or(bg[0], |c| c[0]))
+                .collect::<Vec<f32>>()
+        };
+        let (small, large) = (view(1.0), view(10.0));
+        let lit = small.iter().filter(|&&c| c > 0.21).count();
+        assert!(lit > 64, "lines drawn: {lit}");
+        for (a, b) in small.iter().zip(&large) {
+            assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+        }
     }
 }

@@ -1141,6 +1141,17 @@ fn both_hands_of_a_hamer_dump_and_an_interhand_capture_show_together() {
         left > 200 && right > 200,
         "hand pixels by half: {left}, {right}"
     );
+    // The grid shows behind them, scaled to the scene (HaMeR's hands lie 30 m out, a
+    // metre apart): the viewport's top eighth, hand-free, has lines across it.
+    let (x0, x1, y0) = (vp[0] as u32, vp[2] as u32, vp[1] as u32);
+    let grid_pixels = (y0..y0 + (vp[3] - vp[1]) as u32 / 8)
+        .flat_map(|y| (x0..x1).map(move |x| (y * image.width + x) as usize))
+        .filter(|&i| image.pixels[i][..3] != [41, 43, 51])
+        .count();
+    assert!(
+        grid_pixels > (x1 - x0) as usize,
+        "grid pixels in the top eighth: {grid_pixels}"
+    );
     // The export draws both hands as the viewport does.
     let out = Path::new(r["output_dir"].as_str().unwrap());
     let (_, frames) = exported_video(out, "xhand-video-");

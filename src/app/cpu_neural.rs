@@ -12,9 +12,10 @@ use bevy::render::renderer::RenderAdapterInfo;
 
 use super::display::ViewSettings;
 use super::lighting::Lighting;
+use super::orbit::Orbit;
 use super::session::Session;
 use super::worker::Pending;
-use crate::cpu_render::grid_pixel;
+use crate::cpu_render::{GridPlane, grid_pixel};
 use crate::frame::PosedFrame;
 use crate::render_settings::ShadingMode;
 
@@ -57,13 +58,26 @@ impl CpuNeural {
     }
 }
 
-/// Whether the grid is drawn behind the hand (not over source footage or an environment).
-pub fn shows_grid(view: &ViewSettings, session: &Session, lighting: &Lighting) -> bool {
-    view.grid && super::footage::backdrop(session, lighting).is_none()
+/// The grid drawn behind the hands: the orbit camera's, when the grid is on and no source
+/// footage or environment is shown instead.
+pub fn shown_grid(
+    view: &ViewSettings,
+    session: &Session,
+    lighting: &Lighting,
+    orbit: &Orbit,
+) -> Option<GridPlane> {
+    (view.grid && super::footage::backdrop(session, lighting).is_none())
+        .then_some(orbit.grid)
+        .flatten()
 }
 
-/// A hash of everything the neural image depends on.
-pub fn view_key(view: &ViewSettings, session: &Session, lighting: &Lighting) -> u64 {
+/// A hash of everything the neural image depends on (`grid`: the one shown).
+pub fn view_key(
+    view: &ViewSettings,
+    session: &Session,
+    lighting: &Lighting,
+    grid: Option<GridPlane>,
+) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let floats = |h: &mut std::collections::hash_map::DefaultHasher, v: &[f32]| {
         v.iter().for_each(|x| x.to_bits().hash(h))
@@ -79,7 +93,8 @@ pub fn view_key(view: &ViewSettings, session: &Session, lighting: &Lighting) -> 
     }
     floats(&mut h, &lighting.current_sh(session.frame_sh()));
     floats(&mut h, &view.settings.background);
-    shows_grid(view, session, lighting).hash(&mut h);
+    floats(&mut h, &grid.map_or([0.0; 2], |g| [g.y, g.spacing]));
+    grid.is_some().hash(&mut h);
     view.wireframe.hash(&mut h);
     if let Some(c) = &session.camera {
         (c.width, c.height).hash(&mut h);
@@ -110,6 +125,7 @@ pub fn update_cpu_neural(
     mut state: ResMut<CpuNeural>,
     session: Res<Session>,
     (view, lighting): (Res<ViewSettings>, Res<Lighting>),
+    orbit: Res<Orbit>,
     adapter: Option<Res<RenderAdapterInfo>>,
 ) {
     let software = adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu);
@@ -121,7 +137,8 @@ pub fn update_cpu_neural(
     if !state.active {
         return;
     }
-    let key = view_key(&view, &session, &lighting);
+    let grid = shown_grid(&view, &session, &lighting, &orbit);
+    let key = view_key(&view, &session, &lighting, grid);
     if key != state.last_key {
         state.last_key = key;
         state.changed_at = Some(Instant::now());
@@ -160,8 +177,6 @@ pub fn update_cpu_neural(
     let sh = lighting.current_sh(session.frame_sh());
     let lit_order = session.avatar.avatar.color_order;
     let settings = view.settings;
-    let grid = shows_grid(&view, &session, &lighting)
-        .then(|| super::render::grid_plane(&session.avatar.avatar));
     let wireframe = view.wireframe;
     let started = Instant::now();
     let pending = Pending::spawn("xhand-cpu-neural", move || {
@@ -198,7 +213,7 @@ pub fn view_image(
     camera: &crate::camera::Camera,
     settings: &crate::render_settings::RenderSettings,
     wireframe: bool,
-    grid: Option<(f32, f32)>,
+    grid: Option<GridPlane>,
 ) -> Result<Vec<u8>, String> {
     let mut out =
         crate::cpu_render::render_hands(hands, camera, settings).map_err(|e| e.to_string())?;
@@ -224,9 +239,9 @@ pub fn view_image(
     let width = camera.width.max(1);
     let mut rgba = Vec::with_capacity(out.image.pixels.len() * 4);
     for (i, (p, &hand)) in out.image.pixels.iter().zip(&out.mask).enumerate() {
-        let grid_color = grid.filter(|_| !hand).and_then(|(plane, spacing)| {
+        let grid_color = grid.filter(|_| !hand).and_then(|grid| {
             let (col, row) = (i as u32 % width, i as u32 / width);
-            grid_pixel(camera, plane, spacing, settings.background, col, row)
+            grid_pixel(camera, grid, settings.background, col, row)
         });
         match grid_color {
             Some(c) => {

@@ -101,7 +101,7 @@ struct Plan {
     frames: Vec<FramePlan>,
     settings: crate::render_settings::RenderSettings,
     wireframe: bool,
-    grid: Option<(f32, f32)>,
+    grid: Option<crate::cpu_render::GridPlane>,
     neural_path: crate::gpu::NeuralPath,
     /// The source footage to draw the timeline over (HaMeR camera view with source images
     /// shown), reopened by the export thread, and the frames' image names.
@@ -257,8 +257,7 @@ fn plan(
         frames,
         settings,
         wireframe: view.wireframe,
-        grid: super::cpu_neural::shows_grid(view, session, lighting)
-            .then(|| super::render::grid_plane(&session.avatar.avatar)),
+        grid: super::cpu_neural::shown_grid(view, session, lighting, orbit),
         neural_path: view.neural_path,
         environment: match super::footage::backdrop(session, lighting) {
             Some(super::footage::Backdrop {

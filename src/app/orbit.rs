@@ -8,6 +8,7 @@ use nalgebra::{Rotation3, Unit, Vector3};
 
 use super::session::Session;
 use crate::camera::{Camera, ViewDirection};
+use crate::cpu_render::GridPlane;
 use crate::mesh::bounding_box;
 
 /// Orbit state around a target point.
@@ -32,6 +33,8 @@ pub struct Orbit {
     /// Width / height of the free area the last framing fitted (0: none yet). A narrower
     /// area later (a panel widened) zooms out so what was framed still fits across.
     framed_aspect: f64,
+    /// The background grid, behind what was last framed (`None` until something was).
+    pub grid: Option<GridPlane>,
 }
 
 impl Default for Orbit {
@@ -47,6 +50,7 @@ impl Default for Orbit {
             followed: Vector3::zeros(),
             followed_hand: 0,
             framed_aspect: 0.0,
+            grid: None,
         }
     }
 }
@@ -136,8 +140,9 @@ impl Orbit {
         self.followed_hand = hand;
     }
 
-    /// Frames the box `[lo, hi]` from the current direction.
+    /// Frames the box `[lo, hi]` from the current direction, and puts the grid behind it.
     pub fn frame_box(&mut self, lo: [f32; 3], hi: [f32; 3], aspect: f64) {
+        self.grid = GridPlane::behind(lo, hi);
         let (dir, up) = self.basis();
         let aspect = aspect.clamp(0.2, 5.0);
         self.framed_aspect = aspect;

@@ -355,7 +355,6 @@ fn build_hand_frame(
     orbit: Res<Orbit>,
     viewport: Res<Viewport>,
     window: Single<&Window, With<PrimaryWindow>>,
-    mut grid: Local<(u64, (f32, f32))>,
 ) {
     let t = Instant::now();
     let (w, h) = (window.physical_width(), window.physical_height());
@@ -368,16 +367,7 @@ fn build_hand_frame(
         // Software adapter: SH on the GPU until the CPU's neural image of this view is ready.
         settings.mode = ShadingMode::Sh;
     }
-    let grid_plane_now = super::cpu_neural::shows_grid(&view, &session, &lighting).then(|| {
-        // Once per avatar: it scans every template vertex.
-        if grid.0 != session.avatar.generation {
-            *grid = (
-                session.avatar.generation,
-                grid_plane(&session.avatar.avatar),
-            );
-        }
-        grid.1
-    });
+    let grid = super::cpu_neural::shown_grid(&view, &session, &lighting, &orbit);
     // The lighting is written in the main avatar's colour order.
     let sh = lighting.current_sh(session.frame_sh());
     let lit_order = session.avatar.avatar.color_order;
@@ -396,7 +386,7 @@ fn build_hand_frame(
                 pose,
                 normal_sign: drive.normal_sign(),
                 bgr: avatar.color_order == ColorOrder::Bgr,
-                grid: grid_plane_now,
+                grid,
             };
             FrameHand {
                 slot,
@@ -418,8 +408,10 @@ fn build_hand_frame(
     let cpu_image = cpu
         .active
         .then(|| {
-            cpu.image_for(super::cpu_neural::view_key(&view, &session, &lighting))
-                .cloned()
+            cpu.image_for(super::cpu_neural::view_key(
+                &view, &session, &lighting, grid,
+            ))
+            .cloned()
         })
         .flatten();
     commands.insert_resource(HandFrame {
@@ -752,16 +744,4 @@ fn draw_hand(
         v.pipeline_ms = t.elapsed().as_secs_f64() * 1e3;
         v.gpu = first.stage_times();
     }
-}
-
-/// The background grid: `(plane y, spacing)`, 1 cm lines 4 cm behind the back of the (right)
-/// hand's rest pose.
-pub fn grid_plane(avatar: &Avatar) -> (f32, f32) {
-    let hi = avatar
-        .template
-        .verts
-        .iter()
-        .map(|v| v[1])
-        .fold(f32::MIN, f32::max);
-    (hi + 0.04, 0.01)
 }

@@ -54,8 +54,8 @@ pub struct ViewInput {
     pub normal_sign: f32,
     /// Colours are stored BGR in the avatar.
     pub bgr: bool,
-    /// A background grid on the plane `y = plane` with this spacing (metres).
-    pub grid: Option<(f32, f32)>,
+    /// The background grid, if drawn.
+    pub grid: Option<crate::cpu_render::GridPlane>,
 }
 
 impl ViewInput {
@@ -117,8 +117,8 @@ impl ViewInput {
             misc: [
                 self.normal_sign,
                 self.settings.displacement_range,
-                self.grid.map_or(0.0, |g| g.0),
-                self.grid.map_or(0.01, |g| g.1),
+                self.grid.map_or(0.0, |g| g.y),
+                self.grid.map_or(0.01, |g| g.spacing),
             ],
             sh,
             pose,

@@ -45,6 +45,8 @@ pub fn shared_constants() -> String {
         ("SH_C2_XY", SH_C2_XY),
         ("SH_AMBIENT", SH_AMBIENT),
         ("PE_SCALE", PE_SCALE),
+        ("GRID_LINE_LIFT", crate::cpu_render::GRID_LINE_LIFT),
+        ("GRID_FADE_PER_CELL", crate::cpu_render::GRID_FADE_PER_CELL),
     ] {
         let _ = writeln!(s, "const {name}: f32 = {};", f(v));
     }
