@@ -179,36 +179,37 @@ impl GemmKernel {
     /// The full GEMM source of this kernel (header, shared part, kernel); `coop` says where
     /// the cooperative-matrix kernel runs.
     pub fn source(self, coop: CoopTarget) -> String {
-        let mut s = String::new();
-        match self {
-            Self::Tiled => {}
-            Self::F16 => s.push_str("enable f16;\n"),
-            Self::Coop => s.push_str("enable wgpu_cooperative_matrix;\n"),
-        }
-        s.push_str(&shader_header());
-        let kernel = match self {
-            Self::Tiled => {
-                s.push_str("alias operand = f32;\n");
-                GEMM_TILED_WGSL.to_string()
-            }
-            Self::F16 => {
-                s.push_str("alias operand = f16;\n");
-                GEMM_TILED_WGSL.to_string()
-            }
+        let (enable, prelude, kernel) = match self {
+            Self::Tiled => (
+                "",
+                "alias operand = f32;\n".into(),
+                GEMM_TILED_WGSL.to_string(),
+            ),
+            Self::F16 => (
+                "enable f16;\n",
+                "alias operand = f16;\n".into(),
+                GEMM_TILED_WGSL.to_string(),
+            ),
             Self::Coop => {
-                let _ = writeln!(s, "const COOP_LANES: u32 = {}u;", coop.lanes);
                 let (rows, columns, store_rows) = if coop.layouts_swapped {
                     ("coopLoad", "coopLoadT", "coopStore")
                 } else {
                     ("coopLoadT", "coopLoad", "coopStoreT")
                 };
-                GEMM_COOP_WGSL
-                    .replace("LOAD_ROWS", rows)
-                    .replace("LOAD_COLUMNS", columns)
-                    .replace("STORE_ROWS", store_rows)
+                (
+                    "enable wgpu_cooperative_matrix;\n",
+                    format!("const COOP_LANES: u32 = {}u;\n", coop.lanes),
+                    GEMM_COOP_WGSL
+                        .replace("LOAD_ROWS", rows)
+                        .replace("LOAD_COLUMNS", columns)
+                        .replace("STORE_ROWS", store_rows),
+                )
             }
         };
-        format!("{s}\n{GEMM_COMMON_WGSL}\n{kernel}")
+        format!(
+            "{enable}{}{prelude}\n{GEMM_COMMON_WGSL}\n{kernel}",
+            shader_header()
+        )
     }
 
     /// Output tile (rows, columns) of one workgroup.
